@@ -1,0 +1,71 @@
+//! Publishing one update with a form POST, as the Mercure protocol defines it.
+
+use std::fmt;
+
+use url::Url;
+
+/// An update to publish.
+#[derive(Debug, Clone, Default)]
+pub struct Publication {
+    pub topics: Vec<String>,
+    pub data: String,
+    pub id: Option<String>,
+    pub event_type: Option<String>,
+    pub retry: Option<u64>,
+    pub private: bool,
+}
+
+/// Why a publish failed.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The hub could not be reached.
+    Network(String),
+    /// The hub refused the update; the message is the hub's.
+    Refused { status: u16, message: String },
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Network(why) => write!(f, "could not reach the hub: {why}"),
+            Self::Refused { status, message } => write!(f, "hub answered {status}: {}", message.trim()),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+/// Publishes `update` to the hub at `hub_url` and returns the event id it was given.
+pub async fn publish(client: &reqwest::Client, hub_url: &Url, update: &Publication) -> Result<String, PublishError> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for topic in &update.topics {
+        form.append_pair("topic", topic);
+    }
+    form.append_pair("data", &update.data);
+    if let Some(id) = &update.id {
+        form.append_pair("id", id);
+    }
+    if let Some(t) = &update.event_type {
+        form.append_pair("type", t);
+    }
+    if let Some(retry) = update.retry {
+        form.append_pair("retry", &retry.to_string());
+    }
+    if update.private {
+        form.append_pair("private", "on");
+    }
+    let response = client
+        .post(hub_url.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.finish())
+        .send()
+        .await
+        .map_err(|e| PublishError::Network(e.to_string()))?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| PublishError::Network(e.to_string()))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(PublishError::Refused { status: status.as_u16(), message: body })
+    }
+}

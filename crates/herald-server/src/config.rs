@@ -1,0 +1,76 @@
+//! Settings of the HTTP server, with the defaults the CLI documents.
+
+use std::time::Duration;
+
+use herald_core::HubConfig;
+use url::Url;
+
+/// Everything the server needs to know; the CLI fills it from flags, `HERALD_*` and a TOML file.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The URL clients use to reach the hub (scheme and host); relative topics and URL patterns
+    /// resolve against `<public_url>/.well-known/mercure`.
+    pub public_url: Url,
+    /// Events kept in memory for replay.
+    pub history_size: usize,
+    /// Events queued per connection before a too-slow client is disconnected.
+    pub queue_capacity: usize,
+    /// Idle time after which an event stream gets a `:` comment to keep proxies from closing it.
+    pub heartbeat: Duration,
+    /// Reconnection delay advised to clients in the stream's first `retry:` field.
+    pub retry: Option<Duration>,
+    /// Origins allowed to use the hub from browsers (`*` for any, without credentials).
+    pub cors_origins: Vec<String>,
+    /// Publish a `server-time` event every second on the demo clock topic.
+    pub demo_clock: bool,
+    pub limits: Limits,
+}
+
+/// Size limits on requests; exceeding one is refused with the status given for each field.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest publish body, in bytes (413).
+    pub max_body_bytes: usize,
+    /// Longest `topic`, `id` or `type` value, in bytes (413).
+    pub max_field_bytes: usize,
+    /// Most `topic` fields in one publish (413).
+    pub max_topics_per_publish: usize,
+    /// Most topic matchers in one subscription (400, as the protocol says).
+    pub max_matchers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, max_field_bytes: 4096, max_topics_per_publish: 32, max_matchers: 32 }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            public_url: Url::parse("http://localhost:8080/").expect("static URL parses"),
+            history_size: 10_000,
+            queue_capacity: 1_024,
+            heartbeat: Duration::from_secs(15),
+            retry: Some(Duration::from_secs(2)),
+            cors_origins: Vec::new(),
+            demo_clock: true,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The hub's own URL: the public URL with the Mercure path.
+    pub fn hub_url(&self) -> Url {
+        let mut url = self.public_url.clone();
+        url.set_path(crate::mercure::PATH);
+        url.set_query(None);
+        url.set_fragment(None);
+        url
+    }
+
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig { history_size: self.history_size, queue_capacity: self.queue_capacity, hub_url: self.hub_url() }
+    }
+}

@@ -1,0 +1,72 @@
+//! Herald's HTTP server: every transport and page, on top of [`herald_core::Hub`].
+//!
+//! [`router`] builds the axum application from a [`ServerConfig`]; [`serve`] runs it on a
+//! listener until a shutdown signal. The Mercure endpoint lives in [`mercure`]; the streaming
+//! response body that carries events to Server-Sent Events clients is in [`sse`].
+
+pub mod auth;
+pub mod config;
+pub mod cors;
+pub mod demo;
+pub mod error;
+pub mod form;
+pub mod mercure;
+pub mod sse;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use herald_core::Hub;
+use tokio::net::TcpListener;
+
+pub use config::ServerConfig;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub config: Arc<ServerConfig>,
+    pub auth: Arc<auth::Authorizer>,
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig) -> Self {
+        let hub = Hub::new(config.hub_config());
+        Self { hub, auth: Arc::new(auth::Authorizer::from_config(&config)), config: Arc::new(config) }
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let cors = cors::layer(&state.config.cors_origins);
+    let mut app = Router::new()
+        .route(mercure::PATH, get(mercure::subscribe::handle).post(mercure::publish::handle))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(demo::routes());
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    app.with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then closes every event stream.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if state.config.demo_clock {
+        tokio::spawn(demo::run_clock(state.hub.clone()));
+    }
+    let hub = state.hub.clone();
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing event streams");
+            hub.disconnect_all();
+        })
+        .await
+}

@@ -1,0 +1,123 @@
+//! `GET /.well-known/mercure`: subscribing over Server-Sent Events.
+//!
+//! Topic matchers come from `match` / `match_exact` (exact), `match_urlpattern` (URL Pattern) and
+//! the 0.x `topic` parameter (exact, `*` or URI template). Any other parameter in the reserved
+//! `match` namespace is refused. A resuming client gives its cursor in the `Last-Event-ID`
+//! header or the `last_event_id` (0.x: `lastEventID`) parameter, the header winning; the
+//! response then carries `Mercure-Last-Event-ID`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use herald_core::{Cursor, Matcher};
+use url::Url;
+
+use crate::cors::MERCURE_LAST_EVENT_ID;
+use crate::error::ApiError;
+use crate::sse::EventStream;
+use crate::{form, AppState};
+
+/// What a subscription request asks for.
+#[derive(Debug)]
+pub struct SubscribeRequest {
+    pub matchers: Vec<Matcher>,
+    pub cursor: Option<Cursor>,
+}
+
+pub async fn handle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    let request = parse_request(uri.query().unwrap_or(""), &headers, &state.config.hub_url(), state.config.limits.max_matchers)?;
+    let access = state.auth.read_access(&headers)?;
+    let subscription = state.hub.subscribe(request.matchers, access, request.cursor);
+
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(from) = subscription.resumed_from() {
+        if let Ok(value) = HeaderValue::from_str(from) {
+            response_headers.insert(MERCURE_LAST_EVENT_ID, value);
+        }
+    }
+    let stream = EventStream::new(subscription, state.config.retry, state.config.heartbeat);
+    Ok((StatusCode::OK, response_headers, axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// Reads matchers and cursor from the query string and headers.
+pub fn parse_request(query: &str, headers: &HeaderMap, hub_url: &Url, max_matchers: usize) -> Result<SubscribeRequest, ApiError> {
+    let mut matchers = Vec::new();
+    let mut query_cursor = None;
+    for (name, value) in form::parse(query.as_bytes()).map_err(ApiError::bad_request)? {
+        let matcher = match name.as_str() {
+            "match" | "match_exact" => Matcher::exact(&value),
+            "match_urlpattern" => Matcher::url_pattern(&value, hub_url),
+            "topic" => Matcher::legacy_topic(&value),
+            "last_event_id" | "lastEventID" => {
+                query_cursor.get_or_insert(value);
+                continue;
+            }
+            other if other.len() >= 5 && other[..5].eq_ignore_ascii_case("match") => {
+                return Err(ApiError::bad_request(format!(
+                    "unsupported matcher parameter {other:?}: use match, match_exact, match_urlpattern or topic"
+                )));
+            }
+            _ => continue,
+        };
+        let matcher = matcher.map_err(|e| ApiError::bad_request(format!("{name}={value:?}: {e}")))?;
+        if matchers.len() == max_matchers {
+            return Err(ApiError::bad_request(format!("more than {max_matchers} topic matchers in one subscription")));
+        }
+        matchers.push(matcher);
+    }
+    if matchers.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing topic matcher: add ?match=<topic> (or match_urlpattern=<pattern>, or topic=<topic or URI template>)",
+        ));
+    }
+    let header_cursor = match headers.get("last-event-id") {
+        Some(v) => Some(
+            std::str::from_utf8(v.as_bytes())
+                .map_err(|_| ApiError::bad_request("Last-Event-ID header is not valid UTF-8"))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let cursor = header_cursor.filter(|v| !v.is_empty()).or(query_cursor.filter(|v| !v.is_empty())).map(|v| Cursor::parse(&v));
+    Ok(SubscribeRequest { matchers, cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str, last_event_id: Option<&str>) -> Result<SubscribeRequest, ApiError> {
+        let mut headers = HeaderMap::new();
+        if let Some(id) = last_event_id {
+            headers.insert("last-event-id", HeaderValue::from_str(id).unwrap());
+        }
+        let hub = Url::parse("http://localhost/.well-known/mercure").unwrap();
+        parse_request(query, &headers, &hub, 4)
+    }
+
+    #[test]
+    fn reads_every_matcher_kind() {
+        let r = parse("match=a&match_exact=b&match_urlpattern=/x/:id&topic=/y/{id}&topic=*&other=1", None).unwrap();
+        assert_eq!(r.matchers.len(), 5);
+        assert!(r.matchers[0].matches("a") && r.matchers[1].matches("b"));
+        assert!(r.matchers[2].matches("/x/1") && r.matchers[3].matches("/y/2") && r.matchers[4].matches("z"));
+        assert_eq!(r.cursor, None);
+    }
+
+    #[test]
+    fn header_cursor_wins_over_query() {
+        assert_eq!(parse("match=a&last_event_id=q", Some("h")).unwrap().cursor, Some(Cursor::After("h".into())));
+        assert_eq!(parse("match=a&last_event_id=q", None).unwrap().cursor, Some(Cursor::After("q".into())));
+        assert_eq!(parse("match=a&lastEventID=earliest", None).unwrap().cursor, Some(Cursor::Earliest));
+    }
+
+    #[test]
+    fn refuses_bad_requests() {
+        for query in ["", "other=1", "match_regex=x", "MATCHES=x", "match=a%00b", "match=", "match_urlpattern=(", "match=%FF", "match=1&match=2&match=3&match=4&match=5"] {
+            assert_eq!(parse(query, None).unwrap_err().status, StatusCode::BAD_REQUEST, "{query}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Building the server configuration from defaults, a TOML file, the environment and flags.
+//!
+//! Precedence, highest first: flags, `HERALD_*` variables (both read by clap), the file, the
+//! defaults of [`ServerConfig`]. Unknown keys in the file are errors, so a typo never silently
+//! leaves a setting at its default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use herald_server::ServerConfig;
+use serde::Deserialize;
+use url::Url;
+
+use crate::cli::ServeArgs;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// The TOML file's keys: the flags' names with `_` instead of `-`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    addr: Option<SocketAddr>,
+    public_url: Option<Url>,
+    history_size: Option<usize>,
+    queue_capacity: Option<usize>,
+    #[serde(default, with = "humantime_opt")]
+    heartbeat: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    retry: Option<Duration>,
+    cors_origins: Option<Vec<String>>,
+    demo_clock: Option<bool>,
+    max_body_bytes: Option<usize>,
+    max_field_bytes: Option<usize>,
+    max_topics_per_publish: Option<usize>,
+    max_matchers: Option<usize>,
+}
+
+mod humantime_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| humantime::parse_duration(&t).map_err(|e| serde::de::Error::custom(format!("{e} (write e.g. \"15s\" or \"500ms\")"))))
+            .transpose()
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
+}
+
+/// The address to listen on and the server configuration.
+pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
+    let file = match &args.config {
+        Some(path) => read_file(path)?,
+        None => FileConfig::default(),
+    };
+    let defaults = ServerConfig::default();
+    let addr = match args.addr.or(file.addr) {
+        Some(addr) => addr,
+        None => DEFAULT_ADDR.parse().map_err(|e| format!("bad default address: {e}"))?,
+    };
+    let cors_origins = if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
+    for origin in &cors_origins {
+        check_origin(origin)?;
+    }
+    let limits = herald_server::config::Limits {
+        max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(defaults.limits.max_body_bytes),
+        max_field_bytes: args.max_field_bytes.or(file.max_field_bytes).unwrap_or(defaults.limits.max_field_bytes),
+        max_topics_per_publish: args
+            .max_topics_per_publish
+            .or(file.max_topics_per_publish)
+            .unwrap_or(defaults.limits.max_topics_per_publish),
+        max_matchers: args.max_matchers.or(file.max_matchers).unwrap_or(defaults.limits.max_matchers),
+    };
+    let config = ServerConfig {
+        public_url: args.public_url.or(file.public_url).unwrap_or(defaults.public_url),
+        history_size: args.history_size.or(file.history_size).unwrap_or(defaults.history_size),
+        queue_capacity: args.queue_capacity.or(file.queue_capacity).unwrap_or(defaults.queue_capacity),
+        heartbeat: args.heartbeat.or(file.heartbeat).unwrap_or(defaults.heartbeat),
+        retry: args.retry.or(file.retry).or(defaults.retry),
+        cors_origins,
+        demo_clock: !args.no_demo_clock && file.demo_clock.unwrap_or(defaults.demo_clock),
+        limits,
+    };
+    if config.queue_capacity == 0 {
+        return Err("queue-capacity must be at least 1".into());
+    }
+    if config.heartbeat.is_zero() {
+        return Err("heartbeat must be longer than 0s".into());
+    }
+    Ok((addr, config))
+}
+
+/// An origin is `*` or `scheme://host[:port]`, with nothing after.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let bad = || format!("invalid CORS origin {origin:?}: write it as scheme://host[:port], e.g. https://app.example.com");
+    let url = Url::parse(origin).map_err(|_| bad())?;
+    if url.host().is_none() || url.origin().ascii_serialization() != origin.trim_end_matches('/') {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_must_be_bare() {
+        for ok in ["*", "https://app.example.com", "http://localhost:3000", "https://a.example/"] {
+            assert!(check_origin(ok).is_ok(), "{ok}");
+        }
+        for bad in ["app.example.com", "https://a.example/path", "https://a.example?x", "nonsense"] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn file_keys_are_checked() {
+        let cfg: FileConfig = toml::from_str("heartbeat = \"5s\"\nhistory_size = 3\ncors_origins = [\"*\"]").unwrap();
+        assert_eq!(cfg.heartbeat, Some(Duration::from_secs(5)));
+        assert_eq!(cfg.history_size, Some(3));
+        assert!(toml::from_str::<FileConfig>("histroy_size = 3").is_err());
+        assert!(toml::from_str::<FileConfig>("heartbeat = \"soon\"").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! `herald serve`: resolve the configuration, bind, and run until Ctrl-C or SIGTERM.
+
+use herald_server::AppState;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::config;
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let (addr, config) = config::resolve(args)?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        format!("cannot listen on {addr}: {e} (is another process using the port? choose another with --addr)")
+    })?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(?config, "configuration");
+    // Tests and scripts read this line to find the port when --addr ends in :0.
+    println!("Herald listening on http://{local}/ (hub: http://{local}/.well-known/mercure)");
+    herald_server::serve(listener, AppState::new(config), shutdown_signal())
+        .await
+        .map_err(|e| format!("server stopped: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,102 @@
+// Starting the built `herald` binary for JavaScript end-to-end tests, publishing to it, and a
+// loopback TCP relay whose connections a test can cut to simulate a network drop.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const defaultBinary = path.resolve(here, '../../../target/debug/herald');
+
+/** Starts `herald serve` on a free port; resolves to { url, hubUrl, publish, stop }. */
+export async function startHub(args = []) {
+  const binary = process.env.HERALD_BIN || defaultBinary;
+  const child = spawn(binary, ['serve', '--addr', '127.0.0.1:0', '--no-demo-clock', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, HERALD_LOG: 'warn' },
+  });
+  const exited = new Promise((_, reject) => {
+    child.once('error', (e) => reject(new Error(`cannot start ${binary}: ${e.message} (run cargo build first, or set HERALD_BIN)`)));
+    child.once('exit', (code) => reject(new Error(`herald exited with ${code} before listening`)));
+  });
+  const lines = createInterface({ input: child.stdout });
+  const firstLine = new Promise((resolve) => lines.once('line', resolve));
+  const line = await Promise.race([firstLine, exited]);
+  const match = /http:\/\/[^\s/]+\//.exec(line);
+  if (!match) throw new Error(`no address in ${JSON.stringify(line)}`);
+  const url = new URL(match[0]);
+  const hubUrl = new URL('/.well-known/mercure', url);
+  return {
+    url,
+    hubUrl,
+    /** Publishes the fields (arrays repeat); resolves to the id, rejects on any non-200. */
+    async publish(fields) {
+      const body = new URLSearchParams();
+      for (const [name, value] of Object.entries(fields)) {
+        for (const v of [].concat(value)) body.append(name, v);
+      }
+      const response = await fetch(hubUrl, { method: 'POST', body });
+      const text = await response.text();
+      if (response.status !== 200) throw new Error(`publish answered ${response.status}: ${text}`);
+      return text;
+    },
+    stop() {
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * A TCP relay to `target` on a free loopback port. `cut()` destroys every open connection;
+ * `requests` records the request heads seen, so a test can check what a client sent.
+ */
+export async function startRelay(target) {
+  const sockets = new Set();
+  const requests = [];
+  const server = net.createServer((downstream) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(downstream);
+    sockets.add(upstream);
+    let head = '';
+    downstream.on('data', (chunk) => {
+      if (!head.includes('\r\n\r\n')) {
+        head += chunk.toString('latin1');
+        if (head.includes('\r\n\r\n')) requests.push(head);
+      }
+    });
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+    const close = () => {
+      downstream.destroy();
+      upstream.destroy();
+      sockets.delete(downstream);
+      sockets.delete(upstream);
+    };
+    downstream.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    url: new URL(`http://127.0.0.1:${port}/`),
+    requests,
+    cut() {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    close() {
+      this.cut();
+      server.close();
+    },
+  };
+}
+
+/** Resolves when `predicate()` holds, polling; rejects after `ms`. */
+export async function waitFor(predicate, ms = 10000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
