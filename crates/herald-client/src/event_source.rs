@@ -140,7 +140,11 @@ impl EventSource {
     fn absorb(&mut self, chunk: &[u8]) {
         for parsed in self.parser.feed(chunk) {
             self.last_event_id.clone_from(&parsed.last_event_id);
-            self.pending.push_back(Event { event_type: parsed.event_type, data: parsed.data, id: parsed.last_event_id });
+            self.pending.push_back(Event {
+                event_type: parsed.event_type,
+                data: parsed.data,
+                id: parsed.last_event_id,
+            });
         }
         if let Some(ms) = self.parser.retry() {
             self.reconnect_delay = Duration::from_millis(ms);
@@ -170,7 +174,8 @@ impl EventSource {
                 let message = response.text().await.unwrap_or_default();
                 return Err(Error::Refused { status: status.as_u16(), message });
             }
-            let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let content_type =
+                response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
             if !content_type.starts_with("text/event-stream") {
                 return Err(Error::NotAnEventStream(content_type));
             }

@@ -245,7 +245,10 @@ mod tests {
         assert_eq!(with(|u| u.id = Some("a\rb".into())), Err(UpdateError::ForbiddenCharInId('\r')));
         assert_eq!(with(|u| u.event_type = Some("mercure".into())), Err(UpdateError::ReservedType));
         assert!(with(|u| u.event_type = Some("x\u{2028}".into())).is_ok());
-        assert_eq!(with(|u| u.event_type = Some("x\u{200e}".into())), Err(UpdateError::ForbiddenCharInType('\u{200e}')));
+        assert_eq!(
+            with(|u| u.event_type = Some("x\u{200e}".into())),
+            Err(UpdateError::ForbiddenCharInType('\u{200e}'))
+        );
         assert_eq!(with(|u| u.id = Some("urn:uuid:1".into())), Ok(()));
     }
 

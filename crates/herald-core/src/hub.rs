@@ -162,10 +162,16 @@ impl Hub {
     ///
     /// An unknown or trimmed id replays everything history still holds, and the subscription's
     /// [`Subscription::resumed_from`] says `earliest` so the client can tell.
-    pub fn subscribe(self: &Arc<Self>, matchers: Vec<Matcher>, access: ReadAccess, from: Option<Cursor>) -> Subscription {
+    pub fn subscribe(
+        self: &Arc<Self>,
+        matchers: Vec<Matcher>,
+        access: ReadAccess,
+        from: Option<Cursor>,
+    ) -> Subscription {
         let (tx, rx) = mpsc::channel(self.config.queue_capacity.max(1));
         let mut state = self.state.lock();
-        let wanted = |e: &&Arc<Event>| access.allows(e) && e.topics.iter().any(|t| matchers.iter().any(|m| m.matches(t)));
+        let wanted =
+            |e: &&Arc<Event>| access.allows(e) && e.topics.iter().any(|t| matchers.iter().any(|m| m.matches(t)));
         let (replay, resumed_from): (Vec<_>, _) = match from {
             None => (Vec::new(), None),
             Some(Cursor::After(id)) if state.history.position_of(&id).is_some() => {
@@ -426,7 +432,8 @@ mod tests {
         for i in 1..5 {
             hub.publish(update("t", &i.to_string())).unwrap();
         }
-        let mut sub = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(first.id.to_string())));
+        let mut sub =
+            hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(first.id.to_string())));
         assert_eq!(sub.resumed_from(), Some("earliest"));
         assert_eq!(drain(&mut sub), ["2", "3", "4"]);
     }

@@ -121,8 +121,8 @@ impl fmt::Debug for UrlPatternMatcher {
 impl UrlPatternMatcher {
     fn new(value: &str, hub_url: &Url) -> Result<Self, MatcherError> {
         let bad = |e: urlpattern::Error| MatcherError::BadUrlPattern(e.to_string());
-        let init = UrlPatternInit::parse_constructor_string::<regex::Regex>(value, Some(hub_url.clone()))
-            .map_err(bad)?;
+        let init =
+            UrlPatternInit::parse_constructor_string::<regex::Regex>(value, Some(hub_url.clone())).map_err(bad)?;
         let pattern = <UrlPattern>::parse(init, Default::default()).map_err(bad)?;
         Ok(Self { pattern, base: hub_url.clone() })
     }

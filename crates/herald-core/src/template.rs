@@ -77,9 +77,9 @@ fn check_varspec(var: &str) -> Result<(), String> {
         None => name,
     };
     let valid = !name.is_empty()
-        && name.split('.').all(|part| {
-            !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'%')
-        });
+        && name
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'%'));
     if valid {
         Ok(())
     } else {

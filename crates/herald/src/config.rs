@@ -43,8 +43,11 @@ mod humantime_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| humantime::parse_duration(&t).map_err(|e| serde::de::Error::custom(format!("{e} (write e.g. \"15s\" or \"500ms\")"))))
-            .transpose()
+        text.map(|t| {
+            humantime::parse_duration(&t)
+                .map_err(|e| serde::de::Error::custom(format!("{e} (write e.g. \"15s\" or \"500ms\")")))
+        })
+        .transpose()
     }
 }
 
@@ -64,7 +67,8 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
         Some(addr) => addr,
         None => DEFAULT_ADDR.parse().map_err(|e| format!("bad default address: {e}"))?,
     };
-    let cors_origins = if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
+    let cors_origins =
+        if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
     for origin in &cors_origins {
         check_origin(origin)?;
     }
@@ -101,7 +105,8 @@ fn check_origin(origin: &str) -> Result<(), String> {
     if origin == "*" {
         return Ok(());
     }
-    let bad = || format!("invalid CORS origin {origin:?}: write it as scheme://host[:port], e.g. https://app.example.com");
+    let bad =
+        || format!("invalid CORS origin {origin:?}: write it as scheme://host[:port], e.g. https://app.example.com");
     let url = Url::parse(origin).map_err(|_| bad())?;
     if url.host().is_none() || url.origin().ascii_serialization() != origin.trim_end_matches('/') {
         return Err(bad());

@@ -11,11 +11,13 @@ use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn every_bad_publish_is_refused_and_nothing_is_lost() {
-    let hub = TestHub::start(&["--max-body-bytes", "2048", "--max-topics-per-publish", "3"]).await;
+    let hub =
+        TestHub::start(&["--max-body-bytes", "2048", "--max-field-bytes", "1024", "--max-topics-per-publish", "3"])
+            .await;
     let mut watcher = hub.event_source(&["*"]).last_event_id("earliest");
     hub.publish("t", "first").await;
 
-    let long_topic = format!("topic={}", "x".repeat(5000));
+    let long_topic = format!("topic={}", "x".repeat(1500));
     let many_topics = "topic=a&topic=b&topic=c&topic=d";
     let oversize = format!("topic=t&data={}", "x".repeat(3000));
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
@@ -39,7 +41,7 @@ async fn every_bad_publish_is_refused_and_nothing_is_lost() {
         ("non-UTF-8 data", b"topic=t&data=%FF%FE".to_vec(), 400, "not valid UTF-8"),
         ("raw non-UTF-8 bytes", b"topic=t&data=\xc3\x28".to_vec(), 400, "not valid UTF-8"),
         ("oversize body", oversize.into_bytes(), 413, "larger than 2048 bytes"),
-        ("oversize field", long_topic.into_bytes(), 413, "longer than 4096 bytes"),
+        ("oversize field", long_topic.into_bytes(), 413, "longer than 1024 bytes"),
         ("too many topics", many_topics.as_bytes().to_vec(), 413, "more than 3 topics"),
     ];
     for (name, body, status, message) in cases {
@@ -50,7 +52,8 @@ async fn every_bad_publish_is_refused_and_nothing_is_lost() {
     }
 
     // Wrong content type: 415 with a hint.
-    let response = hub.client.post(hub.hub_url()).header("content-type", "application/json").body("{}").send().await.unwrap();
+    let response =
+        hub.client.post(hub.hub_url()).header("content-type", "application/json").body("{}").send().await.unwrap();
     assert_eq!(response.status(), 415);
     assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
     assert!(response.text().await.unwrap().contains("application/x-www-form-urlencoded"));

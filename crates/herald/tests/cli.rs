@@ -27,7 +27,19 @@ async fn publish_prints_the_id_and_subscribe_prints_events() {
     let mut lines = BufReader::new(subscriber.stdout.take().unwrap()).lines();
 
     let output = herald()
-        .args(["publish", "--hub", &hub_url, "-t", "cli-topic", "-d", "from the CLI", "--type", "note", "--id", "cli-1"])
+        .args([
+            "publish",
+            "--hub",
+            &hub_url,
+            "-t",
+            "cli-topic",
+            "-d",
+            "from the CLI",
+            "--type",
+            "note",
+            "--id",
+            "cli-1",
+        ])
         .output()
         .await
         .unwrap();

@@ -65,10 +65,7 @@ pub fn parse_update(body: &[u8], limits: &Limits) -> Result<Update, ApiError> {
     for (name, value) in form::parse(body).map_err(ApiError::bad_request)? {
         let short_field = matches!(name.as_str(), "topic" | "id" | "type" | "retry");
         if short_field && value.len() > limits.max_field_bytes {
-            return Err(ApiError::too_large(format!(
-                "field {name:?} is longer than {} bytes",
-                limits.max_field_bytes
-            )));
+            return Err(ApiError::too_large(format!("field {name:?} is longer than {} bytes", limits.max_field_bytes)));
         }
         match name.as_str() {
             "topic" => {

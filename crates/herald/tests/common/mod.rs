@@ -41,10 +41,8 @@ impl TestHub {
             .expect("herald prints its address within 30s")
             .expect("stdout is readable")
             .expect("herald printed a line before exiting");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        let url =
+            line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
         // Keep draining stdout so the hub never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { child, base: Url::parse(url).expect("printed URL parses"), client: reqwest::Client::new() }
