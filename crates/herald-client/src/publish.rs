@@ -37,6 +37,24 @@ impl std::error::Error for PublishError {}
 
 /// Publishes `update` to the hub at `hub_url` and returns the event id it was given.
 pub async fn publish(client: &reqwest::Client, hub_url: &Url, update: &Publication) -> Result<String, PublishError> {
+    let response = client
+        .post(hub_url.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(update))
+        .send()
+        .await
+        .map_err(|e| PublishError::Network(e.to_string()))?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| PublishError::Network(e.to_string()))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(PublishError::Refused { status: status.as_u16(), message: body })
+    }
+}
+
+/// The form encoding of `update` (built apart so the publish future stays `Send`).
+fn form_body(update: &Publication) -> String {
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     for topic in &update.topics {
         form.append_pair("topic", topic);
@@ -54,18 +72,5 @@ pub async fn publish(client: &reqwest::Client, hub_url: &Url, update: &Publicati
     if update.private {
         form.append_pair("private", "on");
     }
-    let response = client
-        .post(hub_url.clone())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.finish())
-        .send()
-        .await
-        .map_err(|e| PublishError::Network(e.to_string()))?;
-    let status = response.status();
-    let body = response.text().await.map_err(|e| PublishError::Network(e.to_string()))?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(PublishError::Refused { status: status.as_u16(), message: body })
-    }
+    form.finish()
 }

@@ -168,12 +168,14 @@ pub struct Event {
     pub data: String,
     pub retry: Option<u64>,
     pub private: bool,
+    /// When the hub accepted it, in milliseconds since the Unix epoch (for retention by age).
+    pub published_ms: u64,
     sse: Bytes,
 }
 
 impl Event {
-    /// Builds the event and encodes its event-stream frame once.
-    pub(crate) fn new(seq: u64, id: Arc<str>, update: Update) -> Result<Self, herald_sse::EncodeError> {
+    /// Builds the event and encodes its event-stream frame once. `update` must be validated.
+    pub fn new(seq: u64, id: Arc<str>, published_ms: u64, update: Update) -> Result<Self, herald_sse::EncodeError> {
         let frame = herald_sse::Frame {
             id: Some(&id),
             event: update.event_type.as_deref(),
@@ -189,8 +191,14 @@ impl Event {
             data: update.data,
             retry: update.retry,
             private: update.private,
+            published_ms,
             sse,
         })
+    }
+
+    /// The approximate memory and storage footprint, counted against size-based retention.
+    pub fn size(&self) -> usize {
+        self.sse.len() + self.data.len() + self.topics.iter().map(String::len).sum::<usize>()
     }
 
     /// The complete `text/event-stream` frame, shared by every SSE subscriber.
@@ -261,7 +269,7 @@ mod tests {
             retry: Some(1500),
             ..Default::default()
         };
-        let ev = Event::new(7, Arc::from("id-7"), u).unwrap();
+        let ev = Event::new(7, Arc::from("id-7"), 0, u).unwrap();
         assert_eq!(&ev.sse_frame()[..], b"id: id-7\nevent: price\nretry: 1500\ndata: a\ndata: b\n\n");
     }
 }

@@ -1,23 +1,28 @@
-//! Fan-out: publishing an event to every matching subscriber, and subscribing with replay.
+//! The hub: publishing an event to every matching subscriber, and subscribing with replay.
 //!
-//! One mutex guards the log position, the history and the subscriber registry, so that a
+//! One mutex guards the log position, the in-memory history and the subscriber registry, so a
 //! subscription's replay and its live feed meet with no gap and no duplicate: the history
-//! snapshot and the registration happen under the same lock that publishing takes. The lock is
-//! synchronous and never held across an await; encoding happens before it is taken.
+//! snapshot and the registration happen under the lock that delivering an event takes. The lock
+//! is synchronous and never held across an await or a disk access; encoding happens before it.
 //!
-//! Each subscriber has a bounded queue of shared `Arc<Event>`s. Publishing never waits: when a
+//! Without a store, publishing assigns the position and delivers under that lock. With one,
+//! publishes go to the [`writer`](crate::writer) thread, which makes each batch durable first
+//! and delivers it afterwards: a subscriber never sees an event that a crash could take back,
+//! and a publisher hears `200` only once its event is on disk.
+//!
+//! Each subscriber has a bounded queue of shared `Arc<Event>`s. Delivering never waits: when a
 //! queue is full, that one subscriber is dropped from the registry, its stream ends after
 //! draining what it already has, and the client resumes from history on reconnect. Subscribers
 //! whose matchers are all exact are indexed by topic; the others are checked one by one.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
 use url::Url;
 use uuid::Uuid;
 
@@ -25,12 +30,19 @@ use crate::access::ReadAccess;
 use crate::event::{Event, Update, UpdateError};
 use crate::history::History;
 use crate::matcher::Matcher;
+use crate::retention::{now_ms, Retention};
+use crate::store::{Store, StoreError};
+use crate::subscription::{CatchUp, Subscription};
+use crate::writer::{self, Pending};
 
 /// Settings of a hub.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// How many recent events are kept for replay.
-    pub history_size: usize,
+    /// How much history is kept for replay.
+    pub retention: Retention,
+    /// With a store: how many of the newest events are also kept in memory, so most resumptions
+    /// never read the disk. Without one, memory holds the whole history and this is unused.
+    pub cache_size: u64,
     /// Events queued per subscriber before it is considered too slow and disconnected.
     pub queue_capacity: usize,
     /// The hub's public URL: relative topics and URL patterns resolve against it.
@@ -40,7 +52,8 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
-            history_size: 10_000,
+            retention: Retention::default(),
+            cache_size: 10_000,
             queue_capacity: 1_024,
             hub_url: Url::parse("http://localhost/.well-known/mercure").expect("static URL parses"),
         }
@@ -67,6 +80,35 @@ impl Cursor {
     }
 }
 
+/// Why a publish failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishError {
+    /// The update breaks a protocol rule (400).
+    Invalid(UpdateError),
+    /// The event could not be made durable (503); nothing was delivered.
+    Storage(StoreError),
+    /// The hub is shutting down (503).
+    Closed,
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(e) => e.fmt(f),
+            Self::Storage(e) => write!(f, "could not store the event: {e}"),
+            Self::Closed => f.write_str("the hub is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+impl From<UpdateError> for PublishError {
+    fn from(e: UpdateError) -> Self {
+        Self::Invalid(e)
+    }
+}
+
 /// Counters describing the hub's activity since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HubStats {
@@ -77,20 +119,41 @@ pub struct HubStats {
     pub history_len: u64,
 }
 
-/// The hub: the shared state behind every transport.
+/// What a subscriber selects and may read.
 #[derive(Debug)]
+pub(crate) struct Selection {
+    pub matchers: Box<[Matcher]>,
+    pub access: ReadAccess,
+}
+
+impl Selection {
+    pub fn wants(&self, event: &Event) -> bool {
+        self.access.allows(event) && event.topics.iter().any(|t| self.matchers.iter().any(|m| m.matches(t)))
+    }
+}
+
+/// The hub: the shared state behind every transport.
 pub struct Hub {
     config: HubConfig,
-    state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
+    pub(crate) store: Option<Arc<dyn Store>>,
+    writer: Option<mpsc::Sender<Pending>>,
     published: AtomicU64,
     delivered: AtomicU64,
     overflowed: AtomicU64,
 }
 
-#[derive(Debug)]
-struct State {
-    next_seq: u64,
-    history: History,
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub").field("config", &self.config).field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct State {
+    /// Position of the next event.
+    pub next_seq: u64,
+    /// Recent events (all of history without a store).
+    pub history: History,
     next_key: u64,
     subscribers: HashMap<u64, Subscriber>,
     /// Subscribers whose matchers are all exact, by topic.
@@ -99,12 +162,12 @@ struct State {
     broad: Vec<u64>,
     /// Subscribers dropped because their queue was full, until their stream notices.
     overflowed: HashSet<u64>,
+    /// Set on shutdown: no new registrations.
+    closed: bool,
 }
 
-#[derive(Debug)]
 struct Subscriber {
-    matchers: Box<[Matcher]>,
-    access: ReadAccess,
+    selection: Arc<Selection>,
     tx: mpsc::Sender<Arc<Event>>,
     /// Last event queued, so an event with several matching topics is queued once.
     last_seq: u64,
@@ -112,23 +175,60 @@ struct Subscriber {
 }
 
 impl Hub {
+    /// A hub whose history lives in memory only.
     pub fn new(config: HubConfig) -> Arc<Self> {
+        let history = History::new(config.retention);
+        Arc::new(Self::build(config, history, 1, None, None))
+    }
+
+    /// A hub whose history is kept by `store`; the newest events are loaded into memory and
+    /// positions continue where the store left off.
+    pub fn with_store(config: HubConfig, store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let next_seq = store.next_seq();
+        let cache_retention = Retention {
+            max_events: Some(config.cache_size.min(config.retention.max_events.unwrap_or(u64::MAX))),
+            ..config.retention
+        };
+        let mut history = History::new(cache_retention);
+        let now = now_ms();
+        let from = next_seq.saturating_sub(config.cache_size.saturating_add(1));
+        for event in store.read_after(from, config.cache_size as usize)? {
+            history.push(event, now);
+        }
+        let (tx, rx) = mpsc::channel(writer::QUEUE);
+        let hub = Arc::new_cyclic(|weak| {
+            writer::spawn(weak.clone(), rx, store.clone());
+            Self::build(config, history, next_seq, Some(store), Some(tx))
+        });
+        Ok(hub)
+    }
+
+    fn build(
+        config: HubConfig,
+        history: History,
+        next_seq: u64,
+        store: Option<Arc<dyn Store>>,
+        writer: Option<mpsc::Sender<Pending>>,
+    ) -> Self {
         let state = State {
-            next_seq: 1,
-            history: History::new(config.history_size),
+            next_seq: next_seq.max(1),
+            history,
             next_key: 0,
             subscribers: HashMap::new(),
             by_topic: HashMap::new(),
             broad: Vec::new(),
             overflowed: HashSet::new(),
+            closed: false,
         };
-        Arc::new(Self {
+        Self {
             config,
             state: Mutex::new(state),
+            store,
+            writer,
             published: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
-        })
+        }
     }
 
     pub fn config(&self) -> &HubConfig {
@@ -136,64 +236,95 @@ impl Hub {
     }
 
     /// Validates `update`, records it in history and queues it for every matching subscriber.
-    pub fn publish(&self, mut update: Update) -> Result<Arc<Event>, UpdateError> {
+    /// With a store, returns once the event is durable.
+    pub async fn publish(&self, mut update: Update) -> Result<Arc<Event>, PublishError> {
         update.validate(&self.config.hub_url)?;
         let id: Arc<str> = match update.id.take().filter(|id| !id.is_empty()) {
             Some(id) => id.into(),
             None => format!("urn:uuid:{}", Uuid::now_v7()).into(),
         };
-        let mut event = Event::new(0, id, update).map_err(|e| UpdateError::Unencodable(e.to_string()))?;
+        let event = Event::new(0, id, now_ms(), update)
+            .map_err(|e| PublishError::Invalid(UpdateError::Unencodable(e.to_string())))?;
+        let Some(writer) = &self.writer else {
+            let mut state = self.state.lock();
+            let mut event = event;
+            event.seq = state.next_seq;
+            let event = Arc::new(event);
+            self.deliver(&mut state, std::slice::from_ref(&event));
+            return Ok(event);
+        };
+        let (reply, answer) = oneshot::channel();
+        writer.send(Pending { event, reply }).await.map_err(|_| PublishError::Closed)?;
+        answer.await.map_err(|_| PublishError::Closed)?
+    }
 
-        let mut state = self.state.lock();
-        event.seq = state.next_seq;
-        state.next_seq += 1;
-        let event = Arc::new(event);
-        state.history.push(event.clone());
-        let (delivered, overflowed) = state.fan_out(&event);
-        drop(state);
-
-        self.published.fetch_add(1, Ordering::Relaxed);
+    /// Records `events` (positions from `state.next_seq` on) in history and queues them.
+    pub(crate) fn deliver(&self, state: &mut State, events: &[Arc<Event>]) {
+        let now = now_ms();
+        let (mut delivered, mut overflowed) = (0, 0);
+        for event in events {
+            state.next_seq = event.seq + 1;
+            state.history.push(event.clone(), now);
+            let (d, o) = state.fan_out(event);
+            delivered += d;
+            overflowed += o;
+        }
+        self.published.fetch_add(events.len() as u64, Ordering::Relaxed);
         self.delivered.fetch_add(delivered, Ordering::Relaxed);
         self.overflowed.fetch_add(overflowed, Ordering::Relaxed);
-        Ok(event)
     }
 
     /// Subscribes to topics selected by `matchers`, first replaying history after `from`.
     ///
-    /// An unknown or trimmed id replays everything history still holds, and the subscription's
+    /// An unknown or trimmed id replays everything history still holds, and
     /// [`Subscription::resumed_from`] says `earliest` so the client can tell.
     pub fn subscribe(
         self: &Arc<Self>,
         matchers: Vec<Matcher>,
         access: ReadAccess,
         from: Option<Cursor>,
-    ) -> Subscription {
-        let (tx, rx) = mpsc::channel(self.config.queue_capacity.max(1));
-        let mut state = self.state.lock();
-        let wanted =
-            |e: &&Arc<Event>| access.allows(e) && e.topics.iter().any(|t| matchers.iter().any(|m| m.matches(t)));
-        let (replay, resumed_from): (Vec<_>, _) = match from {
-            None => (Vec::new(), None),
-            Some(Cursor::After(id)) if state.history.position_of(&id).is_some() => {
-                let seq = state.history.position_of(&id).unwrap_or_default();
-                (state.history.after(seq).filter(wanted).cloned().collect(), Some(id))
+    ) -> Result<Subscription, StoreError> {
+        let selection = Arc::new(Selection { matchers: matchers.into(), access });
+        // Resolve the cursor: the cache first, then (without holding the lock) the store.
+        let start = match from {
+            None => None,
+            Some(Cursor::Earliest) => Some((0, "earliest".to_owned())),
+            Some(Cursor::After(id)) => {
+                let cached = self.state.lock().history.position_of(&id);
+                let found = match (cached, &self.store) {
+                    (Some(seq), _) => Some(seq),
+                    (None, Some(store)) => store.position_of(&id)?,
+                    (None, None) => None,
+                };
+                Some(match found {
+                    Some(seq) => (seq, id),
+                    None => (0, "earliest".to_owned()),
+                })
             }
-            Some(_) => (state.history.iter().filter(wanted).cloned().collect(), Some("earliest".to_owned())),
         };
-        let key = state.register(Subscriber {
-            indexed: matchers.iter().all(|m| m.exact_topic().is_some()),
-            matchers: matchers.into(),
-            access,
-            tx,
-            last_seq: 0,
-        });
-        drop(state);
-        Subscription { hub: self.clone(), key, replay: replay.into_iter(), rx, resumed_from }
+        let (tx, rx) = mpsc::channel(self.config.queue_capacity.max(1));
+        let mut subscription = Subscription::new(self.clone(), rx, start.as_ref().map(|(_, r)| r.clone()));
+        let after = start.map(|(seq, _)| seq);
+        let catch_up = CatchUp { after: after.unwrap_or(0), selection, tx };
+        let mut state = self.state.lock();
+        if after.is_none() {
+            let key = state.register(catch_up.selection, catch_up.tx);
+            subscription.set_live(key, Vec::new());
+        } else if self.store.is_none() || state.covers(catch_up.after) {
+            let replay = state.replay_after(&catch_up, &self.config.retention);
+            let key = state.register(catch_up.selection, catch_up.tx);
+            subscription.set_live(key, replay);
+        } else {
+            drop(state);
+            subscription.set_catching_up(catch_up);
+        }
+        Ok(subscription)
     }
 
     /// Ends every subscription (their streams finish after draining), e.g. on shutdown.
     pub fn disconnect_all(&self) {
         let mut state = self.state.lock();
+        state.closed = true;
         state.subscribers.clear();
         state.by_topic.clear();
         state.broad.clear();
@@ -210,35 +341,53 @@ impl Hub {
         }
     }
 
-    fn unsubscribe(&self, key: u64) {
+    pub(crate) fn unsubscribe(&self, key: u64) {
         let mut state = self.state.lock();
         state.remove(key);
         state.overflowed.remove(&key);
     }
 
-    fn take_overflowed(&self, key: u64) -> bool {
+    pub(crate) fn take_overflowed(&self, key: u64) -> bool {
         self.state.lock().overflowed.remove(&key)
     }
 }
 
 impl State {
-    fn register(&mut self, sub: Subscriber) -> u64 {
+    /// True when everything after position `after` that was delivered is in memory.
+    pub fn covers(&self, after: u64) -> bool {
+        after.saturating_add(1) >= self.history.first_seq().unwrap_or(self.next_seq)
+    }
+
+    /// What a subscriber catching up at `catch_up.after` gets from memory.
+    pub fn replay_after(&self, catch_up: &CatchUp, retention: &Retention) -> Vec<Arc<Event>> {
+        let now = now_ms();
+        self.history
+            .after(catch_up.after)
+            .filter(|e| !retention.expired(e.published_ms, now) && catch_up.selection.wants(e))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a subscriber to the registry; on a closed hub, drops it (its stream ends).
+    pub fn register(&mut self, selection: Arc<Selection>, tx: mpsc::Sender<Arc<Event>>) -> Option<u64> {
+        if self.closed {
+            return None;
+        }
         let key = self.next_key;
         self.next_key += 1;
-        if sub.indexed {
-            for m in sub.matchers.iter() {
-                if let Some(topic) = m.exact_topic() {
-                    let keys = self.by_topic.entry(topic.into()).or_default();
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
+        let indexed = selection.matchers.iter().all(|m| m.exact_topic().is_some());
+        if indexed {
+            for topic in selection.matchers.iter().filter_map(Matcher::exact_topic) {
+                let keys = self.by_topic.entry(topic.into()).or_default();
+                if !keys.contains(&key) {
+                    keys.push(key);
                 }
             }
         } else {
             self.broad.push(key);
         }
-        self.subscribers.insert(key, sub);
-        key
+        self.subscribers.insert(key, Subscriber { selection, tx, last_seq: 0, indexed });
+        Some(key)
     }
 
     fn remove(&mut self, key: u64) {
@@ -246,7 +395,7 @@ impl State {
             return;
         };
         if sub.indexed {
-            for topic in sub.matchers.iter().filter_map(Matcher::exact_topic) {
+            for topic in sub.selection.matchers.iter().filter_map(Matcher::exact_topic) {
                 if let Some(keys) = self.by_topic.get_mut(topic) {
                     keys.retain(|k| *k != key);
                     if keys.is_empty() {
@@ -273,7 +422,7 @@ impl State {
         }
         for key in &self.broad {
             if let Some(sub) = self.subscribers.get_mut(key) {
-                if event.topics.iter().any(|t| sub.matchers.iter().any(|m| m.matches(t))) {
+                if event.topics.iter().any(|t| sub.selection.matchers.iter().any(|m| m.matches(t))) {
                     outcome.offer(*key, sub, event);
                 }
             }
@@ -296,7 +445,7 @@ struct FanOut {
 
 impl FanOut {
     fn offer(&mut self, key: u64, sub: &mut Subscriber, event: &Arc<Event>) {
-        if sub.last_seq == event.seq || !sub.access.allows(event) {
+        if sub.last_seq == event.seq || !sub.selection.access.allows(event) {
             return;
         }
         sub.last_seq = event.seq;
@@ -309,190 +458,5 @@ impl FanOut {
             }
             Err(TrySendError::Closed(_)) => self.gone.push(key),
         }
-    }
-}
-
-/// One subscriber's feed: replayed history first, then live events, in log order.
-///
-/// The stream ends (`None`) when the subscriber fell too far behind or the hub shut down.
-/// Dropping it unregisters the subscriber.
-#[derive(Debug)]
-pub struct Subscription {
-    hub: Arc<Hub>,
-    key: u64,
-    replay: std::vec::IntoIter<Arc<Event>>,
-    rx: mpsc::Receiver<Arc<Event>>,
-    resumed_from: Option<String>,
-}
-
-impl Subscription {
-    /// For a resuming subscriber: the id of the event preceding the first one it will receive,
-    /// or `earliest` when history no longer reaches back to the requested id.
-    pub fn resumed_from(&self) -> Option<&str> {
-        self.resumed_from.as_deref()
-    }
-
-    /// The next event, waiting for one to be published.
-    pub async fn recv(&mut self) -> Option<Arc<Event>> {
-        std::future::poll_fn(|cx| self.poll_recv(cx)).await
-    }
-
-    /// Polls for the next event.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Event>>> {
-        match self.replay.next() {
-            Some(event) => Poll::Ready(Some(event)),
-            None => self.rx.poll_recv(cx),
-        }
-    }
-
-    /// After the feed ended: true when it ended because this subscriber fell too far behind
-    /// (its transport should then drop the connection at once rather than end it cleanly).
-    pub fn overflowed(&self) -> bool {
-        self.hub.take_overflowed(self.key)
-    }
-
-    /// The next event if one is already waiting (used to batch writes).
-    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
-        self.replay.next().or_else(|| self.rx.try_recv().ok())
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.hub.unsubscribe(self.key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hub(history: usize, queue: usize) -> Arc<Hub> {
-        Hub::new(HubConfig { history_size: history, queue_capacity: queue, ..Default::default() })
-    }
-
-    fn update(topic: &str, data: &str) -> Update {
-        Update { topics: vec![topic.into()], data: data.into(), ..Default::default() }
-    }
-
-    fn exact(topics: &[&str]) -> Vec<Matcher> {
-        topics.iter().map(|t| Matcher::exact(t).unwrap()).collect()
-    }
-
-    fn drain(sub: &mut Subscription) -> Vec<String> {
-        std::iter::from_fn(|| sub.try_recv()).map(|e| e.data.clone()).collect()
-    }
-
-    #[test]
-    fn events_reach_matching_subscribers_once_and_in_order() {
-        let hub = hub(100, 100);
-        let mut a = hub.subscribe(exact(&["a", "b"]), ReadAccess::public_only(), None);
-        let mut all = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None);
-        let mut tpl = hub.subscribe(vec![Matcher::legacy_topic("/x/{id}").unwrap()], ReadAccess::public_only(), None);
-        hub.publish(update("a", "1")).unwrap();
-        hub.publish(Update { topics: vec!["a".into(), "b".into()], data: "2".into(), ..Default::default() }).unwrap();
-        hub.publish(update("/x/9", "3")).unwrap();
-        hub.publish(update("c", "4")).unwrap();
-        assert_eq!(drain(&mut a), ["1", "2"]);
-        assert_eq!(drain(&mut all), ["1", "2", "3", "4"]);
-        assert_eq!(drain(&mut tpl), ["3"]);
-        assert_eq!(hub.stats().delivered, 2 + 4 + 1);
-    }
-
-    #[test]
-    fn generated_ids_are_unique_and_given_ids_kept() {
-        let hub = hub(10, 10);
-        let a = hub.publish(update("t", "")).unwrap();
-        let b = hub.publish(update("t", "")).unwrap();
-        assert!(a.id.starts_with("urn:uuid:") && a.id != b.id);
-        let c = hub.publish(Update { id: Some("mine".into()), ..update("t", "") }).unwrap();
-        assert_eq!(&*c.id, "mine");
-        assert!(a.seq < b.seq && b.seq < c.seq);
-    }
-
-    #[test]
-    fn replay_resumes_after_the_given_id_and_reports_where() {
-        let hub = hub(100, 100);
-        let ids: Vec<_> = (0..5).map(|i| hub.publish(update("t", &i.to_string())).unwrap().id.clone()).collect();
-        hub.publish(update("other", "x")).unwrap();
-        let mut sub = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(ids[1].to_string())));
-        assert_eq!(sub.resumed_from(), Some(&*ids[1]));
-        hub.publish(update("t", "live")).unwrap();
-        assert_eq!(drain(&mut sub), ["2", "3", "4", "live"]);
-
-        let mut from_start = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest));
-        assert_eq!(from_start.resumed_from(), Some("earliest"));
-        assert_eq!(drain(&mut from_start), ["0", "1", "2", "3", "4", "live"]);
-    }
-
-    #[test]
-    fn a_trimmed_id_replays_what_is_left_and_says_earliest() {
-        let hub = hub(3, 100);
-        let first = hub.publish(update("t", "0")).unwrap();
-        for i in 1..5 {
-            hub.publish(update("t", &i.to_string())).unwrap();
-        }
-        let mut sub =
-            hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(first.id.to_string())));
-        assert_eq!(sub.resumed_from(), Some("earliest"));
-        assert_eq!(drain(&mut sub), ["2", "3", "4"]);
-    }
-
-    #[test]
-    fn a_full_queue_disconnects_only_that_subscriber() {
-        let hub = hub(100, 2);
-        let mut slow = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None);
-        let mut fast = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None);
-        for i in 0..2 {
-            hub.publish(update("t", &i.to_string())).unwrap();
-        }
-        assert_eq!(drain(&mut fast), ["0", "1"]);
-        hub.publish(update("t", "2")).unwrap();
-        assert_eq!(drain(&mut fast), ["2"]);
-        assert_eq!(hub.stats().overflowed, 1);
-        // The slow one keeps what it had, then its stream ends.
-        assert_eq!(drain(&mut slow), ["0", "1"]);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        assert!(rt.block_on(slow.recv()).is_none());
-        assert!(slow.overflowed());
-        assert!(!fast.overflowed());
-        assert_eq!(hub.stats().subscribers, 1);
-    }
-
-    #[test]
-    fn private_updates_need_read_access_live_and_on_replay() {
-        let hub = hub(100, 100);
-        let mut anon = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None);
-        let rights = ReadAccess::with_private(exact(&["t"]));
-        let mut allowed = hub.subscribe(exact(&["t"]), rights.clone(), None);
-        hub.publish(Update { private: true, ..update("t", "secret") }).unwrap();
-        hub.publish(update("t", "public")).unwrap();
-        assert_eq!(drain(&mut anon), ["public"]);
-        assert_eq!(drain(&mut allowed), ["secret", "public"]);
-        let mut anon_replay = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest));
-        assert_eq!(drain(&mut anon_replay), ["public"]);
-        let mut allowed_replay = hub.subscribe(exact(&["t"]), rights, Some(Cursor::Earliest));
-        assert_eq!(drain(&mut allowed_replay), ["secret", "public"]);
-    }
-
-    #[test]
-    fn dropping_a_subscription_unregisters_it() {
-        let hub = hub(10, 10);
-        let a = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None);
-        let b = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None);
-        assert_eq!(hub.stats().subscribers, 2);
-        drop(a);
-        drop(b);
-        assert_eq!(hub.stats().subscribers, 0);
-        hub.publish(update("t", "x")).unwrap();
-        assert_eq!(hub.stats().delivered, 0);
-    }
-
-    #[test]
-    fn invalid_updates_are_refused_and_not_recorded() {
-        let hub = hub(10, 10);
-        assert_eq!(hub.publish(update("*", "x")).unwrap_err(), UpdateError::WildcardTopic);
-        assert_eq!(hub.stats().history_len, 0);
-        assert_eq!(hub.stats().published, 0);
     }
 }

@@ -3,18 +3,26 @@
 //! `herald-core` owns what every transport shares: topics and the matchers that select them
 //! ([`matcher`]), the event as published and as encoded once for the wire ([`event`]), the
 //! bounded history used to replay missed events ([`history`]), read rights for private updates
-//! ([`access`]), and the fan-out itself ([`hub`]). It knows nothing of HTTP: the server crate
-//! turns requests into calls on [`Hub`], and streams what a [`Subscription`] yields.
+//! ([`access`]), retention limits ([`retention`]), the durable log interface ([`store`]) and
+//! the fan-out itself ([`hub`]). It knows nothing of HTTP: the server crate turns requests into
+//! calls on [`Hub`], and streams what a [`Subscription`] yields.
 
 pub mod access;
 pub mod event;
 pub mod history;
 pub mod hub;
 pub mod matcher;
+pub mod retention;
+pub mod store;
+mod subscription;
 mod template;
 pub mod text;
+mod writer;
 
 pub use access::ReadAccess;
 pub use event::{Event, Update, UpdateError};
-pub use hub::{Cursor, Hub, HubConfig, HubStats, Subscription};
+pub use hub::{Cursor, Hub, HubConfig, HubStats, PublishError};
 pub use matcher::{Matcher, MatcherError};
+pub use retention::Retention;
+pub use store::{Store, StoreError};
+pub use subscription::Subscription;

@@ -1,9 +1,19 @@
 //! Settings of the HTTP server, with the defaults the CLI documents.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use herald_core::HubConfig;
+use herald_core::{HubConfig, Retention};
 use url::Url;
+
+/// Where history is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// In memory only: lost on restart.
+    Memory,
+    /// The embedded durable store in this directory (the default, `./herald-data`).
+    Disk(PathBuf),
+}
 
 /// Everything the server needs to know; the CLI fills it from flags, `HERALD_*` and a TOML file.
 #[derive(Debug, Clone)]
@@ -11,8 +21,12 @@ pub struct ServerConfig {
     /// The URL clients use to reach the hub (scheme and host); relative topics and URL patterns
     /// resolve against `<public_url>/.well-known/mercure`.
     pub public_url: Url,
-    /// Events kept in memory for replay.
-    pub history_size: usize,
+    /// Where history is kept.
+    pub store: StoreChoice,
+    /// How much history is kept for replay.
+    pub retention: Retention,
+    /// With the disk store: the newest events also kept in memory for fast resumption.
+    pub cache_size: u64,
     /// Events queued per connection before a too-slow client is disconnected.
     pub queue_capacity: usize,
     /// Idle time after which an event stream gets a `:` comment to keep proxies from closing it.
@@ -49,7 +63,9 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             public_url: Url::parse("http://localhost:8080/").expect("static URL parses"),
-            history_size: 10_000,
+            store: StoreChoice::Disk(PathBuf::from("herald-data")),
+            retention: Retention::default(),
+            cache_size: 10_000,
             queue_capacity: 1_024,
             heartbeat: Duration::from_secs(15),
             retry: Some(Duration::from_secs(2)),
@@ -71,6 +87,11 @@ impl ServerConfig {
     }
 
     pub fn hub_config(&self) -> HubConfig {
-        HubConfig { history_size: self.history_size, queue_capacity: self.queue_capacity, hub_url: self.hub_url() }
+        HubConfig {
+            retention: self.retention,
+            cache_size: self.cache_size,
+            queue_capacity: self.queue_capacity,
+            hub_url: self.hub_url(),
+        }
     }
 }

@@ -43,7 +43,7 @@ pub async fn run_clock(hub: Arc<Hub>) {
             event_type: Some(CLOCK_EVENT.to_owned()),
             ..Default::default()
         };
-        if let Err(e) = hub.publish(update) {
+        if let Err(e) = hub.publish(update).await {
             tracing::warn!("demo clock: {e}");
         }
     }

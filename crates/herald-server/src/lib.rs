@@ -21,7 +21,8 @@ use axum::Router;
 use herald_core::Hub;
 use tokio::net::TcpListener;
 
-pub use config::ServerConfig;
+pub use config::{ServerConfig, StoreChoice};
+use herald_store::DiskStore;
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -32,9 +33,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: ServerConfig) -> Self {
-        let hub = Hub::new(config.hub_config());
-        Self { hub, auth: Arc::new(auth::Authorizer::from_config(&config)), config: Arc::new(config) }
+    /// Opens the configured store and builds the hub; the error says what to fix.
+    pub fn new(config: ServerConfig) -> Result<Self, String> {
+        let hub = match &config.store {
+            StoreChoice::Memory => Hub::new(config.hub_config()),
+            StoreChoice::Disk(dir) => {
+                let store = DiskStore::open(dir).map_err(|e| e.to_string())?;
+                Hub::with_store(config.hub_config(), Arc::new(store)).map_err(|e| e.to_string())?
+            }
+        };
+        Ok(Self { hub, auth: Arc::new(auth::Authorizer::from_config(&config)), config: Arc::new(config) })
     }
 }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 /// Herald, a real-time server-push hub.
@@ -36,6 +36,16 @@ pub enum Command {
     Subscribe(SubscribeArgs),
 }
 
+/// Where the hub keeps history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded durable store (survives restarts and crashes).
+    Disk,
+    /// Memory only.
+    Memory,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// TOML configuration file.
@@ -52,9 +62,32 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<Url>,
 
-    /// Events kept for replay to reconnecting clients [default: 10000].
+    /// Where history is kept: `disk` (durable, in --data-dir) or `memory` (lost on restart)
+    /// [default: disk].
+    #[arg(long, env = "HERALD_STORE", value_name = "KIND")]
+    pub store: Option<StoreKind>,
+
+    /// Directory of the disk store [default: ./herald-data]. Created if missing; refused if in
+    /// use by another hub or unreadable.
+    #[arg(long, env = "HERALD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Most events kept for replay to reconnecting clients [default: 10000].
     #[arg(long, env = "HERALD_HISTORY_SIZE", value_name = "EVENTS")]
-    pub history_size: Option<usize>,
+    pub history_size: Option<u64>,
+
+    /// Drop events older than this from history, e.g. `24h` [default: no age limit].
+    #[arg(long, env = "HERALD_HISTORY_MAX_AGE", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub history_max_age: Option<Duration>,
+
+    /// Keep history under this many bytes [default: no size limit].
+    #[arg(long, env = "HERALD_HISTORY_MAX_BYTES", value_name = "BYTES")]
+    pub history_max_bytes: Option<u64>,
+
+    /// With the disk store: newest events also kept in memory, so most resumptions read no disk
+    /// [default: 10000].
+    #[arg(long, env = "HERALD_CACHE_SIZE", value_name = "EVENTS")]
+    pub cache_size: Option<u64>,
 
     /// Events queued per connection; a client that falls further behind is disconnected and
     /// catches up from history when it reconnects [default: 1024].

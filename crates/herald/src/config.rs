@@ -5,14 +5,15 @@
 //! leaves a setting at its default.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use herald_server::ServerConfig;
+use herald_core::Retention;
+use herald_server::{ServerConfig, StoreChoice};
 use serde::Deserialize;
 use url::Url;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, StoreKind};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
@@ -22,7 +23,13 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub struct FileConfig {
     addr: Option<SocketAddr>,
     public_url: Option<Url>,
-    history_size: Option<usize>,
+    store: Option<StoreKind>,
+    data_dir: Option<PathBuf>,
+    history_size: Option<u64>,
+    #[serde(default, with = "humantime_opt")]
+    history_max_age: Option<Duration>,
+    history_max_bytes: Option<u64>,
+    cache_size: Option<u64>,
     queue_capacity: Option<usize>,
     #[serde(default, with = "humantime_opt")]
     heartbeat: Option<Duration>,
@@ -83,7 +90,18 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
     };
     let config = ServerConfig {
         public_url: args.public_url.or(file.public_url).unwrap_or(defaults.public_url),
-        history_size: args.history_size.or(file.history_size).unwrap_or(defaults.history_size),
+        store: match args.store.or(file.store).unwrap_or(StoreKind::Disk) {
+            StoreKind::Memory => StoreChoice::Memory,
+            StoreKind::Disk => {
+                StoreChoice::Disk(args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("herald-data")))
+            }
+        },
+        retention: Retention {
+            max_events: Some(args.history_size.or(file.history_size).unwrap_or(10_000)),
+            max_age: args.history_max_age.or(file.history_max_age),
+            max_bytes: args.history_max_bytes.or(file.history_max_bytes),
+        },
+        cache_size: args.cache_size.or(file.cache_size).unwrap_or(defaults.cache_size),
         queue_capacity: args.queue_capacity.or(file.queue_capacity).unwrap_or(defaults.queue_capacity),
         heartbeat: args.heartbeat.or(file.heartbeat).unwrap_or(defaults.heartbeat),
         retry: args.retry.or(file.retry).or(defaults.retry),

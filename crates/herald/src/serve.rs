@@ -1,4 +1,5 @@
-//! `herald serve`: resolve the configuration, bind, and run until Ctrl-C or SIGTERM.
+//! `herald serve`: resolve the configuration, open the store, bind, and run until Ctrl-C or
+//! SIGTERM.
 
 use herald_server::AppState;
 use tokio::net::TcpListener;
@@ -8,16 +9,15 @@ use crate::config;
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let (addr, config) = config::resolve(args)?;
+    let state = AppState::new(config)?;
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another process using the port? choose another with --addr)")
     })?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(?config, "configuration");
+    tracing::info!(config = ?state.config, "configuration");
     // Tests and scripts read this line to find the port when --addr ends in :0.
     println!("Herald listening on http://{local}/ (hub: http://{local}/.well-known/mercure)");
-    herald_server::serve(listener, AppState::new(config), shutdown_signal())
-        .await
-        .map_err(|e| format!("server stopped: {e}"))
+    herald_server::serve(listener, state, shutdown_signal()).await.map_err(|e| format!("server stopped: {e}"))
 }
 
 async fn shutdown_signal() {

@@ -98,7 +98,7 @@ async fn configuration_comes_from_file_env_and_flags_with_clear_errors() {
     assert_eq!(kept, ["1", "2"], "history_size = 2 from the file");
 
     let mut env_child = herald()
-        .args(["serve", "--addr", "127.0.0.1:0", "--config", good.to_str().unwrap()])
+        .args(["serve", "--addr", "127.0.0.1:0", "--store", "memory", "--config", good.to_str().unwrap()])
         .env("HERALD_RETRY", "2500ms")
         .stdout(Stdio::piped())
         .spawn()
@@ -121,7 +121,7 @@ async fn configuration_comes_from_file_env_and_flags_with_clear_errors() {
     for (args, message) in bad_cases {
         let output = tokio::time::timeout(
             Duration::from_secs(30),
-            herald().args(["serve", "--addr", "127.0.0.1:0"]).args(args).output(),
+            herald().args(["serve", "--store", "memory", "--addr", "127.0.0.1:0"]).args(args).output(),
         )
         .await
         .unwrap()
@@ -137,7 +137,7 @@ async fn configuration_comes_from_file_env_and_flags_with_clear_errors() {
 async fn a_busy_port_is_reported_with_a_hint() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = herald().args(["serve", "--addr", &addr]).output().await.unwrap();
+    let output = herald().args(["serve", "--store", "memory", "--addr", &addr]).output().await.unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains(&format!("cannot listen on {addr}")) && stderr.contains("--addr"), "{stderr}");

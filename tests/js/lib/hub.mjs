@@ -2,17 +2,23 @@
 // loopback TCP relay whose connections a test can cut to simulate a network drop.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const defaultBinary = path.resolve(here, '../../../target/debug/herald');
 
-/** Starts `herald serve` on a free port; resolves to { url, hubUrl, publish, stop }. */
+/**
+ * Starts `herald serve` on a free port with a fresh data directory; resolves to
+ * { url, hubUrl, publish, stop }.
+ */
 export async function startHub(args = []) {
   const binary = process.env.HERALD_BIN || defaultBinary;
-  const child = spawn(binary, ['serve', '--addr', '127.0.0.1:0', '--no-demo-clock', ...args], {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-js-'));
+  const child = spawn(binary, ['serve', '--addr', '127.0.0.1:0', '--no-demo-clock', '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, HERALD_LOG: 'warn' },
   });
@@ -43,6 +49,7 @@ export async function startHub(args = []) {
     },
     stop() {
       child.kill('SIGKILL');
+      child.once('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
     },
   };
 }

@@ -2,14 +2,15 @@
 //!
 //! Fields: `topic` (one or more; the first is canonical), `data`, `id`, `type`, `retry`,
 //! `private` (its presence marks the update private). Unknown fields are ignored, as the
-//! protocol asks. Answers `200 text/plain; charset=utf-8` with the event id, `400` for invalid
-//! fields, `413` past the size limits, `415` for another content type.
+//! protocol asks. Answers `200 text/plain; charset=utf-8` with the event id once the event is
+//! durable, `400` for invalid fields, `413` past the size limits, `415` for another content
+//! type, `503` when the store cannot take the event (nothing is delivered then).
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use herald_core::Update;
+use herald_core::{PublishError, Update};
 
 use crate::config::Limits;
 use crate::error::ApiError;
@@ -24,7 +25,10 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let body = read_body(body, limits.max_body_bytes).await?;
     let update = parse_update(&body, limits)?;
     state.auth.authorize_publish(&headers, &update.topics)?;
-    let event = state.hub.publish(update).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let event = state.hub.publish(update).await.map_err(|e| match e {
+        PublishError::Invalid(e) => ApiError::bad_request(e.to_string()),
+        other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+    })?;
     tracing::debug!(id = %event.id, topics = ?event.topics, "published");
     let mut response = (StatusCode::OK, event.id.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

@@ -28,7 +28,10 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, uri: Uri)
     let request =
         parse_request(uri.query().unwrap_or(""), &headers, &state.config.hub_url(), state.config.limits.max_matchers)?;
     let access = state.auth.read_access(&headers)?;
-    let subscription = state.hub.subscribe(request.matchers, access, request.cursor);
+    let subscription = state
+        .hub
+        .subscribe(request.matchers, access, request.cursor)
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read history: {e}")))?;
 
     let mut response_headers = HeaderMap::new();
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

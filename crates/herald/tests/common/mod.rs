@@ -14,6 +14,8 @@ pub struct TestHub {
     child: Child,
     pub base: Url,
     pub client: reqwest::Client,
+    /// The hub's data directory, when the hub owns a temporary one.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl TestHub {
@@ -22,30 +24,60 @@ impl TestHub {
         Self::start_with(&["--no-demo-clock"], args).await
     }
 
-    /// Starts `herald serve` with exactly `base_args` and `args`.
+    /// Starts `herald serve` with exactly `base_args` and `args`, on a fresh data directory.
     pub async fn start_with(base_args: &[&str], args: &[&str]) -> Self {
+        let data = tempfile::tempdir().expect("a temporary directory");
+        let mut hub = Self::start_in(data.path(), &[base_args, args].concat()).await;
+        hub._data = Some(data);
+        hub
+    }
+
+    /// Starts `herald serve --no-demo-clock` with `args` on the data directory `dir`.
+    pub async fn start_in(dir: &std::path::Path, args: &[&str]) -> Self {
+        Self::try_start_in(dir, args).await.unwrap_or_else(|stderr| panic!("herald did not start: {stderr}"))
+    }
+
+    /// Like [`TestHub::start_in`], but returns what the hub printed when it exits instead.
+    pub async fn try_start_in(dir: &std::path::Path, args: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(base_args)
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
             .args(args)
             .env("HERALD_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("the herald binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
             .expect("herald prints its address within 30s")
-            .expect("stdout is readable")
-            .expect("herald printed a line before exiting");
+            .expect("stdout is readable");
+        let Some(line) = first else {
+            let mut text = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
+            return Err(text);
+        };
+        // Pass the hub's logs through, so a failing test shows them.
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[herald] {line}");
+            }
+        });
         let url =
             line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
         // Keep draining stdout so the hub never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, base: Url::parse(url).expect("printed URL parses"), client: reqwest::Client::new() }
+        Ok(Self {
+            child,
+            base: Url::parse(url).expect("printed URL parses"),
+            client: reqwest::Client::new(),
+            _data: None,
+        })
     }
 
     pub fn hub_url(&self) -> Url {
@@ -89,6 +121,7 @@ impl TestHub {
         herald_client::publish(&self.client, &self.hub_url(), update).await.expect("publish accepted")
     }
 
+    /// Kills the hub with SIGKILL (no chance to flush anything) and waits for it to exit.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }

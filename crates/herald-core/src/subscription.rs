@@ -1,0 +1,165 @@
+//! One subscriber's feed: replayed history first, then live events, in log order.
+//!
+//! A subscription that resumes from within the in-memory history is registered at once, with its
+//! replay taken under the same lock. One that resumes from further back (only possible with a
+//! durable store) first *catches up*: it reads the store page by page as its reader consumes,
+//! unregistered so that no live event can overflow its queue meanwhile, and registers, under
+//! the lock, as soon as memory covers the rest. Store pages are read inline; an embedded store
+//! answers them from its caches in microseconds.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::mpsc;
+
+use crate::event::Event;
+use crate::hub::{Hub, Selection};
+use crate::retention::now_ms;
+
+/// Events read from the store per step while catching up.
+const PAGE: usize = 256;
+
+/// The state of a subscription still reading history from the store.
+pub(crate) struct CatchUp {
+    /// The position of the last event considered.
+    pub after: u64,
+    pub selection: Arc<Selection>,
+    pub tx: mpsc::Sender<Arc<Event>>,
+}
+
+/// A subscriber's feed. The stream ends (`None`) when the subscriber fell too far behind, the
+/// store failed, or the hub shut down. Dropping it unregisters the subscriber.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    key: Option<u64>,
+    catch_up: Option<Box<CatchUp>>,
+    replay: VecDeque<Arc<Event>>,
+    rx: mpsc::Receiver<Arc<Event>>,
+    resumed_from: Option<String>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("key", &self.key).field("resumed_from", &self.resumed_from).finish()
+    }
+}
+
+impl Subscription {
+    pub(crate) fn new(hub: Arc<Hub>, rx: mpsc::Receiver<Arc<Event>>, resumed_from: Option<String>) -> Self {
+        Self { hub, key: None, catch_up: None, replay: VecDeque::new(), rx, resumed_from }
+    }
+
+    pub(crate) fn set_live(&mut self, key: Option<u64>, replay: Vec<Arc<Event>>) {
+        self.key = key;
+        self.replay.extend(replay);
+    }
+
+    pub(crate) fn set_catching_up(&mut self, catch_up: CatchUp) {
+        self.catch_up = Some(Box::new(catch_up));
+    }
+
+    /// For a resuming subscriber: the id of the event preceding the first one it will receive,
+    /// or `earliest` when history no longer reaches back to the requested id.
+    pub fn resumed_from(&self) -> Option<&str> {
+        self.resumed_from.as_deref()
+    }
+
+    /// The next event, waiting for one to be published.
+    pub async fn recv(&mut self) -> Option<Arc<Event>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next event.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Event>>> {
+        loop {
+            if let Some(event) = self.replay.pop_front() {
+                return Poll::Ready(Some(event));
+            }
+            match self.catch_up.take() {
+                Some(catch_up) => {
+                    if !self.catch_up_step(catch_up) {
+                        return Poll::Ready(None);
+                    }
+                }
+                None => return self.rx.poll_recv(cx),
+            }
+        }
+    }
+
+    /// The next event if one is already waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<Event>> {
+        loop {
+            if let Some(event) = self.replay.pop_front() {
+                return Some(event);
+            }
+            match self.catch_up.take() {
+                Some(catch_up) => {
+                    if !self.catch_up_step(catch_up) {
+                        return None;
+                    }
+                }
+                None => return self.rx.try_recv().ok(),
+            }
+        }
+    }
+
+    /// After the feed ended: true when it ended because this subscriber fell too far behind
+    /// (its transport should then drop the connection at once rather than end it cleanly).
+    pub fn overflowed(&self) -> bool {
+        self.key.is_some_and(|key| self.hub.take_overflowed(key))
+    }
+
+    /// Reads one more page from the store, or registers once memory covers the rest.
+    /// Returns false when the feed must end (store failure).
+    fn catch_up_step(&mut self, mut catch_up: Box<CatchUp>) -> bool {
+        let retention = self.hub.config().retention;
+        let delivered_upto = {
+            let mut state = self.hub.state.lock();
+            if state.covers(catch_up.after) {
+                let replay = state.replay_after(&catch_up, &retention);
+                let CatchUp { selection, tx, .. } = *catch_up;
+                let key = state.register(selection, tx);
+                drop(state);
+                self.set_live(key, replay);
+                return true;
+            }
+            // The store may already hold a batch that is not delivered yet: stop before it,
+            // since registering will receive it live.
+            state.next_seq - 1
+        };
+        let Some(store) = &self.hub.store else {
+            return false;
+        };
+        let page = match store.read_after(catch_up.after, PAGE) {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!("catching up from the store failed: {e}");
+                return false;
+            }
+        };
+        let now = now_ms();
+        let mut considered = 0;
+        for event in page.into_iter().take_while(|e| e.seq <= delivered_upto) {
+            considered += 1;
+            catch_up.after = event.seq;
+            if !retention.expired(event.published_ms, now) && catch_up.selection.wants(&event) {
+                self.replay.push_back(event);
+            }
+        }
+        if considered == 0 {
+            // Nothing more in the store up to what was delivered: memory covers the rest.
+            catch_up.after = delivered_upto;
+        }
+        self.catch_up = Some(catch_up);
+        true
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.hub.unsubscribe(key);
+        }
+    }
+}

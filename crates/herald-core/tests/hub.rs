@@ -1,0 +1,144 @@
+//! The hub's fan-out, replay and overflow rules, through its public API (memory history).
+
+use std::sync::Arc;
+
+use herald_core::{
+    Cursor, Hub, HubConfig, Matcher, PublishError, ReadAccess, Retention, Subscription, Update, UpdateError,
+};
+
+fn count(n: u64) -> Retention {
+    Retention { max_events: Some(n), max_age: None, max_bytes: None }
+}
+
+fn hub(history: u64, queue: usize) -> Arc<Hub> {
+    Hub::new(HubConfig { retention: count(history), queue_capacity: queue, ..Default::default() })
+}
+
+fn update(topic: &str, data: &str) -> Update {
+    Update { topics: vec![topic.into()], data: data.into(), ..Default::default() }
+}
+
+fn exact(topics: &[&str]) -> Vec<Matcher> {
+    topics.iter().map(|t| Matcher::exact(t).unwrap()).collect()
+}
+
+fn drain(sub: &mut Subscription) -> Vec<String> {
+    std::iter::from_fn(|| sub.try_recv()).map(|e| e.data.clone()).collect()
+}
+
+#[tokio::test]
+async fn events_reach_matching_subscribers_once_and_in_order() {
+    let hub = hub(100, 100);
+    let mut a = hub.subscribe(exact(&["a", "b"]), ReadAccess::public_only(), None).unwrap();
+    let mut all = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None).unwrap();
+    let mut tpl =
+        hub.subscribe(vec![Matcher::legacy_topic("/x/{id}").unwrap()], ReadAccess::public_only(), None).unwrap();
+    hub.publish(update("a", "1")).await.unwrap();
+    hub.publish(Update { topics: vec!["a".into(), "b".into()], data: "2".into(), ..Default::default() }).await.unwrap();
+    hub.publish(update("/x/9", "3")).await.unwrap();
+    hub.publish(update("c", "4")).await.unwrap();
+    assert_eq!(drain(&mut a), ["1", "2"]);
+    assert_eq!(drain(&mut all), ["1", "2", "3", "4"]);
+    assert_eq!(drain(&mut tpl), ["3"]);
+    assert_eq!(hub.stats().delivered, 2 + 4 + 1);
+}
+
+#[tokio::test]
+async fn generated_ids_are_unique_and_given_ids_kept() {
+    let hub = hub(10, 10);
+    let a = hub.publish(update("t", "")).await.unwrap();
+    let b = hub.publish(update("t", "")).await.unwrap();
+    assert!(a.id.starts_with("urn:uuid:") && a.id != b.id);
+    let c = hub.publish(Update { id: Some("mine".into()), ..update("t", "") }).await.unwrap();
+    assert_eq!(&*c.id, "mine");
+    assert!(a.seq < b.seq && b.seq < c.seq);
+}
+
+#[tokio::test]
+async fn replay_resumes_after_the_given_id_and_reports_where() {
+    let hub = hub(100, 100);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(hub.publish(update("t", &i.to_string())).await.unwrap().id.clone());
+    }
+    hub.publish(update("other", "x")).await.unwrap();
+    let mut sub =
+        hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(ids[1].to_string()))).unwrap();
+    assert_eq!(sub.resumed_from(), Some(&*ids[1]));
+    hub.publish(update("t", "live")).await.unwrap();
+    assert_eq!(drain(&mut sub), ["2", "3", "4", "live"]);
+
+    let mut from_start = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+    assert_eq!(from_start.resumed_from(), Some("earliest"));
+    assert_eq!(drain(&mut from_start), ["0", "1", "2", "3", "4", "live"]);
+}
+
+#[tokio::test]
+async fn a_trimmed_id_replays_what_is_left_and_says_earliest() {
+    let hub = hub(3, 100);
+    let first = hub.publish(update("t", "0")).await.unwrap();
+    for i in 1..5 {
+        hub.publish(update("t", &i.to_string())).await.unwrap();
+    }
+    let mut sub =
+        hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(first.id.to_string()))).unwrap();
+    assert_eq!(sub.resumed_from(), Some("earliest"));
+    assert_eq!(drain(&mut sub), ["2", "3", "4"]);
+}
+
+#[tokio::test]
+async fn a_full_queue_disconnects_only_that_subscriber() {
+    let hub = hub(100, 2);
+    let mut slow = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
+    let mut fast = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
+    for i in 0..2 {
+        hub.publish(update("t", &i.to_string())).await.unwrap();
+    }
+    assert_eq!(drain(&mut fast), ["0", "1"]);
+    hub.publish(update("t", "2")).await.unwrap();
+    assert_eq!(drain(&mut fast), ["2"]);
+    assert_eq!(hub.stats().overflowed, 1);
+    // The slow one keeps what it had, then its stream ends.
+    assert_eq!(drain(&mut slow), ["0", "1"]);
+    assert!(slow.recv().await.is_none());
+    assert!(slow.overflowed());
+    assert!(!fast.overflowed());
+    assert_eq!(hub.stats().subscribers, 1);
+}
+
+#[tokio::test]
+async fn private_updates_need_read_access_live_and_on_replay() {
+    let hub = hub(100, 100);
+    let mut anon = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
+    let rights = ReadAccess::with_private(exact(&["t"]));
+    let mut allowed = hub.subscribe(exact(&["t"]), rights.clone(), None).unwrap();
+    hub.publish(Update { private: true, ..update("t", "secret") }).await.unwrap();
+    hub.publish(update("t", "public")).await.unwrap();
+    assert_eq!(drain(&mut anon), ["public"]);
+    assert_eq!(drain(&mut allowed), ["secret", "public"]);
+    let mut anon_replay = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+    assert_eq!(drain(&mut anon_replay), ["public"]);
+    let mut allowed_replay = hub.subscribe(exact(&["t"]), rights, Some(Cursor::Earliest)).unwrap();
+    assert_eq!(drain(&mut allowed_replay), ["secret", "public"]);
+}
+
+#[tokio::test]
+async fn dropping_a_subscription_unregisters_it() {
+    let hub = hub(10, 10);
+    let a = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
+    let b = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None).unwrap();
+    assert_eq!(hub.stats().subscribers, 2);
+    drop(a);
+    drop(b);
+    assert_eq!(hub.stats().subscribers, 0);
+    hub.publish(update("t", "x")).await.unwrap();
+    assert_eq!(hub.stats().delivered, 0);
+}
+
+#[tokio::test]
+async fn invalid_updates_are_refused_and_not_recorded() {
+    let hub = hub(10, 10);
+    assert_eq!(hub.publish(update("*", "x")).await.unwrap_err(), PublishError::Invalid(UpdateError::WildcardTopic));
+    assert_eq!(hub.stats().history_len, 0);
+    assert_eq!(hub.stats().published, 0);
+}

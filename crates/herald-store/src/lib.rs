@@ -1,0 +1,13 @@
+//! Herald's durable event log, kept on local disk with no setup.
+//!
+//! [`DiskStore`] implements [`herald_core::Store`] on fjall, an embedded log-structured
+//! key-value store: appends go to its journal with one sync per batch (the hub's group commit),
+//! events are keyed by their big-endian log position so a replay is an ordered range scan, and
+//! removing the oldest events is a cheap range of deletes. fjall was chosen over redb by
+//! measuring this workload (see the README's "History and durability" section).
+//! [`codec`] defines how an event is laid out on disk.
+
+pub mod codec;
+mod disk;
+
+pub use disk::DiskStore;

@@ -1,0 +1,170 @@
+//! The embedded store on a real directory: durability across reopen, retention, the hub's
+//! catch-up from disk, and clear refusals for unusable directories.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::{Cursor, Event, Hub, HubConfig, Matcher, ReadAccess, Retention, Store, Subscription, Update};
+use herald_store::DiskStore;
+
+fn event(seq: u64, id: &str, data: &str, published_ms: u64) -> Arc<Event> {
+    let update = Update { topics: vec!["t".into()], data: data.into(), ..Default::default() };
+    Arc::new(Event::new(seq, Arc::from(id), published_ms, update).unwrap())
+}
+
+fn datas(events: &[Arc<Event>]) -> Vec<&str> {
+    events.iter().map(|e| e.data.as_str()).collect()
+}
+
+const UNLIMITED: Retention = Retention { max_events: None, max_age: None, max_bytes: None };
+
+#[test]
+fn events_ids_and_positions_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        assert_eq!(store.next_seq(), 1);
+        store.append(&[event(1, "a", "one", 0), event(2, "b", "two", 0)]).unwrap();
+        store.append(&[event(3, "a", "reused id", 0)]).unwrap();
+    }
+    let store = DiskStore::open(dir.path()).unwrap();
+    assert_eq!(store.next_seq(), 4);
+    assert_eq!(store.len(), 3);
+    assert_eq!(datas(&store.read_after(0, 10).unwrap()), ["one", "two", "reused id"]);
+    assert_eq!(datas(&store.read_after(1, 1).unwrap()), ["two"]);
+    assert_eq!(store.position_of("a").unwrap(), Some(1), "a reused id resolves to the earliest");
+    assert_eq!(store.position_of("b").unwrap(), Some(2));
+    assert_eq!(store.position_of("nope").unwrap(), None);
+}
+
+#[test]
+fn retention_by_count_bytes_and_age_and_positions_keep_increasing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(dir.path()).unwrap();
+    let batch: Vec<_> = (1..=10).map(|s| event(s, &format!("id{s}"), "0123456789", s * 1000)).collect();
+    store.append(&batch).unwrap();
+
+    let by_count = Retention { max_events: Some(6), ..UNLIMITED };
+    assert_eq!(store.enforce_retention(&by_count, 0).unwrap(), 4);
+    assert_eq!(store.len(), 6);
+    assert_eq!(store.read_after(0, 100).unwrap()[0].seq, 5);
+    assert_eq!(store.position_of("id4").unwrap(), None, "trimmed ids leave the index");
+
+    let before = store.bytes();
+    let by_bytes = Retention { max_bytes: Some(before - 1), ..UNLIMITED };
+    assert_eq!(store.enforce_retention(&by_bytes, 0).unwrap(), 1);
+    assert!(store.bytes() < before);
+
+    let by_age = Retention { max_age: Some(Duration::from_secs(2)), ..UNLIMITED };
+    assert_eq!(
+        store.enforce_retention(&by_age, 10_000).unwrap(),
+        2,
+        "the events at 6 s and 7 s are over 2 s old at 10 s"
+    );
+    let left: Vec<u64> = store.read_after(0, 100).unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(left, [8, 9, 10]);
+
+    let nothing = Retention { max_events: Some(0), ..UNLIMITED };
+    store.enforce_retention(&nothing, 0).unwrap();
+    assert!(store.is_empty());
+    drop(store);
+    let reopened = DiskStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.next_seq(), 11, "positions continue after everything was trimmed");
+    assert_eq!(reopened.len(), 0);
+}
+
+#[test]
+fn a_directory_in_use_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = DiskStore::open(dir.path()).unwrap();
+    let second = DiskStore::open(dir.path()).unwrap_err();
+    assert!(second.0.contains("in use by another Herald process"), "{second}");
+}
+
+#[test]
+fn an_unusable_path_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let error = DiskStore::open(&file.join("data")).unwrap_err();
+    assert!(error.0.contains("cannot create the data directory") && error.0.contains("plain-file"), "{error}");
+}
+
+#[test]
+fn damaged_data_is_refused_and_left_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        store.append(&[event(1, "a", "one", 0)]).unwrap();
+    }
+    // Overwrite every file the store wrote with garbage.
+    let mut damaged = Vec::new();
+    for entry in walk(dir.path()) {
+        std::fs::write(&entry, b"\x00garbage\xff").unwrap();
+        damaged.push(entry);
+    }
+    assert!(!damaged.is_empty());
+    let error = DiskStore::open(dir.path()).unwrap_err();
+    assert!(error.0.contains("cannot be read") && error.0.contains("deletes nothing"), "{error}");
+    for path in damaged {
+        assert_eq!(std::fs::read(&path).unwrap(), b"\x00garbage\xff", "{} was left as it was", path.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn drain(sub: &mut Subscription) -> Vec<String> {
+    std::iter::from_fn(|| sub.try_recv()).map(|e| e.data.clone()).collect()
+}
+
+fn t() -> Vec<Matcher> {
+    vec![Matcher::exact("t").unwrap()]
+}
+
+#[tokio::test]
+async fn the_hub_resumes_from_disk_beyond_its_memory_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HubConfig { cache_size: 3, ..Default::default() };
+    let mut ids = Vec::new();
+    {
+        let hub = Hub::with_store(config.clone(), Arc::new(DiskStore::open(dir.path()).unwrap())).unwrap();
+        for i in 0..20 {
+            let update = Update {
+                topics: vec![if i % 5 == 4 { "other" } else { "t" }.into()],
+                data: i.to_string(),
+                ..Default::default()
+            };
+            ids.push(hub.publish(update).await.unwrap().id.to_string());
+        }
+        // Far behind the 3 cached events: caught up from disk, then live, no gap, no repeat.
+        let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[1].clone()))).unwrap();
+        assert_eq!(sub.resumed_from(), Some(ids[1].as_str()));
+        let first = sub.try_recv().unwrap();
+        assert_eq!(first.data, "2");
+        let update = Update { topics: vec!["t".into()], data: "live".into(), ..Default::default() };
+        hub.publish(update).await.unwrap();
+        let rest = drain(&mut sub);
+        assert_eq!(rest, ["3", "5", "6", "7", "8", "10", "11", "12", "13", "15", "16", "17", "18", "live"]);
+    }
+    // After a restart, an id issued before it resumes exactly, and new positions follow on.
+    let hub = Hub::with_store(config, Arc::new(DiskStore::open(dir.path()).unwrap())).unwrap();
+    let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[16].clone()))).unwrap();
+    assert_eq!(drain(&mut sub), ["17", "18", "live"]);
+    let next =
+        hub.publish(Update { topics: vec!["t".into()], data: "after".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(next.seq, 22);
+    assert_eq!(drain(&mut sub), ["after"]);
+    let mut everything = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+    assert_eq!(drain(&mut everything).len(), 18);
+}
