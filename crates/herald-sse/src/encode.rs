@@ -66,6 +66,7 @@ fn lines(data: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Decimal digits of `n`.
 fn digits(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
@@ -101,7 +102,7 @@ impl Frame<'_> {
             put_field(out, "event", event);
         }
         if let Some(retry) = self.retry {
-            put_field(out, "retry", &retry.to_string());
+            put_retry(out, retry);
         }
         for line in lines(self.data) {
             put_field(out, "data", line);
@@ -141,6 +142,24 @@ fn put_field(out: &mut BytesMut, name: &str, value: &str) {
     out.put_u8(b'\n');
 }
 
+/// Writes `retry: ms` in decimal without allocating.
+fn put_retry(out: &mut BytesMut, ms: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = ms;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.put_slice(b"retry: ");
+    out.put_slice(&digits[start..]);
+    out.put_u8(b'\n');
+}
+
 /// Appends a comment line (`: text`, or `:` alone for an empty text), e.g. a heartbeat.
 pub fn encode_comment(text: &str, out: &mut BytesMut) -> Result<(), EncodeError> {
     if has_line_break(text) {
@@ -158,7 +177,7 @@ pub fn encode_comment(text: &str, out: &mut BytesMut) -> Result<(), EncodeError>
 
 /// Appends `retry: ms` and a blank line, so the advice is processed on its own.
 pub fn encode_retry(ms: u64, out: &mut BytesMut) {
-    put_field(out, "retry", &ms.to_string());
+    put_retry(out, ms);
     out.put_u8(b'\n');
 }
 
@@ -187,6 +206,20 @@ mod tests {
         assert_eq!(enc(Frame { data: "a\n", ..Default::default() }), "data: a\ndata: \n\n");
         assert_eq!(enc(Frame { data: "\r\n\r\n", ..Default::default() }), "data: \ndata: \ndata: \n\n");
         assert_eq!(enc(Frame { data: " lead", ..Default::default() }), "data:  lead\n\n");
+        assert_eq!(enc(Frame { data: "\r", ..Default::default() }), "data: \ndata: \n\n");
+        assert_eq!(enc(Frame { data: "a\r\rb", ..Default::default() }), "data: a\ndata: \ndata: b\n\n");
+        assert_eq!(enc(Frame { data: "a\n\rb", ..Default::default() }), "data: a\ndata: \ndata: b\n\n");
+        assert_eq!(
+            enc(Frame { data: "data: x\n\nid: 1", ..Default::default() }),
+            "data: data: x\ndata: \ndata: id: 1\n\n"
+        );
+    }
+
+    #[test]
+    fn encode_into_appends() {
+        let mut out = BytesMut::from(&b"prefix\n"[..]);
+        Frame { id: Some("1"), data: "x", ..Default::default() }.encode_into(&mut out).unwrap();
+        assert_eq!(out, &b"prefix\nid: 1\ndata: x\n\n"[..]);
     }
 
     #[test]
@@ -196,6 +229,9 @@ mod tests {
             (Frame { id: Some("1\r"), ..Default::default() }, EncodeError::LineBreakInId),
             (Frame { id: Some("a\0b"), ..Default::default() }, EncodeError::NulInId),
             (Frame { event: Some("x\r\nid: 9"), ..Default::default() }, EncodeError::LineBreakInEvent),
+            (Frame { event: Some("x\n"), ..Default::default() }, EncodeError::LineBreakInEvent),
+            (Frame { event: Some("\r"), ..Default::default() }, EncodeError::LineBreakInEvent),
+            (Frame { id: Some("\0"), event: Some("ok"), ..Default::default() }, EncodeError::NulInId),
         ];
         for (frame, err) in cases {
             assert_eq!(frame.encode(), Err(err.clone()));
@@ -203,9 +239,36 @@ mod tests {
             assert_eq!(frame.encode_into(&mut out), Err(err));
             assert!(out.is_empty(), "nothing written on error");
         }
-        let mut out = BytesMut::new();
-        assert_eq!(encode_comment("a\nb", &mut out), Err(EncodeError::LineBreakInComment));
-        assert!(out.is_empty());
+        for text in ["a\nb", "a\rb", "\r\n", "x\ndata: forged"] {
+            let mut out = BytesMut::new();
+            assert_eq!(encode_comment(text, &mut out), Err(EncodeError::LineBreakInComment));
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn allowed_oddities_in_id_and_event() {
+        assert_eq!(enc(Frame { id: Some(" sp:ace "), data: "d", ..Default::default() }), "id:  sp:ace \ndata: d\n\n");
+        assert_eq!(enc(Frame { event: Some(":colon"), data: "d", ..Default::default() }), "event: :colon\ndata: d\n\n");
+        assert_eq!(enc(Frame { event: Some("a\0b"), ..Default::default() }), "event: a\0b\ndata: \n\n");
+    }
+
+    #[test]
+    fn retry_values_at_the_edges() {
+        for (ms, text) in [(0, "0"), (9, "9"), (10, "10"), (u64::MAX, "18446744073709551615")] {
+            let mut out = BytesMut::new();
+            encode_retry(ms, &mut out);
+            assert_eq!(out, format!("retry: {text}\n\n").as_bytes());
+            assert_eq!(enc(Frame { retry: Some(ms), ..Default::default() }), format!("retry: {text}\ndata: \n\n"));
+        }
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(EncodeError::LineBreakInId.to_string(), "id must not contain CR or LF");
+        assert_eq!(EncodeError::NulInId.to_string(), "id must not contain NUL");
+        assert_eq!(EncodeError::LineBreakInEvent.to_string(), "event type must not contain CR or LF");
+        assert_eq!(EncodeError::LineBreakInComment.to_string(), "comment must not contain CR or LF");
     }
 
     #[test]

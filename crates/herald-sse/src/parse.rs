@@ -1,40 +1,40 @@
 //! Incremental event-stream parsing, following the WHATWG HTML standard to the letter.
 //!
 //! Input arrives in arbitrary chunks: a line, a UTF-8 sequence, the BOM or a CRLF pair may be
-//! split anywhere, and the result never depends on where. Lines are decoded as UTF-8 with
-//! replacement characters; one leading BOM is skipped; lines end at CRLF, CR or LF; `:` starts a
-//! comment; one space after the field's colon is removed; `id` values containing NUL and
-//! non-digit `retry` values are ignored; an empty line dispatches the event, and an event that
-//! is not finished when the stream ends is discarded.
+//! split anywhere, and the result never depends on where. Lines are cut on raw bytes (CR and LF
+//! never occur inside a UTF-8 sequence) and each complete line is decoded as UTF-8 with
+//! replacement characters, which gives the same text as decoding the whole stream first. One
+//! leading BOM is skipped; lines end at CRLF, CR or LF; `:` starts a comment; one space after the
+//! field's colon is removed; `id` values containing NUL and non-digit `retry` values are
+//! ignored; an empty line dispatches the event, and an event that is not finished when the
+//! stream ends is discarded.
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// An event as a browser's `EventSource` would dispatch it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedEvent {
-    /// `message` unless the stream gave an `event` field.
+    /// `message` unless the stream gave a non-empty `event` field.
     pub event_type: String,
+    /// The data buffer without its final LF.
     pub data: String,
     /// The last event ID string when this event was dispatched.
     pub last_event_id: String,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum Start {
-    /// This many leading bytes matched the BOM so far.
-    #[default]
-    Unknown,
-    Matched(usize),
-    Done,
-}
-
 /// An incremental `text/event-stream` parser.
+///
+/// After [`Parser::finish`] the same parser may read the stream of a reconnection: the
+/// reconnection time and the last event ID carry over, as they do in browsers.
 #[derive(Debug, Default)]
 pub struct Parser {
-    start: Start,
+    /// The start of the stream (and so a possible BOM) is behind us.
+    past_start: bool,
+    /// Bytes of the BOM matched so far, held back until the BOM is complete or refuted.
+    bom_matched: usize,
     /// The current, unterminated line.
     line: Vec<u8>,
-    /// The previous chunk ended with CR: a leading LF in the next one belongs to it.
+    /// The last byte seen ended a line with CR: a LF right after it belongs to that line end.
     after_cr: bool,
     data: String,
     event_type: String,
@@ -44,6 +44,7 @@ pub struct Parser {
 }
 
 impl Parser {
+    /// A parser at the start of a stream.
     pub fn new() -> Self {
         Self::default()
     }
@@ -59,24 +60,39 @@ impl Parser {
             }
         }
         while let Some(end) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') {
-            self.line.extend_from_slice(&bytes[..end]);
-            self.end_line(&mut events);
-            let crlf = bytes[end] == b'\r' && bytes.get(end + 1) == Some(&b'\n');
-            if bytes[end] == b'\r' && end + 1 == bytes.len() {
-                self.after_cr = true;
+            if self.line.is_empty() {
+                self.process_line(&bytes[..end], &mut events);
+            } else {
+                self.line.extend_from_slice(&bytes[..end]);
+                let line = std::mem::take(&mut self.line);
+                self.process_line(&line, &mut events);
+                self.line = line;
+                self.line.clear();
             }
-            bytes = &bytes[end + if crlf { 2 } else { 1 }..];
+            let mut next = end + 1;
+            if bytes[end] == b'\r' {
+                match bytes.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+            bytes = &bytes[next..];
         }
         self.line.extend_from_slice(bytes);
         events
     }
 
-    /// The stream ended: an event without its final blank line is discarded.
+    /// The stream ended: an event without its final blank line is discarded, including an `id`
+    /// it set. The reconnection time and the last event ID string are kept.
     pub fn finish(&mut self) {
+        self.past_start = false;
+        self.bom_matched = 0;
         self.line.clear();
+        self.after_cr = false;
         self.data.clear();
         self.event_type.clear();
-        self.after_cr = false;
+        self.id_buffer.clone_from(&self.last_event_id);
     }
 
     /// The reconnection time set by the last valid `retry` field, in milliseconds.
@@ -91,41 +107,30 @@ impl Parser {
 
     /// Consumes a leading BOM, which may arrive split over several chunks.
     fn skip_bom<'a>(&mut self, chunk: &'a [u8]) -> &'a [u8] {
-        let mut matched = match self.start {
-            Start::Done => return chunk,
-            Start::Unknown => 0,
-            Start::Matched(n) => n,
-        };
+        if self.past_start {
+            return chunk;
+        }
         let mut rest = chunk;
-        while matched < BOM.len() {
-            match rest.first() {
-                None => {
-                    self.start = Start::Matched(matched);
-                    return rest;
-                }
-                Some(&b) if b == BOM[matched] => {
-                    matched += 1;
-                    rest = &rest[1..];
+        while self.bom_matched < BOM.len() {
+            match rest.split_first() {
+                None => return rest,
+                Some((&b, tail)) if b == BOM[self.bom_matched] => {
+                    self.bom_matched += 1;
+                    rest = tail;
                 }
                 Some(_) => {
-                    // Not a BOM after all: the bytes held back are ordinary line content.
-                    self.line.extend_from_slice(&BOM[..matched]);
+                    // Not a BOM after all: the bytes held back are the start of the first line.
+                    self.line.extend_from_slice(&BOM[..self.bom_matched]);
                     break;
                 }
             }
         }
-        self.start = Start::Done;
+        self.past_start = true;
         rest
     }
 
-    fn end_line(&mut self, events: &mut Vec<ParsedEvent>) {
-        let line = std::mem::take(&mut self.line);
-        self.process_line(&String::from_utf8_lossy(&line), events);
-        self.line = line;
-        self.line.clear();
-    }
-
-    fn process_line(&mut self, line: &str, events: &mut Vec<ParsedEvent>) {
+    fn process_line(&mut self, line: &[u8], events: &mut Vec<ParsedEvent>) {
+        let line = String::from_utf8_lossy(line);
         if line.is_empty() {
             return self.dispatch(events);
         }
@@ -134,7 +139,7 @@ impl Parser {
         }
         let (field, value) = match line.split_once(':') {
             Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line, ""),
+            None => (&*line, ""),
         };
         match field {
             "event" => value.clone_into(&mut self.event_type),
@@ -144,7 +149,7 @@ impl Parser {
             }
             "id" if !value.contains('\0') => value.clone_into(&mut self.id_buffer),
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                // Digits too many for u64 still mean "a very long time".
+                // More digits than a u64 holds still mean "a very long time".
                 self.retry = Some(value.parse().unwrap_or(u64::MAX));
             }
             _ => {}
@@ -158,12 +163,65 @@ impl Parser {
             return;
         }
         self.data.pop();
-        let event_type =
-            if self.event_type.is_empty() { "message".to_owned() } else { std::mem::take(&mut self.event_type) };
+        let event_type = match std::mem::take(&mut self.event_type) {
+            t if t.is_empty() => "message".to_owned(),
+            t => t,
+        };
         events.push(ParsedEvent {
             event_type,
             data: std::mem::take(&mut self.data),
             last_event_id: self.last_event_id.clone(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(input: &[u8]) -> (Vec<ParsedEvent>, Parser) {
+        let mut parser = Parser::new();
+        let events = parser.feed(input);
+        (events, parser)
+    }
+
+    #[test]
+    fn huge_retry_saturates() {
+        let (_, parser) = parse(b"retry: 99999999999999999999999\n");
+        assert_eq!(parser.retry(), Some(u64::MAX));
+    }
+
+    #[test]
+    fn cr_at_chunk_end_then_empty_chunk_then_lf_is_one_line_end() {
+        let mut parser = Parser::new();
+        assert!(parser.feed(b"data: a\r").is_empty());
+        assert!(parser.feed(b"").is_empty());
+        assert!(parser.feed(b"\n").is_empty(), "the LF completes the CRLF, it is no blank line");
+        assert_eq!(parser.feed(b"\n").len(), 1);
+    }
+
+    #[test]
+    fn finish_discards_the_unfinished_event_and_its_id() {
+        let mut parser = Parser::new();
+        assert_eq!(parser.feed(b"id: 1\ndata: a\n\nid: 2\nevent: x\ndata: b").len(), 1);
+        parser.finish();
+        assert_eq!(parser.last_event_id(), "1");
+        // A reconnection's stream: BOM skipped again, id 1 still current, no leftovers.
+        let events = parser.feed(b"\xEF\xBB\xBFdata: c\n\n");
+        let expected = ParsedEvent { event_type: "message".into(), data: "c".into(), last_event_id: "1".into() };
+        assert_eq!(events, [expected]);
+    }
+
+    #[test]
+    fn long_lines_over_many_chunks() {
+        let mut parser = Parser::new();
+        parser.feed(b"data: ");
+        let chunk = [b'x'; 1000];
+        for _ in 0..1000 {
+            assert!(parser.feed(&chunk).is_empty());
+        }
+        let events = parser.feed(b"\n\n");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data.len(), 1_000_000);
     }
 }
