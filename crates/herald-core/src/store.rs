@@ -7,8 +7,8 @@
 //! blocking; an embedded store answers reads from memory-mapped or cached pages.
 //!
 //! A shared log (Redis Streams, NATS JetStream) fits the same shape: `append` is an ordered
-//! append, `read_after` a range read from a cursor, `position_of` an id index, and retention a
-//! trim of the oldest entries.
+//! append (with a trim of the oldest entries), `read_after` a range read from a cursor, and
+//! `position_of` an id index.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,16 +34,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// after a restart and after retention removed everything.
     fn next_seq(&self) -> u64;
 
-    /// Appends `events` (consecutive positions starting at [`Store::next_seq`]); returns only
-    /// once they are on stable storage.
-    fn append(&self, events: &[Arc<Event>]) -> Result<(), StoreError>;
+    /// Appends `events` (consecutive positions starting at [`Store::next_seq`]) and, in the same
+    /// atomic write, removes the oldest events that fall out of `retention`; returns only once
+    /// the write is on stable storage.
+    fn append(&self, events: &[Arc<Event>], retention: &Retention, now_ms: u64) -> Result<(), StoreError>;
 
     /// Up to `limit` retained events with a position greater than `after`, oldest first.
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Arc<Event>>, StoreError>;
 
     /// The position of the earliest retained event bearing `id`.
     fn position_of(&self, id: &str) -> Result<Option<u64>, StoreError>;
-
-    /// Removes the oldest events past `retention`; returns how many were removed.
-    fn enforce_retention(&self, retention: &Retention, now_ms: u64) -> Result<u64, StoreError>;
 }

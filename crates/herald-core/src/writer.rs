@@ -3,9 +3,10 @@
 //! Publishers hand their events to one thread. It takes every event waiting (up to
 //! [`MAX_BATCH`]), assigns their positions, appends them to the store in one durable write, and
 //! only then delivers them and answers the publishers. Concurrent publishers thus share one
-//! sync, and the order on disk is the order subscribers see. Retention is enforced on the store
-//! after every commit (a store makes that cheap when nothing is due), so history on disk never
-//! grows past its limits.
+//! sync, and the order on disk is the order subscribers see. The same write removes whatever
+//! falls out of retention, so history on disk never grows past its limits. When the previous
+//! batch held several publishes, the writer waits (at most [`COMMIT_DELAY`]) until as many are
+//! queued again, so that one sync keeps serving all the active publishers.
 
 use std::sync::{Arc, Weak};
 
@@ -20,6 +21,8 @@ use crate::store::Store;
 pub(crate) const QUEUE: usize = 16_384;
 /// Most events in one durable write.
 pub(crate) const MAX_BATCH: usize = 4_096;
+/// Longest wait for the publishers of the previous batch to send again.
+const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(300);
 
 /// An event waiting to be made durable, and where to report the outcome.
 pub(crate) struct Pending {
@@ -37,20 +40,32 @@ pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn 
 
 fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
     let mut batch = Vec::new();
+    let mut last_batch = 0;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
+        drain(&mut rx, &mut batch);
+        // Several publishers were active last time: the ones just answered are about to send
+        // again. Waiting a moment for them lets one sync cover them all (a commit delay).
+        if last_batch > 1 {
+            let deadline = std::time::Instant::now() + COMMIT_DELAY;
+            while batch.len() < last_batch && std::time::Instant::now() < deadline {
+                std::thread::sleep(COMMIT_DELAY / 10);
+                drain(&mut rx, &mut batch);
             }
         }
+        last_batch = batch.len();
         let Some(hub) = hub.upgrade() else {
             break;
         };
         commit(&hub, store.as_ref(), &mut batch);
-        if let Err(e) = store.enforce_retention(&hub.config().retention, now_ms()) {
-            tracing::error!("enforcing retention on the store failed: {e}");
+    }
+}
+
+fn drain(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(pending) => batch.push(pending),
+            Err(_) => break,
         }
     }
 }
@@ -66,7 +81,7 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
         events.push(Arc::new(event));
         replies.push(reply);
     }
-    match store.append(&events) {
+    match store.append(&events, &hub.config().retention, now_ms()) {
         Ok(()) => {
             let mut state = hub.state.lock();
             hub.deliver(&mut state, &events);

@@ -77,10 +77,22 @@ pub fn published_ms(bytes: &[u8]) -> Option<u64> {
     r.u64()
 }
 
+/// The id of a record, read without decoding the rest.
+pub fn id(bytes: &[u8]) -> Option<&str> {
+    let mut r = Reader(bytes);
+    (r.u8()? == VERSION).then_some(())?;
+    r.u64()?;
+    if r.u8()? & HAS_RETRY != 0 {
+        r.u64()?;
+    }
+    let len = r.u32()? as usize;
+    std::str::from_utf8(r.take(len)?).ok()
+}
+
 struct Reader<'a>(&'a [u8]);
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if self.0.len() < n {
             return None;
         }
@@ -129,6 +141,7 @@ mod tests {
         for original in [event(false, None, None), event(true, Some("price"), Some(2500))] {
             let bytes = encode(&original);
             assert_eq!(published_ms(&bytes), Some(original.published_ms));
+            assert_eq!(id(&bytes), Some(&*original.id));
             let back = decode(42, &bytes).unwrap();
             assert_eq!(back.seq, 42);
             assert_eq!(back.id, original.id);

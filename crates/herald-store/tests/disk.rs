@@ -24,8 +24,8 @@ fn events_ids_and_positions_survive_reopening() {
     {
         let store = DiskStore::open(dir.path()).unwrap();
         assert_eq!(store.next_seq(), 1);
-        store.append(&[event(1, "a", "one", 0), event(2, "b", "two", 0)]).unwrap();
-        store.append(&[event(3, "a", "reused id", 0)]).unwrap();
+        store.append(&[event(1, "a", "one", 0), event(2, "b", "two", 0)], &UNLIMITED, 0).unwrap();
+        store.append(&[event(3, "a", "reused id", 0)], &UNLIMITED, 0).unwrap();
     }
     let store = DiskStore::open(dir.path()).unwrap();
     assert_eq!(store.next_seq(), 4);
@@ -42,35 +42,56 @@ fn retention_by_count_bytes_and_age_and_positions_keep_increasing() {
     let dir = tempfile::tempdir().unwrap();
     let store = DiskStore::open(dir.path()).unwrap();
     let batch: Vec<_> = (1..=10).map(|s| event(s, &format!("id{s}"), "0123456789", s * 1000)).collect();
-    store.append(&batch).unwrap();
+    store.append(&batch, &UNLIMITED, 0).unwrap();
 
     let by_count = Retention { max_events: Some(6), ..UNLIMITED };
-    assert_eq!(store.enforce_retention(&by_count, 0).unwrap(), 4);
+    assert_eq!(store.trim(&by_count, 0).unwrap(), 4);
     assert_eq!(store.len(), 6);
     assert_eq!(store.read_after(0, 100).unwrap()[0].seq, 5);
     assert_eq!(store.position_of("id4").unwrap(), None, "trimmed ids leave the index");
 
     let before = store.bytes();
     let by_bytes = Retention { max_bytes: Some(before - 1), ..UNLIMITED };
-    assert_eq!(store.enforce_retention(&by_bytes, 0).unwrap(), 1);
+    assert_eq!(store.trim(&by_bytes, 0).unwrap(), 1);
     assert!(store.bytes() < before);
 
     let by_age = Retention { max_age: Some(Duration::from_secs(2)), ..UNLIMITED };
-    assert_eq!(
-        store.enforce_retention(&by_age, 10_000).unwrap(),
-        2,
-        "the events at 6 s and 7 s are over 2 s old at 10 s"
-    );
+    assert_eq!(store.trim(&by_age, 10_000).unwrap(), 2, "the events at 6 s and 7 s are over 2 s old at 10 s");
     let left: Vec<u64> = store.read_after(0, 100).unwrap().iter().map(|e| e.seq).collect();
     assert_eq!(left, [8, 9, 10]);
 
     let nothing = Retention { max_events: Some(0), ..UNLIMITED };
-    store.enforce_retention(&nothing, 0).unwrap();
+    store.trim(&nothing, 0).unwrap();
     assert!(store.is_empty());
     drop(store);
     let reopened = DiskStore::open(dir.path()).unwrap();
     assert_eq!(reopened.next_seq(), 11, "positions continue after everything was trimmed");
     assert_eq!(reopened.len(), 0);
+}
+
+#[test]
+fn appending_trims_in_the_same_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(dir.path()).unwrap();
+    let three = Retention { max_events: Some(3), ..UNLIMITED };
+    for s in 1..=5 {
+        store.append(&[event(s, &format!("id{s}"), &s.to_string(), 0)], &three, 0).unwrap();
+        assert!(store.len() <= 3);
+    }
+    assert_eq!(datas(&store.read_after(0, 10).unwrap()), ["3", "4", "5"]);
+    // A batch larger than the limit keeps only its newest events.
+    let batch: Vec<_> = (6..=10).map(|s| event(s, &format!("id{s}"), &s.to_string(), 0)).collect();
+    store.append(&batch, &three, 0).unwrap();
+    assert_eq!(datas(&store.read_after(0, 10).unwrap()), ["8", "9", "10"]);
+    assert_eq!(store.position_of("id7").unwrap(), None);
+    assert_eq!(store.position_of("id8").unwrap(), Some(8));
+    // Events already too old when appended are not kept.
+    let young = Retention { max_age: Some(Duration::from_secs(1)), ..UNLIMITED };
+    store.append(&[event(11, "old", "old", 1_000), event(12, "new", "new", 9_500)], &young, 10_000).unwrap();
+    assert_eq!(datas(&store.read_after(0, 10).unwrap()), ["new"]);
+    drop(store);
+    let reopened = DiskStore::open(dir.path()).unwrap();
+    assert_eq!((reopened.len(), reopened.next_seq()), (1, 13));
 }
 
 #[test]
@@ -95,7 +116,7 @@ fn damaged_data_is_refused_and_left_in_place() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = DiskStore::open(dir.path()).unwrap();
-        store.append(&[event(1, "a", "one", 0)]).unwrap();
+        store.append(&[event(1, "a", "one", 0)], &UNLIMITED, 0).unwrap();
     }
     // Overwrite every file the store wrote with garbage.
     let mut damaged = Vec::new();
