@@ -1,11 +1,12 @@
 //! The body of an event-stream response.
 //!
 //! The stream opens with the `retry:` advice (which also makes the response start at once), then
-//! yields each event's pre-encoded frame, a shared `Bytes` that no subscriber copies. When the
-//! stream has been idle for the heartbeat period it sends a `:` comment, so proxies and load
-//! balancers keep the connection open. It ends when the subscription ends: the client fell too
-//! far behind (its queue overflowed) or the hub is shutting down; either way the client
-//! reconnects with its last id and loses nothing.
+//! yields each event's pre-encoded frame, a shared `Bytes` that no subscriber copies. When a whole
+//! heartbeat period passed without an event (so after one to two periods of silence), it sends a
+//! `:` comment, so proxies and load balancers keep the connection open. It ends when the
+//! subscription ends: cleanly when the hub shuts down, and with an error (so the server drops the
+//! connection at once) when the client fell too far behind; either way the client reconnects
+//! with its last id and loses nothing.
 
 use std::future::Future;
 use std::pin::Pin;

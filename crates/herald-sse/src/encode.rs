@@ -52,7 +52,8 @@ fn lines(data: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(data);
     std::iter::from_fn(move || {
         let current = rest?;
-        match current.find(['\r', '\n']) {
+        // CR and LF are ASCII, so a byte search lands on a char boundary and skips UTF-8 decoding.
+        match current.bytes().position(|b| b == b'\r' || b == b'\n') {
             Some(i) => {
                 let skip = if current[i..].starts_with("\r\n") { 2 } else { 1 };
                 rest = Some(&current[i + skip..]);
