@@ -7,7 +7,7 @@
 //! shared by every subscriber.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use url::Url;
@@ -171,6 +171,8 @@ pub struct Event {
     /// When the hub accepted it, in milliseconds since the Unix epoch (for retention by age).
     pub published_ms: u64,
     sse: Bytes,
+    /// The JSON message for WebSocket (and other JSON transports), built on first use.
+    json: OnceLock<Bytes>,
 }
 
 impl Event {
@@ -193,6 +195,22 @@ impl Event {
             private: update.private,
             published_ms,
             sse,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The JSON form of the event, `{"type":"event","id",…,"topics",…,"event",…,"data",…}`,
+    /// encoded once on first use and shared by every JSON subscriber.
+    pub fn json_message(&self) -> &Bytes {
+        self.json.get_or_init(|| {
+            let message = serde_json::json!({
+                "type": "event",
+                "id": &*self.id,
+                "topics": self.topics,
+                "event": self.event_type.as_deref().unwrap_or("message"),
+                "data": self.data,
+            });
+            Bytes::from(message.to_string())
         })
     }
 
@@ -271,5 +289,11 @@ mod tests {
         };
         let ev = Event::new(7, Arc::from("id-7"), 0, u).unwrap();
         assert_eq!(&ev.sse_frame()[..], b"id: id-7\nevent: price\nretry: 1500\ndata: a\ndata: b\n\n");
+        let json: serde_json::Value = serde_json::from_slice(ev.json_message()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "event", "id": "id-7", "topics": ["t"], "event": "price", "data": "a\nb"})
+        );
+        assert!(std::ptr::eq(ev.json_message(), ev.json_message()), "encoded once");
     }
 }

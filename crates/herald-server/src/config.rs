@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// Publish a `server-time` event every second on the demo clock topic.
     pub demo_clock: bool,
+    /// Serve a WebSocket echo endpoint at `/ws-echo` (for protocol conformance tests only).
+    pub ws_echo: bool,
     pub limits: Limits,
 }
 
@@ -71,6 +73,7 @@ impl Default for ServerConfig {
             retry: Some(Duration::from_secs(2)),
             cors_origins: Vec::new(),
             demo_clock: true,
+            ws_echo: false,
             limits: Limits::default(),
         }
     }

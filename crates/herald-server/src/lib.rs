@@ -2,7 +2,8 @@
 //!
 //! [`router`] builds the axum application from a [`ServerConfig`]; [`serve`] runs it on a
 //! listener until a shutdown signal. The Mercure endpoint lives in [`mercure`]; the streaming
-//! response body that carries events to Server-Sent Events clients is in [`sse`].
+//! response body that carries events to Server-Sent Events clients is in [`sse`], and the
+//! WebSocket transport in [`ws`].
 
 pub mod auth;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod form;
 pub mod mercure;
 pub mod sse;
+pub mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,12 +53,25 @@ pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.config.cors_origins);
     let mut app = Router::new()
         .route(mercure::PATH, get(mercure::subscribe::handle).post(mercure::publish::handle))
+        .route("/ws", get(ws_only))
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(demo::routes());
+    if state.config.ws_echo {
+        app = app.route("/ws-echo", get(ws::echo::handle));
+    }
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
     app.with_state(state)
+}
+
+/// `GET /ws`: the WebSocket transport only.
+async fn ws_only(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Result<axum::response::Response, error::ApiError> {
+    ws::upgrade(upgrade, headers, state)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then closes every event stream.

@@ -111,7 +111,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_NO_DEMO_CLOCK")]
     pub no_demo_clock: bool,
 
-    /// Largest publish request body, in bytes [default: 1048576].
+    /// Serve a WebSocket echo endpoint at /ws-echo, for protocol conformance tests only.
+    #[arg(long, hide = true)]
+    pub ws_echo: bool,
+
+    /// Largest publish request body, and largest WebSocket message, in bytes [default: 1048576].
     #[arg(long, env = "HERALD_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
 

@@ -107,6 +107,7 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
         retry: args.retry.or(file.retry).or(defaults.retry),
         cors_origins,
         demo_clock: !args.no_demo_clock && file.demo_clock.unwrap_or(defaults.demo_clock),
+        ws_echo: args.ws_echo,
         limits,
     };
     if config.queue_capacity == 0 {

@@ -62,23 +62,15 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     })
 }
 
-/// Turns the form fields into an [`Update`], enforcing field and topic-count limits.
+/// Turns the form fields into an [`Update`], enforcing the size limits.
 pub fn parse_update(body: &[u8], limits: &Limits) -> Result<Update, ApiError> {
     let mut update = Update::default();
     let mut data = None;
     for (name, value) in form::parse(body).map_err(ApiError::bad_request)? {
-        let short_field = matches!(name.as_str(), "topic" | "id" | "type" | "retry");
-        if short_field && value.len() > limits.max_field_bytes {
-            return Err(ApiError::too_large(format!("field {name:?} is longer than {} bytes", limits.max_field_bytes)));
-        }
         match name.as_str() {
             "topic" => {
-                if update.topics.len() == limits.max_topics_per_publish {
-                    return Err(ApiError::too_large(format!(
-                        "more than {} topics in one update",
-                        limits.max_topics_per_publish
-                    )));
-                }
+                // Checked here too, so a flood of topics is refused before it is all collected.
+                check_topic_count(update.topics.len() + 1, limits)?;
                 update.topics.push(value);
             }
             "data" => {
@@ -97,10 +89,32 @@ pub fn parse_update(body: &[u8], limits: &Limits) -> Result<Update, ApiError> {
     }
     update.data = data.unwrap_or_default();
     update.event_type = update.event_type.filter(|t| !t.is_empty());
+    check_limits(&update, limits)?;
     Ok(update)
 }
 
-fn parse_retry(value: &str) -> Result<u64, ApiError> {
+/// Refuses an update past the field-length and topic-count limits (413), whatever transport
+/// carried it.
+pub fn check_limits(update: &Update, limits: &Limits) -> Result<(), ApiError> {
+    check_topic_count(update.topics.len(), limits)?;
+    let fields = update.topics.iter().map(|t| ("topic", t)).chain(update.id.iter().map(|i| ("id", i)));
+    for (name, value) in fields.chain(update.event_type.iter().map(|t| ("type", t))) {
+        if value.len() > limits.max_field_bytes {
+            return Err(ApiError::too_large(format!("field {name:?} is longer than {} bytes", limits.max_field_bytes)));
+        }
+    }
+    Ok(())
+}
+
+fn check_topic_count(count: usize, limits: &Limits) -> Result<(), ApiError> {
+    if count > limits.max_topics_per_publish {
+        return Err(ApiError::too_large(format!("more than {} topics in one update", limits.max_topics_per_publish)));
+    }
+    Ok(())
+}
+
+/// Reads a `retry` value: digits only, fitting in 64 bits.
+pub fn parse_retry(value: &str) -> Result<u64, ApiError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::bad_request("\"retry\" must be a number of milliseconds (digits only)"));
     }

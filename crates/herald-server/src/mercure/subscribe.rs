@@ -6,6 +6,8 @@
 //! header or the `last_event_id` (0.x: `lastEventID`) parameter, the header winning; the
 //! response then carries `Mercure-Last-Event-ID`.
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +26,16 @@ pub struct SubscribeRequest {
     pub cursor: Option<Cursor>,
 }
 
-pub async fn handle(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+/// A WebSocket upgrade goes to the WebSocket transport; any other `GET` is an SSE subscription.
+pub async fn handle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    if let Ok(upgrade) = upgrade {
+        return crate::ws::upgrade(upgrade, headers, state);
+    }
     let request =
         parse_request(uri.query().unwrap_or(""), &headers, &state.config.hub_url(), state.config.limits.max_matchers)?;
     let access = state.auth.read_access(&headers)?;
@@ -56,26 +67,11 @@ pub fn parse_request(
     let mut matchers = Vec::new();
     let mut query_cursor = None;
     for (name, value) in form::parse(query.as_bytes()).map_err(ApiError::bad_request)? {
-        let matcher = match name.as_str() {
-            "match" | "match_exact" => Matcher::exact(&value),
-            "match_urlpattern" => Matcher::url_pattern(&value, hub_url),
-            "topic" => Matcher::legacy_topic(&value),
-            "last_event_id" | "lastEventID" => {
-                query_cursor.get_or_insert(value);
-                continue;
-            }
-            other if other.len() >= 5 && other[..5].eq_ignore_ascii_case("match") => {
-                return Err(ApiError::bad_request(format!(
-                    "unsupported matcher parameter {other:?}: use match, match_exact, match_urlpattern or topic"
-                )));
-            }
-            _ => continue,
-        };
-        let matcher = matcher.map_err(|e| ApiError::bad_request(format!("{name}={value:?}: {e}")))?;
-        if matchers.len() == max_matchers {
-            return Err(ApiError::bad_request(format!("more than {max_matchers} topic matchers in one subscription")));
+        if name == "last_event_id" || name == "lastEventID" {
+            query_cursor.get_or_insert(value);
+        } else if let Some(matcher) = matcher(&name, &value, hub_url)? {
+            push_matcher(&mut matchers, matcher, max_matchers)?;
         }
-        matchers.push(matcher);
     }
     if matchers.is_empty() {
         return Err(ApiError::bad_request(
@@ -93,6 +89,32 @@ pub fn parse_request(
     let cursor =
         header_cursor.filter(|v| !v.is_empty()).or(query_cursor.filter(|v| !v.is_empty())).map(|v| Cursor::parse(&v));
     Ok(SubscribeRequest { matchers, cursor })
+}
+
+/// The matcher a parameter asks for: `None` for a parameter that is not a matcher, an error for
+/// an unsupported name in the reserved `match` namespace or an invalid value.
+pub fn matcher(name: &str, value: &str, hub_url: &Url) -> Result<Option<Matcher>, ApiError> {
+    let matcher = match name {
+        "match" | "match_exact" => Matcher::exact(value),
+        "match_urlpattern" => Matcher::url_pattern(value, hub_url),
+        "topic" => Matcher::legacy_topic(value),
+        other if other.len() >= 5 && other.as_bytes()[..5].eq_ignore_ascii_case(b"match") => {
+            return Err(ApiError::bad_request(format!(
+                "unsupported matcher parameter {other:?}: use match, match_exact, match_urlpattern or topic"
+            )));
+        }
+        _ => return Ok(None),
+    };
+    matcher.map(Some).map_err(|e| ApiError::bad_request(format!("{name}={value:?}: {e}")))
+}
+
+/// Adds `matcher`, refusing more than `max` (400, as the protocol says).
+pub fn push_matcher(matchers: &mut Vec<Matcher>, matcher: Matcher, max: usize) -> Result<(), ApiError> {
+    if matchers.len() == max {
+        return Err(ApiError::bad_request(format!("more than {max} topic matchers in one subscription")));
+    }
+    matchers.push(matcher);
+    Ok(())
 }
 
 #[cfg(test)]
