@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Herald's whole test suite: formatting and lints, the Rust unit and end-to-end tests (which
-# start the built binary), then the JavaScript end-to-end tests with third-party clients.
+# start the built binary), the Autobahn WebSocket conformance cases, then the JavaScript
+# end-to-end tests with third-party clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== Rust tests"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+
+echo "== Autobahn WebSocket conformance cases"
+HERALD_BIN="$PWD/target/debug/herald" tests/autobahn/run.sh
 
 echo "== JavaScript end-to-end tests"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error && HERALD_BIN="$PWD/../../target/debug/herald" npm test)

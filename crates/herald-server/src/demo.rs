@@ -2,7 +2,8 @@
 //!
 //! `/` serves a page whose clock is driven by a `server-time` event the hub publishes every
 //! second on [`CLOCK_TOPIC`] (as the early Server-Sent Events articles showed), plus a form to
-//! publish by hand. The page is embedded in the binary, so the hub needs no files to run.
+//! publish by hand. `/chat` is a chat whose rooms are topics, over the browser's WebSocket. The
+//! pages are embedded in the binary, so the hub needs no files to run.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,13 +22,14 @@ pub const CLOCK_TOPIC: &str = "/demo/clock";
 pub const CLOCK_EVENT: &str = "server-time";
 
 const INDEX_HTML: &str = include_str!("../../../web/index.html");
+const CHAT_HTML: &str = include_str!("../../../web/chat.html");
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(index))
+    Router::new().route("/", get(|| page(INDEX_HTML))).route("/chat", get(|| page(CHAT_HTML)))
 }
 
-async fn index() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], INDEX_HTML)
+async fn page(html: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], html)
 }
 
 /// Publishes the time every second, on the second, until the process ends.

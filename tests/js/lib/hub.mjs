@@ -13,7 +13,7 @@ const defaultBinary = path.resolve(here, '../../../target/debug/herald');
 
 /**
  * Starts `herald serve` on a free port with a fresh data directory; resolves to
- * { url, hubUrl, publish, stop }.
+ * { url, hubUrl, pid, publish, stop }.
  */
 export async function startHub(args = []) {
   const binary = process.env.HERALD_BIN || defaultBinary;
@@ -36,6 +36,7 @@ export async function startHub(args = []) {
   return {
     url,
     hubUrl,
+    pid: child.pid,
     /** Publishes the fields (arrays repeat); resolves to the id, rejects on any non-200. */
     async publish(fields) {
       const body = new URLSearchParams();
