@@ -138,3 +138,43 @@ test('a foreign Origin is refused, the hub origin is accepted', async () => {
   const same = await connect({ Origin: `http://${hub.url.host}` });
   same.socket.close();
 });
+
+test('a peer that stops answering pings is closed', async () => {
+  const quick = await startHub(['--heartbeat', '200ms']);
+  try {
+    const url = new URL('/.well-known/mercure', quick.url);
+    url.protocol = 'ws:';
+    // Never answers pings: closed cleanly after two silent heartbeats with 1001.
+    const mute = new WebSocket(url, { autoPong: false });
+    await new Promise((resolve) => mute.once('open', resolve));
+    const closed = new Promise((resolve) => mute.once('close', (code) => resolve(code)));
+    assert.equal(await closed, 1001);
+  } finally {
+    quick.stop();
+  }
+});
+
+test('a subscriber that stops reading is cut off alone with 1013', async () => {
+  const small = await startHub(['--queue-capacity', '8']);
+  try {
+    const url = new URL('/.well-known/mercure', small.url);
+    url.protocol = 'ws:';
+    const slow = new WebSocket(url);
+    const fast = new WebSocket(url);
+    const got = [];
+    fast.on('message', (raw) => { const m = JSON.parse(raw); if (m.type === 'event') got.push(m.data.length); });
+    await Promise.all([slow, fast].map((s) => new Promise((resolve) => s.once('open', resolve))));
+    for (const s of [slow, fast]) s.send(JSON.stringify({ type: 'subscribe', match: 'flood' }));
+    await new Promise((r) => setTimeout(r, 200));
+    slow._socket.pause();
+    const slowClosed = new Promise((resolve) => slow.once('close', (code) => resolve(code)));
+    const payload = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < 1500; i++) await small.publish({ topic: 'flood', data: payload });
+    await waitFor(() => got.length === 1500, 20000, 'every event to the reading subscriber');
+    slow._socket.resume();
+    assert.equal(await slowClosed, 1013);
+    fast.close();
+  } finally {
+    small.stop();
+  }
+});

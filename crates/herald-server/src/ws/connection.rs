@@ -27,8 +27,10 @@ const UNSUPPORTED: u16 = 1003;
 const POLICY: u16 = 1008;
 const TOO_BIG: u16 = 1009;
 const TRY_AGAIN_LATER: u16 = 1013;
-/// How long to wait for the peer's answer to our close frame.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long to wait for the peer's answer to our close frame. Closing the socket before the
+/// peer has read everything would reset the connection and lose the close frame, so a client
+/// catching up on a backlog gets time to reach it.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves `socket` until either side closes it.
 pub async fn run(mut socket: WebSocket, state: AppState, headers: HeaderMap) {
@@ -38,7 +40,10 @@ pub async fn run(mut socket: WebSocket, state: AppState, headers: HeaderMap) {
     keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let close = loop {
+        // In this order: the client's messages (so a flow of events never starves them), then
+        // events, then the keep-alive, which thus sees the freshest sign of life.
         tokio::select! {
+            biased;
             incoming = socket.recv() => {
                 last_heard = Instant::now();
                 match incoming {
