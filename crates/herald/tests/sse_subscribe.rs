@@ -181,7 +181,7 @@ async fn demo_page_and_clock() {
     let html = page.text().await.unwrap();
     assert!(html.contains("EventSource") && html.contains("server-time"));
     let chat = hub.client.get(hub.base.join("/chat").unwrap()).send().await.unwrap().text().await.unwrap();
-    assert!(chat.contains("new WebSocket") && chat.contains("\"subscribe\""));
+    assert!(chat.contains("new WebSocket") && chat.contains("type: 'subscribe'"));
     assert_eq!(hub.client.get(hub.base.join("/healthz").unwrap()).send().await.unwrap().text().await.unwrap(), "ok\n");
 
     let mut clock = hub.event_source(&["/demo/clock"]);
