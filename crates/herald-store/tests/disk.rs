@@ -120,7 +120,7 @@ fn damaged_data_is_refused_and_left_in_place() {
     }
     // Overwrite every file the store wrote with garbage.
     let mut damaged = Vec::new();
-    for entry in walk(dir.path()) {
+    for entry in files_under(dir.path()) {
         std::fs::write(&entry, b"\x00garbage\xff").unwrap();
         damaged.push(entry);
     }
@@ -130,19 +130,6 @@ fn damaged_data_is_refused_and_left_in_place() {
     for path in damaged {
         assert_eq!(std::fs::read(&path).unwrap(), b"\x00garbage\xff", "{} was left as it was", path.display());
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 fn drain(sub: &mut Subscription) -> Vec<String> {
@@ -188,4 +175,14 @@ async fn the_hub_resumes_from_disk_beyond_its_memory_and_after_a_restart() {
     assert_eq!(drain(&mut sub), ["after"]);
     let mut everything = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
     assert_eq!(drain(&mut everything).len(), 18);
+}
+
+/// Every file below `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
 }

@@ -144,22 +144,19 @@ async fn unusable_data_directories_stop_the_hub_with_a_reason() {
         hub.publish("t", "x").await;
         hub.kill().await;
     }
-    for entry in walk(damaged.path()) {
+    for entry in files_under(damaged.path()) {
         std::fs::write(entry, b"\x00not a store\xff").unwrap();
     }
     let corrupt = TestHub::try_start_in(damaged.path(), &[]).await.err().expect("a damaged store fails");
     assert!(corrupt.contains("cannot be read") && corrupt.contains("deletes nothing"), "{corrupt}");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
+/// Every file below `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
 }
