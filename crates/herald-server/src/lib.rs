@@ -74,7 +74,13 @@ async fn ws_only(
     ws::upgrade(upgrade, headers, state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then closes every event stream.
+/// Serves `state` on `listener` until `shutdown` completes, then closes every event stream and
+/// waits for the connections to finish.
+///
+/// Connections are served by hyper directly (HTTP/1 with upgrades, and cleartext HTTP/2) rather
+/// than through `axum::serve`, to cap each connection's read buffer: hyper lets it grow to 16 KiB
+/// while reading a request head and keeps it for the connection's life, which for long-lived
+/// event streams and WebSockets is most of their memory.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -84,12 +90,37 @@ pub async fn serve(
         tokio::spawn(demo::run_clock(state.hub.clone()));
     }
     let hub = state.hub.clone();
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing event streams");
-            hub.disconnect_all();
-        })
-        .await
+    let service = hyper_util::service::TowerToHyperService::new(router(state));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder.http1().max_buf_size(READ_BUFFER_CAP);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service.clone());
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    tracing::info!("shutting down: closing event streams");
+    hub.disconnect_all();
+    graceful.shutdown().await;
+    Ok(())
 }
+
+/// The smallest read buffer cap hyper accepts.
+const READ_BUFFER_CAP: usize = 8192;
