@@ -119,6 +119,12 @@ pub struct HubStats {
     pub history_len: u64,
 }
 
+/// A subscriber that joined the live feed: its registry key (none on a closed hub) and the
+/// replay it still has to send.
+pub(crate) type Joined = (Option<u64>, Vec<Arc<Event>>);
+/// A subscriber still behind memory, and the last delivered position.
+pub(crate) type Behind = (Box<CatchUp>, u64);
+
 /// What a subscriber selects and may read.
 #[derive(Debug)]
 pub(crate) struct Selection {
@@ -304,21 +310,31 @@ impl Hub {
         };
         let (tx, rx) = mpsc::channel(self.config.queue_capacity.max(1));
         let mut subscription = Subscription::new(self.clone(), rx, start.as_ref().map(|(_, r)| r.clone()));
-        let after = start.map(|(seq, _)| seq);
-        let catch_up = CatchUp { after: after.unwrap_or(0), selection, tx };
-        let mut state = self.state.lock();
-        if after.is_none() {
-            let key = state.register(catch_up.selection, catch_up.tx);
-            subscription.set_live(key, Vec::new());
-        } else if self.store.is_none() || state.covers(catch_up.after) {
-            let replay = state.replay_after(&catch_up, &self.config.retention);
-            let key = state.register(catch_up.selection, catch_up.tx);
-            subscription.set_live(key, replay);
-        } else {
-            drop(state);
-            subscription.set_catching_up(catch_up);
+        match start {
+            None => {
+                let key = self.state.lock().register(selection, tx);
+                subscription.set_live(key, Vec::new());
+            }
+            Some((after, _)) => match self.join_live(Box::new(CatchUp { after, selection, tx })) {
+                Ok((key, replay)) => subscription.set_live(key, replay),
+                Err((catch_up, _)) => subscription.set_catching_up(catch_up),
+            },
         }
         Ok(subscription)
+    }
+
+    /// Registers a resuming subscriber, with the rest of its replay taken from memory under the
+    /// same lock, when memory holds everything delivered after its position (always, without a
+    /// store). Otherwise hands it back with the last delivered position, to read the store first.
+    pub(crate) fn join_live(&self, catch_up: Box<CatchUp>) -> Result<Joined, Behind> {
+        let mut state = self.state.lock();
+        if self.store.is_some() && !state.covers(catch_up.after) {
+            let delivered_upto = state.next_seq - 1;
+            return Err((catch_up, delivered_upto));
+        }
+        let replay = state.replay_after(&catch_up, &self.config.retention);
+        let CatchUp { selection, tx, .. } = *catch_up;
+        Ok((state.register(selection, tx), replay))
     }
 
     /// Ends every subscription (their streams finish after draining), e.g. on shutdown.

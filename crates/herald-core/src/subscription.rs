@@ -55,8 +55,8 @@ impl Subscription {
         self.replay.extend(replay);
     }
 
-    pub(crate) fn set_catching_up(&mut self, catch_up: CatchUp) {
-        self.catch_up = Some(Box::new(catch_up));
+    pub(crate) fn set_catching_up(&mut self, catch_up: Box<CatchUp>) {
+        self.catch_up = Some(catch_up);
     }
 
     /// For a resuming subscriber: the id of the event preceding the first one it will receive,
@@ -112,22 +112,17 @@ impl Subscription {
 
     /// Reads one more page from the store, or registers once memory covers the rest.
     /// Returns false when the feed must end (store failure).
-    fn catch_up_step(&mut self, mut catch_up: Box<CatchUp>) -> bool {
-        let retention = self.hub.config().retention;
-        let delivered_upto = {
-            let mut state = self.hub.state.lock();
-            if state.covers(catch_up.after) {
-                let replay = state.replay_after(&catch_up, &retention);
-                let CatchUp { selection, tx, .. } = *catch_up;
-                let key = state.register(selection, tx);
-                drop(state);
+    fn catch_up_step(&mut self, catch_up: Box<CatchUp>) -> bool {
+        // Past what was delivered, the store may already hold a batch that is not delivered
+        // yet: reading stops before it, since registering will receive it live.
+        let (mut catch_up, delivered_upto) = match self.hub.join_live(catch_up) {
+            Ok((key, replay)) => {
                 self.set_live(key, replay);
                 return true;
             }
-            // The store may already hold a batch that is not delivered yet: stop before it,
-            // since registering will receive it live.
-            state.next_seq - 1
+            Err(behind) => behind,
         };
+        let retention = self.hub.config().retention;
         let Some(store) = &self.hub.store else {
             return false;
         };

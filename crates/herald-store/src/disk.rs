@@ -133,7 +133,7 @@ impl DiskStore {
             if !expired && !retention.over(tally.count, tally.bytes) {
                 break;
             }
-            let seq = seq_of(&key).ok_or_else(|| StoreError("an event key is not a position".into()))?;
+            let seq = key_seq(&key)?;
             batch.remove(&self.events, key);
             if let Some(id) = codec::id(&value) {
                 batch.remove(&self.ids, id_key(id, seq));
@@ -179,6 +179,11 @@ fn id_key(id: &str, seq: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// The position an `events` key stands for.
+fn key_seq(key: &[u8]) -> Result<u64, StoreError> {
+    seq_of(key).ok_or_else(|| StoreError("an event key is not a position".into()))
 }
 
 fn seq_of(bytes: &[u8]) -> Option<u64> {
@@ -227,7 +232,7 @@ impl Store for DiskStore {
         let from = after.saturating_add(1).max(self.tally.lock().first_seq);
         for item in self.events.range(from.to_be_bytes()..).take(limit) {
             let (key, value) = item.into_inner().map_err(err("reading events"))?;
-            let seq = seq_of(&key).ok_or_else(|| StoreError("an event key is not a position".into()))?;
+            let seq = key_seq(&key)?;
             let event = codec::decode(seq, &value)
                 .ok_or_else(|| StoreError(format!("the event at position {seq} is damaged")))?;
             out.push(Arc::new(event));

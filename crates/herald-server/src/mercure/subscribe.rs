@@ -36,8 +36,12 @@ pub async fn handle(
     if let Ok(upgrade) = upgrade {
         return crate::ws::upgrade(upgrade, headers, state);
     }
-    let request =
-        parse_request(uri.query().unwrap_or(""), &headers, &state.config.hub_url(), state.config.limits.max_matchers)?;
+    let request = parse_request(
+        uri.query().unwrap_or(""),
+        &headers,
+        &state.hub.config().hub_url,
+        state.config.limits.max_matchers,
+    )?;
     let access = state.auth.read_access(&headers)?;
     let subscription = state
         .hub

@@ -162,7 +162,7 @@ impl Connection {
         let mut matchers = Vec::new();
         for (name, values) in params {
             for value in values.into_vec() {
-                if let Some(matcher) = subscribe::matcher(name, &value, &config.hub_url())? {
+                if let Some(matcher) = subscribe::matcher(name, &value, &self.state.hub.config().hub_url)? {
                     subscribe::push_matcher(&mut matchers, matcher, config.limits.max_matchers)?;
                 }
             }
