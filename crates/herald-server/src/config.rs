@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub heartbeat: Duration,
     /// Reconnection delay advised to clients in the stream's first `retry:` field.
     pub retry: Option<Duration>,
+    /// Longest a long-poll request waits for events (longer `timeout`s are cut to this).
+    pub long_poll_max: Duration,
     /// Origins allowed to use the hub from browsers (`*` for any, without credentials).
     pub cors_origins: Vec<String>,
     /// Publish a `server-time` event every second on the demo clock topic.
@@ -71,6 +73,7 @@ impl Default for ServerConfig {
             queue_capacity: 1_024,
             heartbeat: Duration::from_secs(15),
             retry: Some(Duration::from_secs(2)),
+            long_poll_max: Duration::from_secs(60),
             cors_origins: Vec::new(),
             demo_clock: true,
             ws_echo: false,

@@ -2,8 +2,8 @@
 //!
 //! [`router`] builds the axum application from a [`ServerConfig`]; [`serve`] runs it on a
 //! listener until a shutdown signal. The Mercure endpoint lives in [`mercure`]; the streaming
-//! response body that carries events to Server-Sent Events clients is in [`sse`], and the
-//! WebSocket transport in [`ws`].
+//! response body that carries events to Server-Sent Events, NDJSON and forever-frame clients is
+//! in [`stream`], long-polling in [`long_poll`], and the WebSocket transport in [`ws`].
 
 pub mod auth;
 pub mod config;
@@ -11,8 +11,9 @@ pub mod cors;
 pub mod demo;
 pub mod error;
 pub mod form;
+pub mod long_poll;
 pub mod mercure;
-pub mod sse;
+pub mod stream;
 pub mod ws;
 
 use std::future::Future;

@@ -102,6 +102,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_RETRY", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub retry: Option<Duration>,
 
+    /// Longest a long-poll request waits for events; longer `timeout`s are cut to this
+    /// [default: 60s].
+    #[arg(long, env = "HERALD_LONG_POLL_MAX", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub long_poll_max: Option<Duration>,
+
     /// Origin allowed to use the hub from browsers, e.g. https://app.example.com (repeatable or
     /// comma-separated; `*` allows any origin, without cookies). Default: same origin only.
     #[arg(long = "cors-origin", env = "HERALD_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN")]

@@ -35,6 +35,8 @@ pub struct FileConfig {
     heartbeat: Option<Duration>,
     #[serde(default, with = "humantime_opt")]
     retry: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    long_poll_max: Option<Duration>,
     cors_origins: Option<Vec<String>>,
     demo_clock: Option<bool>,
     max_body_bytes: Option<usize>,
@@ -105,6 +107,7 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
         queue_capacity: args.queue_capacity.or(file.queue_capacity).unwrap_or(defaults.queue_capacity),
         heartbeat: args.heartbeat.or(file.heartbeat).unwrap_or(defaults.heartbeat),
         retry: args.retry.or(file.retry).or(defaults.retry),
+        long_poll_max: args.long_poll_max.or(file.long_poll_max).unwrap_or(defaults.long_poll_max),
         cors_origins,
         demo_clock: !args.no_demo_clock && file.demo_clock.unwrap_or(defaults.demo_clock),
         ws_echo: args.ws_echo,
