@@ -5,6 +5,7 @@ mod config;
 mod publish;
 mod serve;
 mod subscribe;
+mod token;
 
 use clap::Parser;
 
@@ -25,6 +26,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Publish(args) => publish::run(args).await,
             Command::Subscribe(args) => subscribe::run(args).await,
+            Command::Token(args) => token::run(args),
         }
     });
     match result {

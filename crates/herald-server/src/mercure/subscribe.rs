@@ -41,7 +41,7 @@ pub async fn handle(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     if let Ok(upgrade) = upgrade {
-        return crate::ws::upgrade(upgrade, headers, state);
+        return crate::ws::upgrade(upgrade, &headers, uri.query(), state);
     }
     let request = parse_request(
         uri.query().unwrap_or(""),
@@ -50,10 +50,10 @@ pub async fn handle(
         state.config.limits.max_matchers,
     )?;
     let transport = request.transport.choose(&headers, state.config.retry, state.config.long_poll_max)?;
-    let access = state.auth.read_access(&headers)?;
+    let rights = state.auth.subscriber(&headers, uri.query())?;
     let subscription = state
         .hub
-        .subscribe(request.matchers, access, request.cursor.clone())
+        .subscribe(request.matchers, rights.access, request.cursor.clone())
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read history: {e}")))?;
 
     let mut response_headers = HeaderMap::new();
