@@ -29,7 +29,7 @@ pub enum Command {
     /// Every setting can come from a flag, a `HERALD_*` environment variable, or a TOML file
     /// given with --config (keys are the flag names with `_` for `-`); flags win over the
     /// environment, which wins over the file.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Publish one event and print the id the hub gave it.
     Publish(PublishArgs),
     /// Print events as they arrive, reconnecting (and resuming) by itself.
