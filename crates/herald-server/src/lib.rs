@@ -14,6 +14,7 @@ pub mod form;
 pub mod listener;
 pub mod long_poll;
 pub mod mercure;
+pub mod metrics;
 pub mod stream;
 pub mod tls;
 pub mod ws;
@@ -49,6 +50,7 @@ impl AppState {
             }
         };
         let auth = auth::Authorizer::new(&config.auth, &config.hub_url(), &config.cors_origins)?;
+        metrics::init();
         Ok(Self { hub, auth: Arc::new(auth), config: Arc::new(config) })
     }
 }
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route(mercure::PATH, get(mercure::subscribe::handle).post(mercure::publish::handle))
         .route("/ws", get(ws_only))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics::handle_scrape))
         .merge(demo::routes());
     if state.config.ws_echo {
         app = app.route("/ws-echo", get(ws::echo::handle));

@@ -5,9 +5,9 @@
 //! then yields each event's pre-encoded form, a shared `Bytes` that no subscriber copies. When a
 //! whole heartbeat period passed without an event (so after one to two periods of silence), it
 //! sends the format's heartbeat, so proxies and load balancers keep the connection open. It ends
-//! when the subscription ends: cleanly when the hub shuts down, and with an error (so the server
-//! drops the connection at once) when the client fell too far behind; either way the client
-//! reconnects with its last id and loses nothing.
+//! when the subscription ends: cleanly when the hub shuts down or the subscriber's token expires,
+//! and with an error (so the server drops the connection at once) when the client fell too far
+//! behind; either way the client reconnects with its last id and loses nothing.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -109,6 +109,8 @@ pub struct EventStream {
     /// Whether anything was sent since the heartbeat timer last fired. The timer is re-armed only
     /// when it fires (not on every event), which keeps the timer wheel out of the hot path.
     active: bool,
+    /// When the subscriber's token expires, the stream ends.
+    expiry: Option<Pin<Box<Sleep>>>,
 }
 
 impl EventStream {
@@ -120,7 +122,14 @@ impl EventStream {
             heartbeat_every,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
             active: true,
+            expiry: None,
         }
+    }
+
+    /// Ends the stream at `deadline` (the subscriber's token expiry), if any.
+    pub fn until(mut self, deadline: Option<Instant>) -> Self {
+        self.expiry = deadline.map(|at| Box::pin(tokio::time::sleep_until(at)));
+        self
     }
 }
 
@@ -131,6 +140,9 @@ impl Stream for EventStream {
         let this = self.get_mut();
         if let Some(pending) = this.pending.take() {
             return Poll::Ready(Some(Ok(pending)));
+        }
+        if this.expiry.as_mut().is_some_and(|expiry| expiry.as_mut().poll(cx).is_ready()) {
+            return Poll::Ready(None);
         }
         match this.subscription.poll_recv(cx) {
             Poll::Ready(Some(event)) => {

@@ -388,3 +388,50 @@ async fn websocket_upgrades_need_a_token_for_one_of_the_roles() {
         assert_eq!(accepted.status(), 101);
     }
 }
+
+#[tokio::test]
+async fn an_event_stream_ends_when_its_token_expires() {
+    let (hub, keys, _dir) = secured_hub(&["--heartbeat", "200ms"]).await;
+    let claims = json!({"exp": now() + 2, "mercure": {"subscribe": ["/t"]}});
+    let token = sign(Header::new(Algorithm::HS256), &claims, &keys.subscriber);
+    let mut response = hub
+        .client
+        .get(hub.subscribe_url(&[("match", "/t")]))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Heartbeats flow, then the stream ends cleanly: the client reconnects with a fresh token.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut chunks = 0;
+        while let Ok(Some(_)) = response.chunk().await {
+            chunks += 1;
+        }
+        chunks
+    })
+    .await
+    .expect("the stream ends at the token's expiry");
+    assert!(ended >= 2, "the stream was open until then ({ended} chunks)");
+}
+
+#[tokio::test]
+async fn refusals_are_counted_in_the_metrics() {
+    let (hub, keys, _dir) = secured_hub(&[]).await;
+    assert_eq!(post(&hub, &[], "topic=/t").await.0, 401);
+    assert_eq!(post(&hub, &[("authorization", "Bearer a.b.c")], "topic=/t").await.0, 401);
+    let token = keys.publish_token(&["/t"]);
+    let big = format!("topic=/t&data={}", "x".repeat(4096));
+    assert_eq!(post(&hub, &[("authorization", &format!("Bearer {token}"))], &big).await.0, 413);
+    let response = hub.client.get(hub.base.join("/metrics").unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for line in [
+        "herald_auth_failures_total{reason=\"missing_token\"} 1",
+        "herald_auth_failures_total{reason=\"invalid_token\"} 1",
+        "herald_limit_rejections_total{limit=\"body_size\"} 1",
+        "herald_events_published_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+}

@@ -99,6 +99,7 @@ impl PublishRights {
         match topics.iter().find(|topic| !selectors.iter().any(|s| s.matches(topic))) {
             None => Ok(()),
             Some(topic) => {
+                crate::metrics::auth_failed("insufficient_scope");
                 Err(ApiError::new(StatusCode::FORBIDDEN, format!("the token does not allow publishing to {topic:?}"))
                     .with_challenge(CHALLENGE_INSUFFICIENT_SCOPE))
             }
@@ -111,6 +112,15 @@ impl PublishRights {
 pub struct ReadRights {
     pub access: ReadAccess,
     pub expires: Option<u64>,
+}
+
+impl ReadRights {
+    /// When a connection using these rights must end: the token's expiry, as a timer instant.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        let expires = self.expires?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Some(tokio::time::Instant::now() + std::time::Duration::from_secs(expires).saturating_sub(now))
+    }
 }
 
 /// Decides the rights of each request.
@@ -160,6 +170,7 @@ impl Authorizer {
             return Ok(PublishRights::Open);
         };
         let Some((token, source)) = self.token(headers, query)? else {
+            crate::metrics::auth_failed("missing_token");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "publishing needs a token: send Authorization: Bearer <JWT> (mint one with `herald token`)",
@@ -182,6 +193,7 @@ impl Authorizer {
             if self.anonymous {
                 return Ok(ReadRights::default());
             }
+            crate::metrics::auth_failed("missing_token");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "subscribing needs a token: send Authorization: Bearer <JWT> or the mercureAuthorization cookie",
@@ -198,6 +210,7 @@ impl Authorizer {
         let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
         if let Some(value) = authorization.next() {
             let malformed = || {
+                crate::metrics::auth_failed("invalid_request");
                 ApiError::bad_request("malformed Authorization header: send `Authorization: Bearer <JWT>`")
                     .with_challenge(CHALLENGE_INVALID_REQUEST)
             };
@@ -231,6 +244,7 @@ impl Authorizer {
     fn verify(&self, verifier: &Verifier, token: &str) -> Result<(Grants, Option<u64>), ApiError> {
         let invalid = |reason: String| {
             tracing::debug!("token refused: {reason}");
+            crate::metrics::auth_failed("invalid_token");
             ApiError::new(StatusCode::UNAUTHORIZED, "invalid token").with_challenge(CHALLENGE_INVALID_TOKEN)
         };
         let data = jsonwebtoken::decode::<claims::Claims>(token, &verifier.key.key, &verifier.validation)

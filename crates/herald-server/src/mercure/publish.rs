@@ -62,6 +62,7 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = e.into_inner().downcast_ref::<http_body_util::LengthLimitError>().is_some();
         if too_large {
+            crate::metrics::limit_rejected("body_size");
             ApiError::too_large(format!("request body larger than {limit} bytes"))
         } else {
             ApiError::bad_request("could not read the request body")
@@ -107,6 +108,7 @@ pub fn check_limits(update: &Update, limits: &Limits) -> Result<(), ApiError> {
     let fields = update.topics.iter().map(|t| ("topic", t)).chain(update.id.iter().map(|i| ("id", i)));
     for (name, value) in fields.chain(update.event_type.iter().map(|t| ("type", t))) {
         if value.len() > limits.max_field_bytes {
+            crate::metrics::limit_rejected("field_size");
             return Err(ApiError::too_large(format!("field {name:?} is longer than {} bytes", limits.max_field_bytes)));
         }
     }
@@ -115,6 +117,7 @@ pub fn check_limits(update: &Update, limits: &Limits) -> Result<(), ApiError> {
 
 fn check_topic_count(count: usize, limits: &Limits) -> Result<(), ApiError> {
     if count > limits.max_topics_per_publish {
+        crate::metrics::limit_rejected("topics_per_publish");
         return Err(ApiError::too_large(format!("more than {} topics in one update", limits.max_topics_per_publish)));
     }
     Ok(())

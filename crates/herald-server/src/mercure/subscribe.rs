@@ -51,6 +51,7 @@ pub async fn handle(
     )?;
     let transport = request.transport.choose(&headers, state.config.retry, state.config.long_poll_max)?;
     let rights = state.auth.subscriber(&headers, uri.query())?;
+    let deadline = rights.deadline();
     let subscription = state
         .hub
         .subscribe(request.matchers, rights.access, request.cursor.clone())
@@ -76,7 +77,7 @@ pub async fn handle(
     };
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(wire.content_type()));
     response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    let stream = EventStream::new(subscription, wire, state.config.heartbeat);
+    let stream = EventStream::new(subscription, wire, state.config.heartbeat).until(deadline);
     Ok((StatusCode::OK, response_headers, axum::body::Body::from_stream(stream)).into_response())
 }
 
@@ -138,6 +139,7 @@ pub fn matcher(name: &str, value: &str, hub_url: &Url) -> Result<Option<Matcher>
 /// Adds `matcher`, refusing more than `max` (400, as the protocol says).
 pub fn push_matcher(matchers: &mut Vec<Matcher>, matcher: Matcher, max: usize) -> Result<(), ApiError> {
     if matchers.len() == max {
+        crate::metrics::limit_rejected("matchers");
         return Err(ApiError::bad_request(format!("more than {max} topic matchers in one subscription")));
     }
     matchers.push(matcher);

@@ -43,7 +43,7 @@ pub struct Rights {
 /// Serves `socket` until either side closes it.
 pub async fn run(mut socket: WebSocket, state: AppState, rights: Rights) {
     // A token's expiry ends the connection: the client reconnects with a fresh one.
-    let expires = rights.read.as_ref().ok().and_then(|r| r.expires).map(instant_at);
+    let expires = rights.read.as_ref().ok().and_then(ReadRights::deadline);
     let mut expiry = std::pin::pin!(async move {
         match expires {
             Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -76,6 +76,9 @@ pub async fn run(mut socket: WebSocket, state: AppState, rights: Rights) {
                     Some(Ok(Message::Close(_) | Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Err(e)) => {
                         let too_big = e.to_string().contains("too long") || e.to_string().contains("too big");
+                        if too_big {
+                            crate::metrics::limit_rejected("ws_message_size");
+                        }
                         break Some(if too_big { (TOO_BIG, "message too big") } else { (POLICY, "protocol error") });
                     }
                 }
@@ -128,12 +131,6 @@ async fn next_event(subscription: &mut Option<Subscription>) -> Option<Arc<Event
         Some(subscription) => subscription.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// The monotonic instant of a Unix time in seconds (now, if already past).
-fn instant_at(unix_secs: u64) -> Instant {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Instant::now() + std::time::Duration::from_secs(unix_secs).saturating_sub(now)
 }
 
 struct Connection {

@@ -1,0 +1,62 @@
+//! Prometheus metrics at `/metrics`.
+//!
+//! Counters that code paths increment (limit rejections, authorization failures) go through the
+//! `metrics` facade into one process-wide Prometheus recorder. The hub's own figures (subscribers,
+//! events published and delivered, overflows, history size) are read from
+//! [`herald_core::Hub::stats`] at each scrape, so the publish path pays nothing for them.
+
+use std::sync::OnceLock;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+/// The process-wide recorder, installed on first use.
+fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!("metrics disabled: {e}");
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// Installs the recorder, so that counters incremented before the first scrape are kept.
+pub fn init() {
+    let _ = handle();
+}
+
+/// Counts a request refused by a limit (`limit` names it, as in the README's table).
+pub fn limit_rejected(limit: &'static str) {
+    metrics::counter!("herald_limit_rejections_total", "limit" => limit).increment(1);
+}
+
+/// Counts an authorization failure by its RFC 6750 outcome.
+pub fn auth_failed(reason: &'static str) {
+    metrics::counter!("herald_auth_failures_total", "reason" => reason).increment(1);
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn handle_scrape(State(state): State<AppState>) -> Response {
+    let Some(handle) = handle() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "metrics are unavailable in this process\n").into_response();
+    };
+    let stats = state.hub.stats();
+    metrics::gauge!("herald_subscribers").set(stats.subscribers as f64);
+    metrics::gauge!("herald_history_events").set(stats.history_len as f64);
+    metrics::counter!("herald_events_published_total").absolute(stats.published);
+    metrics::counter!("herald_deliveries_total").absolute(stats.delivered);
+    metrics::counter!("herald_subscribers_overflowed_total").absolute(stats.overflowed);
+    let mut response = handle.render().into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response
+}
