@@ -23,6 +23,9 @@ let profile;
 const cleanups = [];
 
 before(async () => {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+  }
   hub = await startHub();
   cleanups.push(() => hub.stop());
   relay = await startRelay(hub.url);
