@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::pem::{self, PemObject};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// The PEM files of the hub's certificate and key (`--tls-cert`, `--tls-key`).
@@ -68,8 +68,12 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let pem = read(path, "key")?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        let problem = match e {
+            pem::Error::NoItemsFound => "no private key found".to_owned(),
+            e => e.to_string(),
+        };
         format!(
-            "invalid TLS key file {}: {e} (expected a PEM private key: PKCS#8, PKCS#1 RSA or SEC1 EC)",
+            "invalid TLS key file {}: {problem} (expected a PEM private key: PKCS#8, PKCS#1 RSA or SEC1 EC)",
             path.display()
         )
     })
