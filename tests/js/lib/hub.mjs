@@ -13,7 +13,8 @@ const defaultBinary = path.resolve(here, '../../../target/debug/herald');
 
 /**
  * Starts `herald serve` on a free port with a fresh data directory; resolves to
- * { url, hubUrl, pid, publish, stop }.
+ * { url, hubUrl, pid, publish, stop }. With `--tls-cert` and `--tls-key` in `args`, the URLs are
+ * https ones, and `publish` works only in a process that trusts the certificate.
  */
 export async function startHub(args = []) {
   const binary = process.env.HERALD_BIN || defaultBinary;
@@ -29,7 +30,7 @@ export async function startHub(args = []) {
   const lines = createInterface({ input: child.stdout });
   const firstLine = new Promise((resolve) => lines.once('line', resolve));
   const line = await Promise.race([firstLine, exited]);
-  const match = /http:\/\/[^\s/]+\//.exec(line);
+  const match = /https?:\/\/[^\s/]+\//.exec(line);
   if (!match) throw new Error(`no address in ${JSON.stringify(line)}`);
   const url = new URL(match[0]);
   const hubUrl = new URL('/.well-known/mercure', url);
