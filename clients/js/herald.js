@@ -231,15 +231,14 @@ export class EventSource extends EventTarget {
     if (this.#readyState === CLOSED) return;
     const name = this.#transports[this.#index];
     this.#transport = name;
-    const connection = { name, opened: false, done: false, stop() {}, watch: null };
+    const connection = { name, opened: false, done: false, stop() {}, watch: null, openTimer: null };
     this.#connection = connection;
     const live = () => this.#connection === connection && !connection.done;
-    let openTimer = null;
     const hooks = {
       opened: () => {
         if (!live() || connection.opened) return;
         connection.opened = true;
-        clearTimeout(openTimer);
+        clearTimeout(connection.openTimer);
         this.#opened();
       },
       event: (message) => {
@@ -252,13 +251,11 @@ export class EventSource extends EventTarget {
         if (live() && typeof cursor === 'string' && cursor !== '') this.#cursor = cursor;
       },
       failed: () => {
-        if (!live()) return;
-        clearTimeout(openTimer);
-        this.#failed(connection);
+        if (live()) this.#failed(connection);
       },
       live,
     };
-    openTimer = setTimeout(() => {
+    connection.openTimer = setTimeout(() => {
       if (!connection.opened) hooks.failed();
     }, this.#openTimeout);
     try {
@@ -329,6 +326,7 @@ export class EventSource extends EventTarget {
     this.#connection = null;
     if (!connection || connection.done) return;
     connection.done = true;
+    clearTimeout(connection.openTimer);
     try {
       connection.stop();
     } catch {

@@ -1,7 +1,8 @@
 // The JavaScript client (clients/js/herald.js, served by the hub at /herald.js) in headless
 // Chromium, through a relay whose connections the tests cut: each transport forced in turn
-// receives every event in order, once, across a dropped connection; with WebSocket blocked by
-// the relay the client falls back by itself; the <event-source> element dispatches DOM events.
+// receives every event in order, once, across a dropped connection; with WebSocket refused or
+// left hanging by the relay, or an event stream answered with an HTML page, the client falls back
+// by itself; the <event-source> element dispatches DOM events.
 //
 // Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH). HERALD_CLIENT_JS=<file> serves that
 // file as /herald.js instead of the hub's copy, to try changes to the client without rebuilding.
@@ -78,12 +79,13 @@ async function openPage(origin = relay.url) {
  * Subscribes in the page with a Herald EventSource; everything it dispatches is logged in
  * `window.log`: events as [type, data, lastEventId], the transport at each `open`, errors.
  */
-async function subscribe(page, { topic, transports, types = [] }) {
+async function subscribe(page, { topic, transports, types = [], openTimeout }) {
   await page.evaluate(
-    async ({ topic, transports, types }) => {
+    async ({ topic, transports, types, openTimeout }) => {
       const Herald = await import('/herald.js');
       const options = { match: topic };
       if (transports) options.transports = transports;
+      if (openTimeout) options.openTimeout = openTimeout;
       const source = new Herald.EventSource(new URL('/.well-known/mercure', location.href), options);
       const log = { events: [], opened: [], errors: 0 };
       const record = (e) => log.events.push([e.type, e.data, e.lastEventId]);
@@ -94,7 +96,7 @@ async function subscribe(page, { topic, transports, types = [] }) {
       window.log = log;
       window.source = source;
     },
-    { topic, transports, types },
+    { topic, transports, types, openTimeout },
   );
 }
 
@@ -206,6 +208,55 @@ test('with WebSocket blocked, the default transports fall back by themselves', {
   } finally {
     await page.close();
     blocking.close();
+  }
+});
+
+test('a WebSocket upgrade left unanswered gives way to the next transport after openTimeout', { timeout: TEST_TIMEOUT }, async () => {
+  const stalling = await startRelay(hub.url, { stallWebSocket: true });
+  const { page, errors } = await openPage(stalling.url);
+  try {
+    const topic = '/browser/stalled';
+    await subscribe(page, { topic, types: TYPES, openTimeout: 1500 });
+    const { opened } = await pageWaits(page, (log) => log.opened.length >= 1, 'open');
+    assert.deepEqual(opened, ['sse']);
+    assert.equal(stalling.blocked, 1, 'one WebSocket attempt, left hanging');
+    const id = await hub.publish({ topic, data: 'through' });
+    const log = await pageWaits(page, (log) => log.events.length >= 1, 'the event');
+    assert.deepEqual(log.events, [['message', 'through', id]]);
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+    stalling.close();
+  }
+});
+
+test('an event stream answered with an error page falls back to the next transport', { timeout: TEST_TIMEOUT }, async () => {
+  const { page, errors } = await openPage();
+  try {
+    // As a proxy that does not let event streams through: the browser's EventSource gets an
+    // HTML page; WebSocket is not in the list, so the next one is NDJSON streaming.
+    let refused = 0;
+    await page.route('**/.well-known/mercure?*', (route) => {
+      if (route.request().headers().accept !== 'text/event-stream') return route.continue();
+      refused += 1;
+      return route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Blocked by policy</h1>' });
+    });
+    const topic = '/browser/not-a-stream';
+    await subscribe(page, { topic, transports: ['sse', 'ndjson', 'long-poll'], types: TYPES });
+    const { opened } = await pageWaits(page, (log) => log.opened.length >= 1, 'open');
+    assert.deepEqual(opened, ['ndjson']);
+    assert.ok(refused >= 1, 'the client tried SSE first');
+    const expected = [];
+    for (let i = 0; i < 20; i++) {
+      const fields = sample(i, topic);
+      expected.push([fields.type ?? 'message', fields.data, await hub.publish(fields)]);
+    }
+    const log = await pageWaits(page, (log) => log.events.length >= expected.length, 'the events');
+    assert.deepEqual(log.events, expected);
+    assert.equal(log.errors, 0, 'no error event: one transport of the list worked');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
   }
 });
 

@@ -63,15 +63,18 @@ export async function startHub(args = []) {
  * the request heads seen, so a test can check what a client sent.
  * With `blockWebSocket` (an option, or the property of the same name, settable at any time) it
  * acts like a proxy that refuses WebSocket: a connection whose request head asks for
- * `Upgrade: websocket` is dropped before anything reaches `target`; `blocked` counts them.
+ * `Upgrade: websocket` is dropped before anything reaches `target`; `blocked` counts them. With
+ * `stallWebSocket` such a connection is kept open but never answered (a proxy that hangs), and
+ * counted in `blocked` too.
  */
-export async function startRelay(target, { blockWebSocket = false } = {}) {
+export async function startRelay(target, { blockWebSocket = false, stallWebSocket = false } = {}) {
   const sockets = new Set();
   const requests = [];
   const relay = {
     url: null,
     requests,
     blockWebSocket,
+    stallWebSocket,
     blocked: 0,
     refuseUntil: 0,
     cut({ refuseFor = 0 } = {}) {
@@ -111,10 +114,16 @@ export async function startRelay(target, { blockWebSocket = false } = {}) {
       if (!head.includes('\r\n\r\n')) return;
       downstream.off('data', readHead);
       requests.push(head);
-      if (relay.blockWebSocket && /^upgrade:[ \t]*websocket[ \t]*$/im.test(head.split('\r\n\r\n')[0])) {
-        relay.blocked += 1;
-        close();
-        return;
+      if (/^upgrade:[ \t]*websocket[ \t]*$/im.test(head.split('\r\n\r\n')[0])) {
+        if (relay.stallWebSocket) {
+          relay.blocked += 1;
+          return;
+        }
+        if (relay.blockWebSocket) {
+          relay.blocked += 1;
+          close();
+          return;
+        }
       }
       for (const c of held) upstream.write(c);
       downstream.pipe(upstream);
