@@ -61,11 +61,19 @@ pub struct Limits {
     pub max_topics_per_publish: usize,
     /// Most topic matchers in one subscription (400, as the protocol says).
     pub max_matchers: usize,
+    /// Most publishes per publisher (token subject or client address), if limited (429).
+    pub publish_rate: Option<crate::rate::Rate>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, max_field_bytes: 4096, max_topics_per_publish: 32, max_matchers: 32 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_field_bytes: 4096,
+            max_topics_per_publish: 32,
+            max_matchers: 32,
+            publish_rate: None,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod long_poll;
 pub mod mercure;
 pub mod metrics;
+pub mod rate;
 pub mod stream;
 pub mod tls;
 pub mod ws;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub config: Arc<ServerConfig>,
     pub auth: Arc<auth::Authorizer>,
+    /// Publish rate limiting, when configured.
+    pub publish_rate: Option<Arc<rate::PublishRate>>,
 }
 
 impl AppState {
@@ -51,7 +54,20 @@ impl AppState {
         };
         let auth = auth::Authorizer::new(&config.auth, &config.hub_url(), &config.cors_origins)?;
         metrics::init();
-        Ok(Self { hub, auth: Arc::new(auth), config: Arc::new(config) })
+        let publish_rate = config.limits.publish_rate.map(|r| Arc::new(rate::PublishRate::new(r)));
+        Ok(Self { hub, auth: Arc::new(auth), publish_rate, config: Arc::new(config) })
+    }
+
+    /// Checks the publish rate of `rights`' publisher (429 past it).
+    pub fn check_publish_rate(
+        &self,
+        rights: &auth::PublishRights,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), error::ApiError> {
+        match &self.publish_rate {
+            Some(rate) => rate.check(&rights.publisher(client)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -76,11 +92,13 @@ pub fn router(state: AppState) -> Router {
 /// `GET /ws`: the WebSocket transport only.
 async fn ws_only(
     axum::extract::State(state): axum::extract::State<AppState>,
+    client: Option<axum::Extension<rate::ClientAddr>>,
     headers: axum::http::HeaderMap,
     uri: axum::http::Uri,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Result<axum::response::Response, error::ApiError> {
-    ws::upgrade(upgrade, &headers, uri.query(), state)
+    let client = client.map(|axum::Extension(rate::ClientAddr(ip))| ip);
+    ws::upgrade(upgrade, &headers, uri.query(), client, state)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then closes every event stream and
@@ -95,6 +113,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     if state.config.demo {
         demo::spawn_publishers(&state.hub);
+    }
+    if let Some(rate) = state.publish_rate.clone() {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                rate.forget_idle();
+            }
+        });
     }
     let hub = state.hub.clone();
     let limits = state.config.connections.clone();

@@ -171,6 +171,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_MAX_MATCHERS", value_name = "N")]
     pub max_matchers: Option<usize>,
 
+    /// Most publishes per publisher (token subject, else client address), e.g. `100/s`,
+    /// `6000/min`; past it, 429 with Retry-After [default: unlimited].
+    #[arg(long, env = "HERALD_PUBLISH_RATE", value_name = "N/PERIOD")]
+    pub publish_rate: Option<herald_server::rate::Rate>,
+
     /// HMAC secret verifying both publishers' and subscribers' JWTs. Without any key the hub
     /// is open: anyone who can reach it may publish.
     #[arg(long, env = "HERALD_JWT_KEY", value_name = "SECRET", hide_env_values = true)]

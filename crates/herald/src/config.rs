@@ -53,6 +53,8 @@ pub struct FileConfig {
     max_field_bytes: Option<usize>,
     max_topics_per_publish: Option<usize>,
     max_matchers: Option<usize>,
+    #[serde(default, deserialize_with = "rate_opt")]
+    publish_rate: Option<herald_server::rate::Rate>,
     jwt_key: Option<String>,
     jwt_key_file: Option<PathBuf>,
     jwt_alg: Option<String>,
@@ -79,6 +81,11 @@ mod humantime_opt {
         })
         .transpose()
     }
+}
+
+fn rate_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<herald_server::rate::Rate>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
@@ -111,6 +118,7 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
             .or(file.max_topics_per_publish)
             .unwrap_or(defaults.limits.max_topics_per_publish),
         max_matchers: args.max_matchers.or(file.max_matchers).unwrap_or(defaults.limits.max_matchers),
+        publish_rate: args.publish_rate.or(file.publish_rate),
     };
     let connections = ConnectionLimits {
         max_connections: args.max_connections.or(file.max_connections).unwrap_or(defaults.connections.max_connections),

@@ -88,8 +88,11 @@ async fn secured_hub(extra: &[&str]) -> (TestHub, Keys, tempfile::TempDir) {
 
 /// A raw publish: status, `WWW-Authenticate`, body.
 async fn post(hub: &TestHub, headers: &[(&str, &str)], body: &str) -> (u16, Option<String>, String) {
-    let mut request =
-        hub.client.post(hub.hub_url()).header("content-type", "application/x-www-form-urlencoded").body(body.to_owned());
+    let mut request = hub
+        .client
+        .post(hub.hub_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -136,11 +139,8 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
     };
     let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&grant(&["publish"], &["*"])));
     // Algorithm confusion: HS256 "signed" with the RSA public key as the HMAC secret.
-    let confused = sign(
-        Header::new(Algorithm::HS256),
-        &grant(&["publish"], &["*"]),
-        &EncodingKey::from_secret(&keys.public_pem),
-    );
+    let confused =
+        sign(Header::new(Algorithm::HS256), &grant(&["publish"], &["*"]), &EncodingKey::from_secret(&keys.public_pem));
     // A subscriber's token (other key, other algorithm) used to publish.
     let subscriber_token = sign(Header::new(Algorithm::HS256), &grant(&["publish"], &["*"]), &keys.subscriber);
     let mut id_token_header = Header::new(Algorithm::RS256);
@@ -156,17 +156,47 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
 
     let cases: Vec<Case> = vec![
         ("no token", vec![], "topic=/watch&data=x".into(), 401, Some(CHALLENGE)),
-        ("bad signature", vec![("authorization", bearer(&foreign_signature))], "topic=/watch".into(), 401, Some(INVALID)),
+        (
+            "bad signature",
+            vec![("authorization", bearer(&foreign_signature))],
+            "topic=/watch".into(),
+            401,
+            Some(INVALID),
+        ),
         ("expired", vec![("authorization", bearer(&expired))], "topic=/watch".into(), 401, Some(INVALID)),
         ("not yet valid", vec![("authorization", bearer(&not_yet))], "topic=/watch".into(), 401, Some(INVALID)),
         ("alg none", vec![("authorization", bearer(&alg_none))], "topic=/watch".into(), 401, Some(INVALID)),
         ("key confusion", vec![("authorization", bearer(&confused))], "topic=/watch".into(), 401, Some(INVALID)),
-        ("other role's key", vec![("authorization", bearer(&subscriber_token))], "topic=/watch".into(), 401, Some(INVALID)),
+        (
+            "other role's key",
+            vec![("authorization", bearer(&subscriber_token))],
+            "topic=/watch".into(),
+            401,
+            Some(INVALID),
+        ),
         ("not an access token", vec![("authorization", bearer(&id_token))], "topic=/watch".into(), 401, Some(INVALID)),
-        ("bad authorization_details", vec![("authorization", bearer(&bad_details))], "topic=/watch".into(), 401, Some(INVALID)),
+        (
+            "bad authorization_details",
+            vec![("authorization", bearer(&bad_details))],
+            "topic=/watch".into(),
+            401,
+            Some(INVALID),
+        ),
         ("garbage token", vec![("authorization", bearer("a.b.c"))], "topic=/watch".into(), 401, Some(INVALID)),
-        ("not bearer", vec![("authorization", "Basic dXNlcjpwYXNz".into())], "topic=/watch".into(), 400, Some(BAD_REQUEST)),
-        ("topic outside the claim", vec![("authorization", bearer(&good))], "topic=/elsewhere".into(), 403, Some(SCOPE)),
+        (
+            "not bearer",
+            vec![("authorization", "Basic dXNlcjpwYXNz".into())],
+            "topic=/watch".into(),
+            400,
+            Some(BAD_REQUEST),
+        ),
+        (
+            "topic outside the claim",
+            vec![("authorization", bearer(&good))],
+            "topic=/elsewhere".into(),
+            403,
+            Some(SCOPE),
+        ),
         (
             "one topic of several outside",
             vec![("authorization", bearer(&good))],
@@ -185,7 +215,13 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
         ("CR/LF in id", vec![("authorization", bearer(&good))], "topic=/watch&id=a%0D%0Adata:%20x".into(), 400, None),
         ("CR/LF in type", vec![("authorization", bearer(&good))], "topic=/watch&type=a%0Ab".into(), 400, None),
         ("oversize body", vec![("authorization", bearer(&good))], big, 413, None),
-        ("cookie from a foreign origin", vec![("cookie", cookie.clone()), ("origin", "https://evil.example".into())], "topic=/watch".into(), 403, None),
+        (
+            "cookie from a foreign origin",
+            vec![("cookie", cookie.clone()), ("origin", "https://evil.example".into())],
+            "topic=/watch".into(),
+            403,
+            None,
+        ),
         ("cookie without origin", vec![("cookie", cookie.clone())], "topic=/watch".into(), 403, None),
     ];
     // The watcher reads live while the hostile requests come in.
@@ -198,10 +234,12 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
         assert_eq!(got_challenge.as_deref(), *challenge, "{what}");
         assert!(!message.trim().is_empty() && message.len() < 300, "{what}: short message, got {message:?}");
         // The watcher still receives, after every hostile request.
-        let (ok, _, id) = post(&hub, &[("authorization", &bearer(&good))], &format!("topic=/watch&data=after-{i}")).await;
+        let (ok, _, id) =
+            post(&hub, &[("authorization", &bearer(&good))], &format!("topic=/watch&data=after-{i}")).await;
         assert_eq!(ok, 200, "{what}: legitimate publish refused: {id}");
     }
-    let (ok, _, _) = post(&hub, &[("cookie", &cookie), ("origin", "https://app.example")], "topic=/watch&data=cookie").await;
+    let (ok, _, _) =
+        post(&hub, &[("cookie", &cookie), ("origin", "https://app.example")], "topic=/watch&data=cookie").await;
     assert_eq!(ok, 200, "cookie from an allowed origin");
     let received = collector.await.unwrap();
     let data: Vec<String> = received.iter().map(|e| e.data.clone()).collect();
@@ -275,7 +313,8 @@ async fn private_updates_reach_only_authorized_subscribers_live_and_on_replay() 
             {"match": "/books/1"}, {"match": "/users/42/*", "match_type": "urlpattern"}]}]}),
         &keys.subscriber,
     );
-    let legacy = sign(Header::new(Algorithm::HS256), &json!({"mercure": {"subscribe": ["/books/{id}"]}}), &keys.subscriber);
+    let legacy =
+        sign(Header::new(Algorithm::HS256), &json!({"mercure": {"subscribe": ["/books/{id}"]}}), &keys.subscriber);
     let template = [("topic", "/books/{id}")];
     let authorized = |token: &str| {
         EventSource::new(hub.subscribe_url(&template))
@@ -434,4 +473,45 @@ async fn refusals_are_counted_in_the_metrics() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
+}
+
+#[tokio::test]
+async fn publishing_too_fast_is_refused_per_publisher() {
+    let hub = TestHub::start(&["--jwt-key", "rate-secret", "--anonymous", "--publish-rate", "3/min"]).await;
+    let key = EncodingKey::from_secret(b"rate-secret");
+    let token = |subject: &str| {
+        let mut claims = grant(&["publish"], &["*"]);
+        claims["sub"] = json!(subject);
+        format!("Bearer {}", sign(Header::new(Algorithm::HS256), &claims, &key))
+    };
+    let (alice, bob) = (token("alice"), token("bob"));
+    for i in 0..3 {
+        let (status, _, body) = post(&hub, &[("authorization", &alice)], &format!("topic=/r&data={i}")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let response = hub
+        .client
+        .post(hub.hub_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", &alice)
+        .body("topic=/r&data=too-many")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "Retry-After: {retry_after}");
+    assert_eq!(post(&hub, &[("authorization", &bob)], "topic=/r&data=bob").await.0, 200, "other publishers unaffected");
+    // Without a subject, the client's address is the publisher: it shares one bucket.
+    let anonymous_token = format!("Bearer {}", sign(Header::new(Algorithm::HS256), &grant(&["publish"], &["*"]), &key));
+    let statuses: Vec<u16> = {
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            statuses.push(post(&hub, &[("authorization", &anonymous_token)], "topic=/r").await.0);
+        }
+        statuses
+    };
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    let metrics = hub.client.get(hub.base.join("/metrics").unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "herald_limit_rejections_total{limit=\"publish_rate\"} 2"), "{metrics}");
 }

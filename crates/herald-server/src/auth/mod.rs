@@ -32,6 +32,7 @@ use jsonwebtoken::Validation;
 use url::Url;
 
 use crate::error::ApiError;
+use crate::rate::Publisher;
 pub use claims::Grants;
 use keys::VerifyingKey;
 pub use keys::{KeyConfig, KeyMaterial};
@@ -86,14 +87,14 @@ enum Source {
 pub enum PublishRights {
     /// No publisher key is configured: anything.
     Open,
-    /// Topics matched by these selectors.
-    Granted(Vec<Matcher>),
+    /// Topics matched by `selectors`, for the token's subject (`sub`), if it names one.
+    Granted { selectors: Vec<Matcher>, subject: Option<String> },
 }
 
 impl PublishRights {
     /// Checks that every topic of an update is granted (403 otherwise: nothing is published).
     pub fn check(&self, topics: &[String]) -> Result<(), ApiError> {
-        let Self::Granted(selectors) = self else {
+        let Self::Granted { selectors, .. } = self else {
             return Ok(());
         };
         match topics.iter().find(|topic| !selectors.iter().any(|s| s.matches(topic))) {
@@ -105,6 +106,24 @@ impl PublishRights {
             }
         }
     }
+}
+
+impl PublishRights {
+    /// Who publishes, for rate limiting: the token's subject, else the client's address.
+    pub fn publisher(&self, client: Option<std::net::IpAddr>) -> Publisher {
+        match (self, client) {
+            (Self::Granted { subject: Some(subject), .. }, _) => Publisher::Subject(subject.clone()),
+            (_, Some(address)) => Publisher::Address(address),
+            (_, None) => Publisher::Unknown,
+        }
+    }
+}
+
+/// A valid token's content.
+struct Verified {
+    grants: Grants,
+    expires: Option<u64>,
+    subject: Option<String>,
 }
 
 /// What a subscriber may read, and until when (its token's `exp`, in seconds since the epoch).
@@ -180,8 +199,8 @@ impl Authorizer {
         if source == Source::Cookie {
             self.check_cookie_origin(headers)?;
         }
-        let (grants, _) = self.verify(verifier, &token)?;
-        Ok(PublishRights::Granted(grants.publish))
+        let verified = self.verify(verifier, &token)?;
+        Ok(PublishRights::Granted { selectors: verified.grants.publish, subject: verified.subject })
     }
 
     /// The read rights of a subscriber.
@@ -200,8 +219,8 @@ impl Authorizer {
             )
             .with_challenge(CHALLENGE));
         };
-        let (grants, expires) = self.verify(verifier, &token)?;
-        Ok(ReadRights { access: ReadAccess::with_private(grants.subscribe), expires })
+        let verified = self.verify(verifier, &token)?;
+        Ok(ReadRights { access: ReadAccess::with_private(verified.grants.subscribe), expires: verified.expires })
     }
 
     /// Finds the token: the `Authorization` header wins, then a cookie, then (if enabled) the
@@ -241,7 +260,7 @@ impl Authorizer {
 
     /// Verifies signature and claims; the reason of a failure is logged, the client told
     /// `invalid_token` only.
-    fn verify(&self, verifier: &Verifier, token: &str) -> Result<(Grants, Option<u64>), ApiError> {
+    fn verify(&self, verifier: &Verifier, token: &str) -> Result<Verified, ApiError> {
         let invalid = |reason: String| {
             tracing::debug!("token refused: {reason}");
             crate::metrics::auth_failed("invalid_token");
@@ -257,7 +276,7 @@ impl Authorizer {
             }
         }
         let grants = Grants::from_claims(&data.claims, &self.hub_url).map_err(invalid)?;
-        Ok((grants, data.claims.exp))
+        Ok(Verified { grants, expires: data.claims.exp, subject: data.claims.sub })
     }
 
     /// A publish authorized by a cookie must come from an allowed origin.

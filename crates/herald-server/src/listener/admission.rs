@@ -52,6 +52,13 @@ pub(crate) struct Permit {
     ip: IpAddr,
 }
 
+impl Permit {
+    /// The client's address.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
 impl Admission {
     pub(crate) fn new(max_connections: usize, max_per_ip: usize) -> Self {
         Self { max_connections, max_per_ip, counts: Mutex::default(), refusals_in_flight: AtomicUsize::new(0) }

@@ -19,6 +19,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
+
+use crate::rate::ClientAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -58,11 +60,14 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let accepted = Instant::now();
+    let client = ClientAddr(permit.ip());
     let activity = Activity::new(permit);
     let service = {
         let activity = activity.clone();
         let inner = shared.service;
-        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            // Handlers that limit per client (the publish rate) read the address from here.
+            request.extensions_mut().insert(client);
             let in_flight = InFlight::start(&activity);
             let response = inner.call(request);
             async move { Ok::<_, std::convert::Infallible>(response.await?.map(|b| TrackedBody::new(b, in_flight))) }

@@ -10,23 +10,27 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use herald_core::{PublishError, Update};
 
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::form;
+use crate::rate::ClientAddr;
 use crate::AppState;
 
 const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 
 pub async fn handle(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
     // Rights first: an unauthorized client learns nothing about its request's validity.
     let rights = state.auth.publisher(&headers, uri.query())?;
+    state.check_publish_rate(&rights, client.map(|Extension(ClientAddr(ip))| ip))?;
     check_content_type(&headers)?;
     let limits = &state.config.limits;
     let body = read_body(body, limits.max_body_bytes).await?;

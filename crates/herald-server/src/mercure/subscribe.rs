@@ -15,12 +15,14 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use herald_core::{Cursor, Matcher};
 use url::Url;
 
 use super::transport::{Transport, TransportParams};
 use crate::cors::MERCURE_LAST_EVENT_ID;
 use crate::error::ApiError;
+use crate::rate::ClientAddr;
 use crate::stream::EventStream;
 use crate::{form, long_poll, AppState};
 
@@ -36,12 +38,14 @@ pub struct SubscribeRequest {
 /// transport it asks for.
 pub async fn handle(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     uri: Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     if let Ok(upgrade) = upgrade {
-        return crate::ws::upgrade(upgrade, &headers, uri.query(), state);
+        let client = client.map(|Extension(ClientAddr(ip))| ip);
+        return crate::ws::upgrade(upgrade, &headers, uri.query(), client, state);
     }
     let request = parse_request(
         uri.query().unwrap_or(""),

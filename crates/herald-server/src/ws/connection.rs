@@ -38,6 +38,8 @@ const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Rights {
     pub read: Result<ReadRights, ApiError>,
     pub publish: Result<PublishRights, ApiError>,
+    /// The client's address, for the publish rate limit.
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Serves `socket` until either side closes it.
@@ -227,7 +229,9 @@ impl Connection {
             private,
         };
         publish::check_limits(&update, &self.state.config.limits)?;
-        self.rights.publish.as_ref().map_err(ApiError::clone)?.check(&update.topics)?;
+        let rights = self.rights.publish.as_ref().map_err(ApiError::clone)?;
+        rights.check(&update.topics)?;
+        self.state.check_publish_rate(rights, self.rights.client)?;
         match self.state.hub.publish(update).await {
             Ok(event) => Ok(event.id.to_string()),
             Err(PublishError::Invalid(e)) => Err(ApiError::bad_request(e.to_string())),

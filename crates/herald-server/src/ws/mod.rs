@@ -30,12 +30,14 @@ pub fn upgrade(
     upgrade: WebSocketUpgrade,
     headers: &HeaderMap,
     query: Option<&str>,
+    client: Option<std::net::IpAddr>,
     state: AppState,
 ) -> Result<Response, ApiError> {
     check_origin(headers, &state.config.cors_origins)?;
     let rights = connection::Rights {
         read: state.auth.subscriber(headers, query),
         publish: state.auth.publisher(headers, query),
+        client,
     };
     if let (Err(refused), Err(_)) = (&rights.read, &rights.publish) {
         return Err(refused.clone());

@@ -1,0 +1,117 @@
+//! Publish rate limiting, per publisher.
+//!
+//! A publisher is its token's subject (`sub`) when it has one, else its client address. Each gets
+//! a token bucket (the `governor` crate's GCRA): `N` publishes per period, in bursts of up to `N`.
+//! Past it, a publish is refused with `429 Too Many Requests` and `Retry-After`, and nothing is
+//! published. Buckets of publishers gone quiet are dropped by [`PublishRate::forget_idle`].
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::error::ApiError;
+
+/// A rate as configured: `count` publishes per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: NonZeroU32,
+    pub period: Duration,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    /// Reads `100/s`, `6000/min` or `100000/h`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("invalid rate {text:?}: write e.g. 100/s, 6000/min or 100000/h");
+        let (count, unit) = text.split_once('/').ok_or_else(bad)?;
+        let count = count.trim().parse::<u32>().ok().and_then(NonZeroU32::new).ok_or_else(bad)?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        Ok(Self { count, period })
+    }
+}
+
+/// The client's address, put in each request's extensions by the listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+/// Who is publishing, for rate limiting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Publisher {
+    Subject(String),
+    Address(IpAddr),
+    Unknown,
+}
+
+/// The limiter shared by every transport.
+pub struct PublishRate {
+    limiter: DefaultKeyedRateLimiter<Publisher>,
+}
+
+impl std::fmt::Debug for PublishRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishRate").finish_non_exhaustive()
+    }
+}
+
+impl PublishRate {
+    pub fn new(rate: Rate) -> Self {
+        let interval = rate.period / rate.count.get();
+        let quota = Quota::with_period(interval.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(rate.count))
+            .allow_burst(rate.count);
+        Self { limiter: DefaultKeyedRateLimiter::keyed(quota) }
+    }
+
+    /// Takes one publish from `publisher`'s bucket, or says when to retry.
+    pub fn check(&self, publisher: &Publisher) -> Result<(), ApiError> {
+        self.limiter.check_key(publisher).map_err(|not_until| {
+            crate::metrics::limit_rejected("publish_rate");
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "publishing too fast: slow down (see Retry-After)")
+                .with_retry_after(seconds.max(1))
+        })
+    }
+
+    /// Drops the buckets of publishers whose bucket is full again (nothing to remember).
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!("100/s".parse::<Rate>().unwrap().period, Duration::from_secs(1));
+        assert_eq!("6000/min".parse::<Rate>().unwrap().count.get(), 6000);
+        for bad in ["", "100", "0/s", "-1/s", "10/fortnight", "x/s"] {
+            assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_past_the_burst_per_publisher() {
+        let rate = PublishRate::new("3/min".parse().unwrap());
+        let alice = Publisher::Subject("alice".into());
+        for _ in 0..3 {
+            assert!(rate.check(&alice).is_ok());
+        }
+        let refused = rate.check(&alice).unwrap_err();
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.retry_after.is_some_and(|s| (1..=20).contains(&s)), "{:?}", refused.retry_after);
+        assert!(rate.check(&Publisher::Subject("bob".into())).is_ok(), "others are not affected");
+    }
+}
