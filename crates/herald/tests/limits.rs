@@ -66,6 +66,14 @@ fn client_from(from: [u8; 4]) -> reqwest::Client {
     reqwest::Client::builder().local_address(IpAddr::from(from)).build().expect("client builds")
 }
 
+/// The hub's count of connections refused or cut by `limit`, from `/metrics`.
+async fn rejections(hub: &TestHub, limit: &str) -> u64 {
+    let url = hub.base.join("/metrics").expect("metrics path joins");
+    let text = hub.client.get(url).send().await.expect("GET /metrics").text().await.expect("metrics text");
+    let series = format!("herald_limit_rejections_total{{limit=\"{limit}\"}} ");
+    text.lines().find_map(|line| line.strip_prefix(&series)).map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
 /// Waits until the hub closes `stream`; returns how long that took.
 async fn time_to_close(stream: &mut TcpStream) -> Duration {
     let start = Instant::now();
@@ -97,6 +105,7 @@ async fn too_many_connections_from_one_address_get_429_and_others_carry_on() {
     assert!(answer.starts_with("HTTP/1.1 429 Too Many Requests\r\n"), "{answer}");
     assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
     assert!(answer.ends_with("too many connections from your address; close some and retry\n"), "{answer}");
+    assert_eq!(rejections(&hub, "connections_per_ip").await, 1);
 
     // Another address subscribes and publishes; the three open streams receive too.
     let mut other = subscribe_from(&hub, [127, 0, 0, 3], "t").await;
@@ -151,6 +160,7 @@ async fn connections_past_the_hub_limit_get_503() {
     .await;
     let text = read_until(&mut first, "data: after").await;
     assert!(text.contains(&format!("id: {id}")), "{text}");
+    assert_eq!(rejections(&hub, "connections").await, 1);
 }
 
 #[tokio::test]
@@ -194,6 +204,7 @@ async fn a_slow_loris_is_cut_off_while_others_are_served() {
     .expect("the slow client is cut off within 15s");
     assert!(elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(6), "cut after {elapsed:?}");
     assert!(served_after < Duration::from_secs(5), "the other client waited {served_after:?}");
+    assert_eq!(rejections(&hub, "header_timeout").await, 1);
 }
 
 #[tokio::test]
@@ -232,4 +243,5 @@ async fn idle_connections_close_after_the_idle_timeout_but_idle_event_streams_st
     let id = hub.publish("t", "still here").await;
     let text = read_until(&mut stream, "data: still here").await;
     assert!(text.contains(&format!("id: {id}")), "{text}");
+    assert_eq!(rejections(&hub, "idle_timeout").await, 2);
 }
