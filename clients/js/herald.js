@@ -395,7 +395,11 @@ export class EventSource extends EventTarget {
         return;
       }
       if (message.type === 'event') hooks.event(message);
-      else if (message.type === 'ack' && message.ref === ref) hooks.opened();
+      else if (message.type === 'ack' && message.ref === ref) {
+        // A fresh subscription learns where it starts, so a drop before its first event loses nothing.
+        if (this.#cursor === null) hooks.cursor(message.position);
+        hooks.opened();
+      }
       else if (message.type === 'error' && message.ref === ref) hooks.failed();
     };
     socket.onerror = hooks.failed;
@@ -452,6 +456,7 @@ export class EventSource extends EventTarget {
           if (line === '') continue;
           const message = JSON.parse(line);
           if (message.type === 'event' && !hooks.event(message)) return;
+          if (message.type === 'position' && this.#cursor === null) hooks.cursor(message.last_event_id);
         }
         pending = text.slice(start);
       }

@@ -178,3 +178,19 @@ test('a subscriber that stops reading is cut off alone with 1013', async () => {
     small.stop();
   }
 });
+
+test('a fresh subscription is told its position and resumes from it without a gap', async () => {
+  const before = await hub.publish({ topic: 'pos/t', data: 'before' });
+  const a = await connect();
+  const ack = await a.request({ type: 'subscribe', match: ['pos/t'] });
+  assert.equal(ack.last_event_id, null);
+  assert.ok(typeof ack.position === 'string' && ack.position !== '', JSON.stringify(ack));
+  // The newest event of the hub's log: maybe on another topic of another test, never after `before`.
+  a.socket.terminate();
+  const missed = await hub.publish({ topic: 'pos/t', data: 'missed while away' });
+  const b = await connect();
+  await b.request({ type: 'subscribe', match: ['pos/t'], last_event_id: ack.position });
+  await waitFor(() => b.events.some((e) => e.id === missed), 5000, 'the missed event');
+  assert.ok(!b.events.some((e) => e.id === before), 'nothing from before the position');
+  b.socket.close();
+});

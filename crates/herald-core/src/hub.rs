@@ -312,8 +312,13 @@ impl Hub {
         let mut subscription = Subscription::new(self.clone(), rx, start.as_ref().map(|(_, r)| r.clone()));
         match start {
             None => {
-                let key = self.state.lock().register(selection, tx);
+                let mut state = self.state.lock();
+                let key = state.register(selection, tx);
+                // Read under the same lock: every later event reaches this subscriber.
+                let head = state.history.last().map(|event| event.id.clone());
+                drop(state);
                 subscription.set_live(key, Vec::new());
+                subscription.set_starts_after(head);
             }
             Some((after, _)) => match self.join_live(Box::new(CatchUp { after, selection, tx })) {
                 Ok((key, replay)) => subscription.set_live(key, replay),

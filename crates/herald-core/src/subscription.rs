@@ -37,6 +37,7 @@ pub struct Subscription {
     replay: VecDeque<Arc<Event>>,
     rx: mpsc::Receiver<Arc<Event>>,
     resumed_from: Option<String>,
+    starts_after: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -47,7 +48,7 @@ impl std::fmt::Debug for Subscription {
 
 impl Subscription {
     pub(crate) fn new(hub: Arc<Hub>, rx: mpsc::Receiver<Arc<Event>>, resumed_from: Option<String>) -> Self {
-        Self { hub, key: None, catch_up: None, replay: VecDeque::new(), rx, resumed_from }
+        Self { hub, key: None, catch_up: None, replay: VecDeque::new(), rx, resumed_from, starts_after: None }
     }
 
     pub(crate) fn set_live(&mut self, key: Option<u64>, replay: Vec<Arc<Event>>) {
@@ -57,6 +58,17 @@ impl Subscription {
 
     pub(crate) fn set_catching_up(&mut self, catch_up: Box<CatchUp>) {
         self.catch_up = Some(catch_up);
+    }
+
+    pub(crate) fn set_starts_after(&mut self, head: Option<Arc<str>>) {
+        self.starts_after = head;
+    }
+
+    /// For a subscriber that started live (without a cursor): the id of the newest event
+    /// published before it started, if history holds one. A client that resumes from it misses
+    /// nothing, even if its connection drops before its first event.
+    pub fn starts_after(&self) -> Option<&str> {
+        self.starts_after.as_deref()
     }
 
     /// For a resuming subscriber: the id of the event preceding the first one it will receive,

@@ -46,16 +46,33 @@ impl Wire {
         }
     }
 
-    fn prelude(&self) -> Bytes {
-        match self {
-            Wire::Sse { retry: Some(retry) } => {
+    /// The opening chunk. `position` is where a fresh subscription starts in the log: an SSE
+    /// frame with only an `id` sets the client's last event id without dispatching an event
+    /// (WHATWG's parsing rules), and NDJSON says it in a `position` line, so that a client whose
+    /// connection drops before its first event still resumes without a gap.
+    fn prelude(&self, position: Option<&str>) -> Bytes {
+        match (self, position) {
+            (Wire::Sse { retry: None }, None) => SSE_HEARTBEAT,
+            (Wire::Sse { retry }, position) => {
                 let mut prelude = BytesMut::new();
-                herald_sse::encode_retry(retry.as_millis() as u64, &mut prelude);
+                let retry = retry.map(|r| r.as_millis() as u64);
+                // Event ids never contain line breaks or NUL (publishing refuses them); should one,
+                // the position is left out rather than break the stream.
+                if herald_sse::encode_control(retry, position, &mut prelude).is_err() {
+                    prelude.clear();
+                    match retry {
+                        Some(ms) => herald_sse::encode_retry(ms, &mut prelude),
+                        None => return SSE_HEARTBEAT,
+                    }
+                }
                 prelude.freeze()
             }
-            Wire::Sse { retry: None } => SSE_HEARTBEAT,
-            Wire::Ndjson => NDJSON_HEARTBEAT,
-            Wire::HtmlFile { callback } => {
+            (Wire::Ndjson, Some(id)) => {
+                let line = serde_json::json!({"type": "position", "last_event_id": id});
+                Bytes::from(format!("{line}\n"))
+            }
+            (Wire::Ndjson, None) => NDJSON_HEARTBEAT,
+            (Wire::HtmlFile { callback }, _) => {
                 // `callback` is a plain identifier (checked when the request was read).
                 let mut page = format!(
                     "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Herald</title></head><body>\n\
@@ -116,7 +133,7 @@ pub struct EventStream {
 impl EventStream {
     pub fn new(subscription: Subscription, wire: Wire, heartbeat_every: Duration) -> Self {
         Self {
-            pending: Some(wire.prelude()),
+            pending: Some(wire.prelude(subscription.starts_after())),
             wire,
             subscription,
             heartbeat_every,

@@ -182,6 +182,21 @@ pub fn encode_retry(ms: u64, out: &mut BytesMut) {
     out.put_u8(b'\n');
 }
 
+/// Appends a frame without data: the `retry` advice and/or an `id`, then the blank line. Such a
+/// frame dispatches no event, but a WHATWG client still takes its id as the last event id, so a
+/// hub can tell a new subscriber where it starts in the stream.
+pub fn encode_control(retry_ms: Option<u64>, id: Option<&str>, out: &mut BytesMut) -> Result<(), EncodeError> {
+    Frame { id, ..Default::default() }.check()?;
+    if let Some(ms) = retry_ms {
+        put_retry(out, ms);
+    }
+    if let Some(id) = id {
+        put_field(out, "id", id);
+    }
+    out.put_u8(b'\n');
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +205,17 @@ mod tests {
         let bytes = frame.encode().unwrap();
         assert_eq!(bytes.len(), frame.encoded_len(), "encoded_len of {frame:?}");
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn control_frames_carry_no_data() {
+        let mut out = BytesMut::new();
+        encode_control(Some(1500), Some("urn:x"), &mut out).unwrap();
+        assert_eq!(&out[..], b"retry: 1500\nid: urn:x\n\n");
+        let mut parser = crate::Parser::default();
+        assert!(parser.feed(&out).is_empty(), "no event is dispatched");
+        assert_eq!(parser.last_event_id(), "urn:x");
+        assert_eq!(encode_control(None, Some("a\nb"), &mut BytesMut::new()), Err(EncodeError::LineBreakInId));
     }
 
     #[test]

@@ -8,5 +8,5 @@
 mod encode;
 mod parse;
 
-pub use encode::{encode_comment, encode_retry, EncodeError, Frame};
+pub use encode::{encode_comment, encode_control, encode_retry, EncodeError, Frame};
 pub use parse::{ParsedEvent, Parser};

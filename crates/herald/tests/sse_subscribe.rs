@@ -210,3 +210,26 @@ async fn demo_page_and_clock() {
     assert_eq!(client.headers()["content-type"], "text/javascript; charset=utf-8");
     assert!(client.text().await.unwrap().contains("export class EventSource"));
 }
+
+#[tokio::test]
+async fn a_fresh_subscriber_is_told_where_it_starts_and_can_resume_from_there() {
+    let hub = TestHub::start(&["--retry", "500ms"]).await;
+    let before = hub.publish("p", "before").await;
+    let mut response = hub.client.get(hub.subscribe_url(&[("match", "p")])).send().await.unwrap();
+    let first = within(response.chunk()).await.unwrap().unwrap();
+    // A frame without data: it sets the client's last event id and dispatches nothing.
+    assert_eq!(std::str::from_utf8(&first).unwrap(), format!("retry: 500\nid: {before}\n\n"));
+    drop(response);
+    // Published while the client is away, before it ever received an event: not lost.
+    hub.publish("p", "missed").await;
+    let mut source = hub.event_source(&["p"]).last_event_id(before.as_str());
+    assert_eq!(take(&mut source, 1).await[0].data, "missed");
+
+    // NDJSON says it in its first line.
+    let mut ndjson =
+        hub.client.get(hub.subscribe_url(&[("match", "p"), ("transport", "ndjson")])).send().await.unwrap();
+    let line = within(ndjson.chunk()).await.unwrap().unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(line["type"], "position");
+    assert_ne!(line["last_event_id"], before.as_str(), "the newest event is now the missed one");
+}

@@ -158,8 +158,12 @@ impl Connection {
             ClientMessage::Subscribe { exact, match_urlpattern, topic, last_event_id, reference } => {
                 let params = [("match", exact), ("match_urlpattern", match_urlpattern), ("topic", topic)];
                 match self.subscribe(params, last_event_id) {
-                    Ok(resumed_from) => {
-                        protocol::ack(json!({"for": "subscribe", "last_event_id": resumed_from}), reference)
+                    Ok((resumed_from, position)) => {
+                        let mut ack = json!({"for": "subscribe", "last_event_id": resumed_from});
+                        if let Some(position) = position {
+                            ack["position"] = position.into();
+                        }
+                        protocol::ack(ack, reference)
                     }
                     Err(e) => protocol::error(&e.message, reference),
                 }
@@ -178,8 +182,13 @@ impl Connection {
         }
     }
 
-    /// Replaces the subscription; returns `Mercure-Last-Event-ID`'s value when resuming.
-    fn subscribe(&mut self, params: [(&str, OneOrMany); 3], last_event_id: Option<String>) -> Result<Value, ApiError> {
+    /// Replaces the subscription; returns `Mercure-Last-Event-ID`'s value when resuming, and
+    /// for a fresh subscription the id of the newest event before it (its position).
+    fn subscribe(
+        &mut self,
+        params: [(&str, OneOrMany); 3],
+        last_event_id: Option<String>,
+    ) -> Result<(Value, Option<String>), ApiError> {
         let config = &self.state.config;
         let mut matchers = Vec::new();
         for (name, values) in params {
@@ -202,8 +211,9 @@ impl Connection {
             .subscribe(matchers, access, cursor)
             .map_err(|e| ApiError::bad_request(format!("cannot read history: {e}")))?;
         let resumed_from = subscription.resumed_from().map_or(Value::Null, |r| Value::String(r.to_owned()));
+        let position = subscription.starts_after().map(str::to_owned);
         self.subscription = Some(subscription);
-        Ok(resumed_from)
+        Ok((resumed_from, position))
     }
 
     async fn publish(
