@@ -196,3 +196,55 @@ async fn bad_tls_files_stop_the_hub_with_a_message_naming_the_file() {
         }
     }
 }
+
+/// Reads until the hub closes `stream`; returns what came and how long it took.
+async fn read_to_close(stream: &mut TcpStream) -> (Vec<u8>, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let mut bytes = Vec::new();
+    let _ = within(tokio::io::AsyncReadExt::read_to_end(stream, &mut bytes)).await;
+    (bytes, start.elapsed())
+}
+
+#[tokio::test]
+async fn failed_and_stalled_handshakes_disturb_no_one() {
+    let cert = TestCert::new();
+    let mut args = cert.args();
+    args.extend(["--header-read-timeout".into(), "1s".into()]);
+    let mut hub = TestHub::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    hub.client = cert.reqwest_client();
+    let port = hub.base.port().expect("the address has a port");
+
+    // One client never starts its handshake, another speaks plain HTTP to the TLS port.
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).await.expect("TCP connects");
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).await.expect("TCP connects");
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let (answer, _) = read_to_close(&mut plain).await;
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "plain HTTP is not served on the TLS port");
+
+    // Meanwhile a real client subscribes and receives.
+    let mut sender = h2_handshake(cert.connect_h2(port).await).await;
+    let mut body =
+        subscribe(&mut sender, &format!("https://localhost:{port}/.well-known/mercure?match=t")).await.into_body();
+    read_until(&mut body, "retry:").await;
+    hub.publish("t", "unaffected").await;
+    read_until(&mut body, "data: unaffected").await;
+
+    let (_, waited) = read_to_close(&mut stalled).await;
+    assert!(waited < std::time::Duration::from_secs(3), "a stalled handshake is cut after the header timeout");
+    let metrics = hub.client.get(hub.base.join("/metrics").unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("herald_limit_rejections_total{limit=\"header_timeout\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn with_tls_a_connection_over_the_limit_is_closed_at_once() {
+    let cert = TestCert::new();
+    let mut args = cert.args();
+    args.extend(["--max-connections".into(), "1".into()]);
+    let hub = TestHub::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let port = hub.base.port().expect("the address has a port");
+    let mut sender = h2_handshake(cert.connect_h2(port).await).await;
+    let _open = subscribe(&mut sender, &format!("https://localhost:{port}/.well-known/mercure?match=t")).await;
+    let mut refused = TcpStream::connect(("127.0.0.1", port)).await.expect("TCP connects");
+    let (answer, waited) = read_to_close(&mut refused).await;
+    assert!(answer.is_empty() && waited < std::time::Duration::from_secs(1), "closed at once, without an answer");
+}
