@@ -1,9 +1,10 @@
 //! Herald's HTTP server: every transport and page, on top of [`herald_core::Hub`].
 //!
 //! [`router`] builds the axum application from a [`ServerConfig`]; [`serve`] runs it on a
-//! listener until a shutdown signal. The Mercure endpoint lives in [`mercure`]; the streaming
-//! response body that carries events to Server-Sent Events, NDJSON and forever-frame clients is
-//! in [`stream`], long-polling in [`long_poll`], and the WebSocket transport in [`ws`].
+//! [`Listener`] (TLS from [`tls`], connection limits in [`listener`]) until a shutdown signal. The
+//! Mercure endpoint lives in [`mercure`]; the streaming response body that carries events to
+//! Server-Sent Events, NDJSON and forever-frame clients is in [`stream`], long-polling in
+//! [`long_poll`], and the WebSocket transport in [`ws`].
 
 pub mod auth;
 pub mod config;

@@ -5,7 +5,7 @@
 //! one over `--max-connections-per-ip` gets `429` (both a minimal HTTP/1.1 answer written on the
 //! socket, then closed; with TLS on, such a connection is closed at once instead, since answering
 //! would first cost a handshake). Everything slow (the TLS handshake, serving) happens in the
-//! connection's own task, in [`connection`], so one bad client never delays the others.
+//! connection's own task, so one bad client never delays the others.
 //! Each refusal and timeout is counted in `herald_limit_rejections_total{limit=…}`.
 
 mod activity;
