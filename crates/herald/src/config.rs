@@ -269,4 +269,34 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("histroy_size = 3").is_err());
         assert!(toml::from_str::<FileConfig>("heartbeat = \"soon\"").is_err());
     }
+
+    #[test]
+    fn tls_and_connection_limits_come_from_the_file_and_flags_win() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.toml");
+        let file = "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nmax_connections = 5\nidle_timeout = \"1m\"\n";
+        std::fs::write(&path, file).unwrap();
+        let serve = |extra: &[&str]| {
+            let argv = [&["herald", "serve", "--config", path.to_str().unwrap()], extra].concat();
+            match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+                crate::cli::Command::Serve(args) => resolve(*args).map(|(_, config)| config),
+                _ => unreachable!("parsed serve"),
+            }
+        };
+        let config = serve(&["--max-connections", "7", "--header-read-timeout", "3s"]).unwrap();
+        assert_eq!(config.tls, Some(TlsFiles { cert: "c.pem".into(), key: "k.pem".into() }));
+        let expected = ConnectionLimits {
+            max_connections: 7,
+            max_connections_per_ip: 256,
+            header_read_timeout: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(60),
+        };
+        assert_eq!(config.connections, expected);
+        assert!(serve(&["--max-connections-per-ip", "0"]).unwrap_err().contains("at least 1"));
+        assert_eq!(
+            tls_files(Some("c.pem".into()), None).unwrap_err().split(':').next(),
+            Some("--tls-cert needs --tls-key too")
+        );
+    }
 }
