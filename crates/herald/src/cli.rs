@@ -206,6 +206,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_SUBSCRIBER_JWT_KEY_FILE", value_name = "FILE")]
     pub subscriber_jwt_key_file: Option<PathBuf>,
 
+    /// Run without a publisher key on a non-loopback address, letting anyone who reaches the
+    /// hub publish (trusted networks only; on 127.0.0.1 the hub runs open without it).
+    #[arg(long, env = "HERALD_NO_AUTH")]
+    pub no_auth: bool,
+
     /// Let subscribers without a token in (they receive public updates only).
     #[arg(long, env = "HERALD_ANONYMOUS")]
     pub anonymous: bool,

@@ -8,7 +8,15 @@ use crate::cli::ServeArgs;
 use crate::config;
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let no_auth = args.no_auth;
     let (addr, config) = config::resolve(args)?;
+    // Open publishing is for a laptop: reachable from other hosts, a hub needs a key (or says so).
+    if config.auth.publisher_key.is_none() && !addr.ip().is_loopback() && !no_auth {
+        return Err(format!(
+            "listening on {addr} without a JWT key would let anyone who reaches it publish: give --jwt-key \
+             (see the README's Security section), or --no-auth to run open on a trusted network"
+        ));
+    }
     let tls = config.tls.as_ref().map(herald_server::tls::load).transpose()?;
     let state = AppState::new(config)?;
     let listener = TcpListener::bind(addr).await.map_err(|e| {

@@ -515,3 +515,29 @@ async fn publishing_too_fast_is_refused_per_publisher() {
     let metrics = hub.client.get(hub.base.join("/metrics").unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(metrics.lines().any(|l| l == "herald_limit_rejections_total{limit=\"publish_rate\"} 2"), "{metrics}");
 }
+
+#[tokio::test]
+async fn es256_keys_verify_tokens_and_refuse_other_algorithms() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("ec.pem");
+    let public = dir.path().join("ec.pub.pem");
+    for args in [
+        vec!["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", private.to_str().unwrap()],
+        vec!["pkey", "-in", private.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()],
+    ] {
+        let output = Command::new("openssl").args(&args).output().expect("openssl runs");
+        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    // openssl writes SEC1 or PKCS#8; the signing side reads PKCS#8.
+    let pkcs8 = Command::new("openssl").args(["pkcs8", "-topk8", "-nocrypt", "-in"]).arg(&private).output().unwrap();
+    assert!(pkcs8.status.success());
+    let key = EncodingKey::from_ec_pem(&pkcs8.stdout).unwrap();
+    let hub = TestHub::start(&["--jwt-key-file", public.to_str().unwrap(), "--anonymous"]).await;
+    let es256 = sign(Header::new(Algorithm::ES256), &grant(&["publish"], &["/e"]), &key);
+    assert_eq!(post(&hub, &[("authorization", &format!("Bearer {es256}"))], "topic=/e").await.0, 200);
+    // The same claims under HS256 with the public key as a secret: algorithm confusion, refused.
+    let pem = std::fs::read(&public).unwrap();
+    let hs256 = sign(Header::new(Algorithm::HS256), &grant(&["publish"], &["/e"]), &EncodingKey::from_secret(&pem));
+    let (status, challenge, _) = post(&hub, &[("authorization", &format!("Bearer {hs256}"))], "topic=/e").await;
+    assert_eq!((status, challenge.as_deref()), (401, Some(INVALID)));
+}

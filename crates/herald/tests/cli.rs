@@ -158,3 +158,25 @@ async fn help_explains_every_command() {
         assert!(help.contains(flag), "serve --help should mention {flag}");
     }
 }
+
+#[tokio::test]
+async fn an_exposed_hub_needs_a_key_or_an_explicit_no_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut command = herald();
+        command.args(["serve", "--no-demo", "--addr", "0.0.0.0:0", "--data-dir"]).arg(dir.path()).args(extra);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        command.spawn().unwrap()
+    };
+    let refused = within(serve(&[]).wait_with_output()).await.unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("--jwt-key") && message.contains("--no-auth"), "{message}");
+    for extra in [&["--no-auth"][..], &["--jwt-key", "exposed-secret"]] {
+        let mut hub = serve(extra);
+        let mut lines = BufReader::new(hub.stdout.take().unwrap()).lines();
+        let line = within(lines.next_line()).await.unwrap().unwrap_or_default();
+        assert!(line.starts_with("Herald listening on http://0.0.0.0:"), "{extra:?}: {line:?}");
+        hub.kill().await.unwrap();
+    }
+}
