@@ -34,6 +34,9 @@ pub enum Command {
     Publish(PublishArgs),
     /// Print events as they arrive, reconnecting (and resuming) by itself.
     Subscribe(SubscribeArgs),
+    /// Load generator: many subscribers, sequenced publishes; throughput, latency, loss, and
+    /// the target's CPU and memory.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where the hub keeps history.

@@ -1,5 +1,6 @@
 //! The `herald` command: run the hub, publish to it, or tail it.
 
+mod bench;
 mod cli;
 mod config;
 mod publish;
@@ -25,6 +26,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Publish(args) => publish::run(args).await,
             Command::Subscribe(args) => subscribe::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {
