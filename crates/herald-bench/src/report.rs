@@ -41,6 +41,8 @@ pub struct Report {
     /// Subscribers that became ready, and those that never did.
     pub connected: usize,
     pub failed_connections: usize,
+    /// Failed attempts (connect, status, upgrade) retried before subscribers became ready.
+    pub connect_retries: usize,
     /// Ready subscribers whose connection ended before the run did.
     pub dropped_connections: usize,
     pub connect_seconds: f64,
@@ -109,8 +111,12 @@ impl Report {
             (
                 "connections",
                 format!(
-                    "{} ready in {:.1} s, {} failed, {} dropped",
-                    self.connected, self.connect_seconds, self.failed_connections, self.dropped_connections
+                    "{} ready in {:.1} s, {} failed, {} dropped, {} retries",
+                    self.connected,
+                    self.connect_seconds,
+                    self.failed_connections,
+                    self.dropped_connections,
+                    self.connect_retries
                 ),
             ),
         ];

@@ -105,6 +105,7 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
         publishers: config.publishers,
         connected,
         failed_connections: tally.failed,
+        connect_retries: shared.retries.load(Ordering::Relaxed),
         dropped_connections: tally.dropped,
         connect_seconds,
         published: publish.sent,

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore, SemaphorePermit};
 
 use crate::config::{BenchConfig, Transport};
@@ -22,7 +21,7 @@ use crate::payload::Clock;
 use crate::target::{topic_name, Endpoints};
 use crate::tracker::Tracker;
 
-/// Connection attempts before a subscriber gives up.
+/// Connection attempts (connect, request, answer) before a subscriber gives up.
 const CONNECT_ATTEMPTS: u32 = 5;
 
 /// What every subscriber shares with the run.
@@ -39,6 +38,8 @@ pub struct Shared {
     pub connecting: Semaphore,
     pub ready: AtomicUsize,
     pub failed: AtomicUsize,
+    /// Attempts that failed before a subscriber became ready.
+    pub retries: AtomicUsize,
     pub delivered: AtomicU64,
     pub last_delivery_us: AtomicU64,
 }
@@ -57,6 +58,7 @@ impl Shared {
             connecting: Semaphore::new(config.connect_concurrency.max(1)),
             ready: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
+            retries: AtomicUsize::new(0),
             delivered: AtomicU64::new(0),
             last_delivery_us: AtomicU64::new(0),
         })
@@ -119,13 +121,23 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
     let permit = shared.connecting.acquire().await.ok();
     let mut session = Session { shared: &shared, topic: topic_name(topic), permit, ready: false };
     let source = shared.sources[index % shared.sources.len()];
-    let result = match connect(source, shared.target).await {
-        Ok(stream) => match shared.transport {
-            Transport::Sse => sse::receive(&mut session, stream, &mut tracker, &mut stop).await,
-            Transport::Ws => ws::receive(&mut session, stream, &mut tracker, &mut stop).await,
-            Transport::LongPoll => long_poll::receive(&mut session, stream, &mut tracker, &mut stop).await,
-        },
-        Err(e) => Err(format!("connect from {source}: {e}")),
+    let mut attempt = 0;
+    let result = loop {
+        let result = match crate::net::connect_from(source, shared.target).await {
+            Ok(stream) => match shared.transport {
+                Transport::Sse => sse::receive(&mut session, stream, &mut tracker, &mut stop).await,
+                Transport::Ws => ws::receive(&mut session, stream, &mut tracker, &mut stop).await,
+                Transport::LongPoll => long_poll::receive(&mut session, stream, &mut tracker, &mut stop).await,
+            },
+            Err(e) => Err(format!("connect from {source}: {e}")),
+        };
+        // Until it is ready, a subscriber retries (as a browser's EventSource would reconnect).
+        attempt += 1;
+        if session.ready || attempt >= CONNECT_ATTEMPTS || *stop.borrow() {
+            break result;
+        }
+        shared.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
     };
     let failed = !session.ready;
     if failed {
@@ -140,19 +152,4 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
         tracing::debug!("subscriber {index}: {e}");
     }
     Outcome { tracker, failed, dropped, error }
-}
-
-/// Connects, retrying briefly when the target's accept queue or the ports run short.
-async fn connect(source: Ipv4Addr, target: SocketAddr) -> std::io::Result<TcpStream> {
-    let mut attempt = 0;
-    loop {
-        match crate::net::connect_from(source, target).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) if attempt + 1 >= CONNECT_ATTEMPTS => return Err(e),
-            Err(_) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-            }
-        }
-    }
 }
