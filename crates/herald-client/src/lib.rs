@@ -8,4 +8,4 @@ mod event_source;
 mod publish;
 
 pub use event_source::{Error, Event, EventSource};
-pub use publish::{publish, Publication, PublishError};
+pub use publish::{publish, publish_with_token, Publication, PublishError};

@@ -37,13 +37,24 @@ impl std::error::Error for PublishError {}
 
 /// Publishes `update` to the hub at `hub_url` and returns the event id it was given.
 pub async fn publish(client: &reqwest::Client, hub_url: &Url, update: &Publication) -> Result<String, PublishError> {
-    let response = client
+    publish_with_token(client, hub_url, update, None).await
+}
+
+/// Like [`publish`], sending `token` (a JWT granting `publish` on the topics) as a bearer token.
+pub async fn publish_with_token(
+    client: &reqwest::Client,
+    hub_url: &Url,
+    update: &Publication,
+    token: Option<&str>,
+) -> Result<String, PublishError> {
+    let mut request = client
         .post(hub_url.clone())
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(update))
-        .send()
-        .await
-        .map_err(|e| PublishError::Network(e.to_string()))?;
+        .body(form_body(update));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| PublishError::Network(e.to_string()))?;
     let status = response.status();
     let body = response.text().await.map_err(|e| PublishError::Network(e.to_string()))?;
     if status.is_success() {

@@ -173,6 +173,8 @@ pub struct Event {
     sse: Bytes,
     /// The JSON message for WebSocket (and other JSON transports), built on first use.
     json: OnceLock<Bytes>,
+    /// The `<script>` chunk of the forever-frame transport, built on first use.
+    script: OnceLock<Bytes>,
 }
 
 impl Event {
@@ -196,6 +198,7 @@ impl Event {
             published_ms,
             sse,
             json: OnceLock::new(),
+            script: OnceLock::new(),
         })
     }
 
@@ -211,6 +214,28 @@ impl Event {
                 "data": self.data,
             });
             Bytes::from(message.to_string())
+        })
+    }
+
+    /// The event as a forever-frame chunk, `<script>e({…});</script>`, where `e` is the function
+    /// the frame's prelude defines. The JSON is made safe inside a script element: `<` is
+    /// written `\u003c`, so no `</script>` or `<!--` can occur, and the line separators U+2028
+    /// and U+2029, which older JavaScript engines refuse in source, are escaped too.
+    pub fn html_script(&self) -> &Bytes {
+        self.script.get_or_init(|| {
+            let json = String::from_utf8_lossy(self.json_message());
+            let mut chunk = String::with_capacity(json.len() + 32);
+            chunk.push_str("<script>e(");
+            for c in json.chars() {
+                match c {
+                    '<' => chunk.push_str("\\u003c"),
+                    '\u{2028}' => chunk.push_str("\\u2028"),
+                    '\u{2029}' => chunk.push_str("\\u2029"),
+                    c => chunk.push(c),
+                }
+            }
+            chunk.push_str(");</script>\n");
+            Bytes::from(chunk)
         })
     }
 
@@ -295,5 +320,18 @@ mod tests {
             serde_json::json!({"type": "event", "id": "id-7", "topics": ["t"], "event": "price", "data": "a\nb"})
         );
         assert!(std::ptr::eq(ev.json_message(), ev.json_message()), "encoded once");
+    }
+
+    #[test]
+    fn script_chunk_cannot_close_its_element() {
+        let update =
+            Update { topics: vec!["t".into()], data: "</script><!-- \u{2028}\u{2029} é".into(), ..Default::default() };
+        let ev = Event::new(1, "x".into(), 0, update).unwrap();
+        let chunk = std::str::from_utf8(ev.html_script()).unwrap();
+        let inner = chunk.strip_prefix("<script>e(").unwrap().strip_suffix(");</script>\n").unwrap();
+        assert!(!inner.contains('<') && !inner.contains('\u{2028}') && !inner.contains('\u{2029}'), "{inner}");
+        let json: serde_json::Value = serde_json::from_str(inner).unwrap();
+        assert_eq!(json["data"], "</script><!-- \u{2028}\u{2029} é");
+        assert!(std::ptr::eq(ev.html_script(), ev.html_script()), "encoded once");
     }
 }

@@ -60,6 +60,11 @@ impl History {
         self.events.iter().skip(skip)
     }
 
+    /// The newest retained event.
+    pub fn last(&self) -> Option<&Arc<Event>> {
+        self.events.back()
+    }
+
     /// The position of the oldest retained event.
     pub fn first_seq(&self) -> Option<u64> {
         self.events.front().map(|e| e.seq)

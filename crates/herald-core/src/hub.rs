@@ -363,6 +363,16 @@ impl Hub {
         state.overflowed.remove(&key);
     }
 
+    /// The position and id of the newest event in the log, if the subscriber `key` is still
+    /// registered (so it has been offered every event up to there) and history holds one.
+    pub(crate) fn head_if_subscribed(&self, key: u64) -> Option<(u64, Arc<str>)> {
+        let state = self.state.lock();
+        if !state.subscribers.contains_key(&key) {
+            return None;
+        }
+        state.history.last().map(|event| (event.seq, event.id.clone()))
+    }
+
     pub(crate) fn take_overflowed(&self, key: u64) -> bool {
         self.state.lock().overflowed.remove(&key)
     }

@@ -104,6 +104,37 @@ impl Subscription {
         }
     }
 
+    /// For polling transports: moves up to `max` waiting events into `out` and returns the id to
+    /// poll from next. That is the last event taken, unless every waiting event was taken while
+    /// the subscription is live: then it is the newest event of the hub-wide log when that is
+    /// later, so that the next poll does not scan again past events this subscriber does not
+    /// want. The log head is read before the final drain, so no wanted event up to it can still
+    /// be on its way. `None` when no position is known (nothing taken, nothing in history).
+    pub fn drain(&mut self, max: usize, out: &mut Vec<Arc<Event>>) -> Option<Arc<str>> {
+        self.drain_into(max, out);
+        if out.len() < max {
+            let head = self.key.and_then(|key| self.hub.head_if_subscribed(key));
+            self.drain_into(max, out);
+            if out.len() < max {
+                if let Some((seq, id)) = head {
+                    if out.last().is_none_or(|last| last.seq < seq) {
+                        return Some(id);
+                    }
+                }
+            }
+        }
+        out.last().map(|event| event.id.clone())
+    }
+
+    fn drain_into(&mut self, max: usize, out: &mut Vec<Arc<Event>>) {
+        while out.len() < max {
+            match self.try_recv() {
+                Some(event) => out.push(event),
+                None => break,
+            }
+        }
+    }
+
     /// After the feed ended: true when it ended because this subscriber fell too far behind
     /// (its transport should then drop the connection at once rather than end it cleanly).
     pub fn overflowed(&self) -> bool {

@@ -33,13 +33,21 @@ pub struct ServerConfig {
     pub heartbeat: Duration,
     /// Reconnection delay advised to clients in the stream's first `retry:` field.
     pub retry: Option<Duration>,
+    /// Longest a long-poll request waits for events (longer `timeout`s are cut to this).
+    pub long_poll_max: Duration,
     /// Origins allowed to use the hub from browsers (`*` for any, without credentials).
     pub cors_origins: Vec<String>,
-    /// Publish a `server-time` event every second on the demo clock topic.
-    pub demo_clock: bool,
+    /// Run the demo publishers: the clock (`server-time` every second) and the stock ticker.
+    pub demo: bool,
     /// Serve a WebSocket echo endpoint at `/ws-echo` (for protocol conformance tests only).
     pub ws_echo: bool,
     pub limits: Limits,
+    /// Limits on connections: counts per hub and per client address, header and idle timeouts.
+    pub connections: crate::listener::ConnectionLimits,
+    /// The certificate and key to serve HTTPS with; `None` serves cleartext HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// Keys and policy of JWT authorization.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Size limits on requests; exceeding one is refused with the status given for each field.
@@ -71,10 +79,14 @@ impl Default for ServerConfig {
             queue_capacity: 1_024,
             heartbeat: Duration::from_secs(15),
             retry: Some(Duration::from_secs(2)),
+            long_poll_max: Duration::from_secs(60),
             cors_origins: Vec::new(),
-            demo_clock: true,
+            demo: true,
             ws_echo: false,
             limits: Limits::default(),
+            connections: crate::listener::ConnectionLimits::default(),
+            tls: None,
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use herald_core::Retention;
-use herald_server::{ServerConfig, StoreChoice};
+use herald_server::auth::{AuthConfig, KeyConfig, KeyMaterial};
+use herald_server::{ConnectionLimits, ServerConfig, StoreChoice, TlsFiles};
 use serde::Deserialize;
 use url::Url;
 
@@ -23,6 +24,14 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub struct FileConfig {
     addr: Option<SocketAddr>,
     public_url: Option<Url>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    #[serde(default, with = "humantime_opt")]
+    header_read_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    idle_timeout: Option<Duration>,
     store: Option<StoreKind>,
     data_dir: Option<PathBuf>,
     history_size: Option<u64>,
@@ -35,12 +44,26 @@ pub struct FileConfig {
     heartbeat: Option<Duration>,
     #[serde(default, with = "humantime_opt")]
     retry: Option<Duration>,
+    #[serde(default, with = "humantime_opt")]
+    long_poll_max: Option<Duration>,
     cors_origins: Option<Vec<String>>,
-    demo_clock: Option<bool>,
+    #[serde(alias = "demo_clock")]
+    demo: Option<bool>,
     max_body_bytes: Option<usize>,
     max_field_bytes: Option<usize>,
     max_topics_per_publish: Option<usize>,
     max_matchers: Option<usize>,
+    jwt_key: Option<String>,
+    jwt_key_file: Option<PathBuf>,
+    jwt_alg: Option<String>,
+    publisher_jwt_key: Option<String>,
+    publisher_jwt_key_file: Option<PathBuf>,
+    subscriber_jwt_key: Option<String>,
+    subscriber_jwt_key_file: Option<PathBuf>,
+    anonymous: Option<bool>,
+    jwt_query_param: Option<bool>,
+    jwt_audience: Option<String>,
+    jwt_issuer: Option<String>,
 }
 
 mod humantime_opt {
@@ -70,6 +93,7 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
         None => FileConfig::default(),
     };
     let defaults = ServerConfig::default();
+    let auth = auth_config(&args, &file)?;
     let addr = match args.addr.or(file.addr) {
         Some(addr) => addr,
         None => DEFAULT_ADDR.parse().map_err(|e| format!("bad default address: {e}"))?,
@@ -88,6 +112,20 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
             .unwrap_or(defaults.limits.max_topics_per_publish),
         max_matchers: args.max_matchers.or(file.max_matchers).unwrap_or(defaults.limits.max_matchers),
     };
+    let connections = ConnectionLimits {
+        max_connections: args.max_connections.or(file.max_connections).unwrap_or(defaults.connections.max_connections),
+        max_connections_per_ip: args
+            .max_connections_per_ip
+            .or(file.max_connections_per_ip)
+            .unwrap_or(defaults.connections.max_connections_per_ip),
+        header_read_timeout: args
+            .header_read_timeout
+            .or(file.header_read_timeout)
+            .unwrap_or(defaults.connections.header_read_timeout),
+        idle_timeout: args.idle_timeout.or(file.idle_timeout).unwrap_or(defaults.connections.idle_timeout),
+    };
+    check_connections(&connections)?;
+    let tls = tls_files(args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key))?;
     let config = ServerConfig {
         public_url: args.public_url.or(file.public_url).unwrap_or(defaults.public_url),
         store: match args.store.or(file.store).unwrap_or(StoreKind::Disk) {
@@ -103,12 +141,16 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
         },
         cache_size: args.cache_size.or(file.cache_size).unwrap_or(defaults.cache_size),
         queue_capacity: args.queue_capacity.or(file.queue_capacity).unwrap_or(defaults.queue_capacity),
+        connections,
+        tls,
         heartbeat: args.heartbeat.or(file.heartbeat).unwrap_or(defaults.heartbeat),
         retry: args.retry.or(file.retry).or(defaults.retry),
+        long_poll_max: args.long_poll_max.or(file.long_poll_max).unwrap_or(defaults.long_poll_max),
         cors_origins,
-        demo_clock: !args.no_demo_clock && file.demo_clock.unwrap_or(defaults.demo_clock),
+        demo: !args.no_demo && file.demo.unwrap_or(defaults.demo),
         ws_echo: args.ws_echo,
         limits,
+        auth,
     };
     if config.queue_capacity == 0 {
         return Err("queue-capacity must be at least 1".into());
@@ -117,6 +159,50 @@ pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
         return Err("heartbeat must be longer than 0s".into());
     }
     Ok((addr, config))
+}
+
+/// The JWT keys and policy. A role's own key wins over the shared `jwt_key`; each key is a
+/// secret or a file, not both.
+fn auth_config(args: &ServeArgs, file: &FileConfig) -> Result<AuthConfig, String> {
+    let alg = args.jwt_alg.clone().or_else(|| file.jwt_alg.clone());
+    let key = |flag: &str, secret: &Option<String>, path: &Option<PathBuf>| -> Result<Option<KeyConfig>, String> {
+        match (secret, path) {
+            (Some(_), Some(_)) => Err(format!("give --{flag} or --{flag}-file, not both")),
+            (Some(secret), None) => Ok(Some(KeyConfig {
+                material: KeyMaterial::Secret(secret.as_bytes().to_vec()),
+                algorithm: alg.clone(),
+            })),
+            (None, Some(path)) => KeyConfig::from_file(path, alg.clone()).map(Some),
+            (None, None) => Ok(None),
+        }
+    };
+    let pick = |flag: &str, a: (&Option<String>, &Option<PathBuf>), f: (&Option<String>, &Option<PathBuf>)| {
+        // Flags (and environment) replace the file's setting of the same key as a whole.
+        if a.0.is_some() || a.1.is_some() {
+            key(flag, a.0, a.1)
+        } else {
+            key(flag, f.0, f.1)
+        }
+    };
+    let shared = pick("jwt-key", (&args.jwt_key, &args.jwt_key_file), (&file.jwt_key, &file.jwt_key_file))?;
+    let publisher = pick(
+        "publisher-jwt-key",
+        (&args.publisher_jwt_key, &args.publisher_jwt_key_file),
+        (&file.publisher_jwt_key, &file.publisher_jwt_key_file),
+    )?;
+    let subscriber = pick(
+        "subscriber-jwt-key",
+        (&args.subscriber_jwt_key, &args.subscriber_jwt_key_file),
+        (&file.subscriber_jwt_key, &file.subscriber_jwt_key_file),
+    )?;
+    Ok(AuthConfig {
+        publisher_key: publisher.or_else(|| shared.clone()),
+        subscriber_key: subscriber.or(shared),
+        anonymous: args.anonymous || file.anonymous.unwrap_or(false),
+        query_param: args.jwt_query_param || file.jwt_query_param.unwrap_or(false),
+        audience: args.jwt_audience.clone().or_else(|| file.jwt_audience.clone()),
+        issuer: args.jwt_issuer.clone().or_else(|| file.jwt_issuer.clone()),
+    })
 }
 
 /// An origin is `*` or `scheme://host[:port]`, with nothing after.
@@ -129,6 +215,26 @@ fn check_origin(origin: &str) -> Result<(), String> {
     let url = Url::parse(origin).map_err(|_| bad())?;
     if url.host().is_none() || url.origin().ascii_serialization() != origin.trim_end_matches('/') {
         return Err(bad());
+    }
+    Ok(())
+}
+
+/// Both TLS files, or neither.
+fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<TlsFiles>, String> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err("--tls-cert needs --tls-key too: give the certificate's private key (PEM)".into()),
+        (None, Some(_)) => Err("--tls-key needs --tls-cert too: give the certificate chain (PEM)".into()),
+    }
+}
+
+fn check_connections(limits: &ConnectionLimits) -> Result<(), String> {
+    if limits.max_connections == 0 || limits.max_connections_per_ip == 0 {
+        return Err("max-connections and max-connections-per-ip must be at least 1".into());
+    }
+    if limits.header_read_timeout.is_zero() || limits.idle_timeout.is_zero() {
+        return Err("header-read-timeout and idle-timeout must be longer than 0s".into());
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod config;
 mod publish;
 mod serve;
 mod subscribe;
+mod token;
 
 use clap::Parser;
 
@@ -23,9 +24,10 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Publish(args) => publish::run(args).await,
             Command::Subscribe(args) => subscribe::run(args).await,
+            Command::Token(args) => token::run(args),
             Command::Bench(args) => bench::run(args).await,
         }
     });

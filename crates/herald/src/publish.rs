@@ -21,7 +21,9 @@ pub async fn run(args: PublishArgs) -> Result<(), String> {
         retry: args.retry,
         private: args.private,
     };
-    let id = herald_client::publish(&reqwest::Client::new(), &args.hub, &update).await.map_err(|e| e.to_string())?;
+    let id = herald_client::publish_with_token(&reqwest::Client::new(), &args.hub, &update, args.token.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
     println!("{id}");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `herald serve`: resolve the configuration, open the store, bind, and run until Ctrl-C or
 //! SIGTERM.
 
-use herald_server::AppState;
+use herald_server::{AppState, Listener};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
@@ -9,14 +9,22 @@ use crate::config;
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
     let (addr, config) = config::resolve(args)?;
+    let tls = config.tls.as_ref().map(herald_server::tls::load).transpose()?;
     let state = AppState::new(config)?;
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another process using the port? choose another with --addr)")
     })?;
+    let listener = Listener::new(listener, tls);
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = listener.scheme();
     tracing::info!(config = ?state.config, "configuration");
+    if state.auth.publishing_is_open() {
+        tracing::warn!(
+            "no JWT key configured: anyone who can reach the hub can publish (set --jwt-key for any untrusted network)"
+        );
+    }
     // Tests and scripts read this line to find the port when --addr ends in :0.
-    println!("Herald listening on http://{local}/ (hub: http://{local}/.well-known/mercure)");
+    println!("Herald listening on {scheme}://{local}/ (hub: {scheme}://{local}/.well-known/mercure)");
     herald_server::serve(listener, state, shutdown_signal()).await.map_err(|e| format!("server stopped: {e}"))
 }
 

@@ -18,6 +18,9 @@ pub async fn run(args: SubscribeArgs) -> Result<(), String> {
     if let Some(id) = args.last_event_id {
         source = source.last_event_id(id);
     }
+    if let Some(token) = &args.token {
+        source = source.header("authorization", &format!("Bearer {token}")).map_err(|e| e.to_string())?;
+    }
     let stdout = std::io::stdout();
     loop {
         let event = source.next().await.map_err(|e| e.to_string())?;

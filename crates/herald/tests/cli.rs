@@ -152,7 +152,9 @@ async fn help_explains_every_command() {
     }
     let output = herald().args(["serve", "--help"]).output().await.unwrap();
     let help = String::from_utf8(output.stdout).unwrap();
-    for flag in ["--addr", "--history-size", "--heartbeat", "--cors-origin", "HERALD_ADDR", "--no-demo-clock"] {
+    for flag in
+        ["--addr", "--history-size", "--heartbeat", "--cors-origin", "HERALD_ADDR", "--no-demo", "--long-poll-max"]
+    {
         assert!(help.contains(flag), "serve --help should mention {flag}");
     }
 }

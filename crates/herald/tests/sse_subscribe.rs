@@ -193,4 +193,20 @@ async fn demo_page_and_clock() {
         assert!(now.abs_diff(millis) < 10_000, "clock is {millis}, now {now}");
     }
     assert_ne!(ticks[0].id, ticks[1].id);
+
+    // The ticker, through the URI template its page subscribes with.
+    let url = hub.subscribe_url(&[("topic", "/demo/stocks/{symbol}")]);
+    let mut ticker = EventSource::new(url);
+    for quote in take(&mut ticker, 3).await {
+        assert_eq!(quote.event_type, "quote");
+        let data: serde_json::Value = serde_json::from_str(&quote.data).expect("quotes are JSON");
+        assert!(data["price"].as_f64().is_some_and(|p| p > 0.0), "{data}");
+        assert!(data["symbol"].as_str().is_some_and(|s| !s.is_empty()), "{data}");
+    }
+    let ticker_page = hub.client.get(hub.base.join("/ticker").unwrap()).send().await.unwrap();
+    assert_eq!(ticker_page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(ticker_page.text().await.unwrap().contains("/herald.js"));
+    let client = hub.client.get(hub.base.join("/herald.js").unwrap()).send().await.unwrap();
+    assert_eq!(client.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(client.text().await.unwrap().contains("export class EventSource"));
 }

@@ -56,40 +56,25 @@ export async function startHub(args = []) {
 }
 
 /**
- * A TCP relay to `target` on a free loopback port. `cut()` destroys every open connection;
- * `requests` records the request heads seen, so a test can check what a client sent.
+ * A TCP relay to `target` on a free loopback port. `cut()` destroys every open connection, and
+ * `cut({ refuseFor: ms })` also refuses new ones for that long (a network outage rather than a
+ * blip, which browsers may paper over by retrying a request by themselves); `requests` records
+ * the request heads seen, so a test can check what a client sent.
+ * With `blockWebSocket` (an option, or the property of the same name, settable at any time) it
+ * acts like a proxy that refuses WebSocket: a connection whose request head asks for
+ * `Upgrade: websocket` is dropped before anything reaches `target`; `blocked` counts them.
  */
-export async function startRelay(target) {
+export async function startRelay(target, { blockWebSocket = false } = {}) {
   const sockets = new Set();
   const requests = [];
-  const server = net.createServer((downstream) => {
-    const upstream = net.connect(Number(target.port), target.hostname);
-    sockets.add(downstream);
-    sockets.add(upstream);
-    let head = '';
-    downstream.on('data', (chunk) => {
-      if (!head.includes('\r\n\r\n')) {
-        head += chunk.toString('latin1');
-        if (head.includes('\r\n\r\n')) requests.push(head);
-      }
-    });
-    downstream.pipe(upstream);
-    upstream.pipe(downstream);
-    const close = () => {
-      downstream.destroy();
-      upstream.destroy();
-      sockets.delete(downstream);
-      sockets.delete(upstream);
-    };
-    downstream.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  return {
-    url: new URL(`http://127.0.0.1:${port}/`),
+  const relay = {
+    url: null,
     requests,
-    cut() {
+    blockWebSocket,
+    blocked: 0,
+    refuseUntil: 0,
+    cut({ refuseFor = 0 } = {}) {
+      this.refuseUntil = Date.now() + refuseFor;
       for (const s of sockets) s.destroy();
       sockets.clear();
     },
@@ -98,6 +83,47 @@ export async function startRelay(target) {
       server.close();
     },
   };
+  const server = net.createServer((downstream) => {
+    if (Date.now() < relay.refuseUntil) {
+      downstream.resetAndDestroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(downstream);
+    sockets.add(upstream);
+    const close = () => {
+      downstream.destroy();
+      upstream.destroy();
+      sockets.delete(downstream);
+      sockets.delete(upstream);
+    };
+    downstream.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+    upstream.pipe(downstream);
+    // Hold the bytes until the request head is complete, so that a blocked upgrade never
+    // reaches the target; then relay everything as it comes.
+    const held = [];
+    let head = '';
+    const readHead = (chunk) => {
+      held.push(chunk);
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      downstream.off('data', readHead);
+      requests.push(head);
+      if (relay.blockWebSocket && /^upgrade:[ \t]*websocket[ \t]*$/im.test(head.split('\r\n\r\n')[0])) {
+        relay.blocked += 1;
+        close();
+        return;
+      }
+      for (const c of held) upstream.write(c);
+      downstream.pipe(upstream);
+    };
+    downstream.on('data', readHead);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  relay.url = new URL(`http://127.0.0.1:${port}/`);
+  return relay;
 }
 
 /** Resolves when `predicate()` holds, polling; rejects after `ms`. */

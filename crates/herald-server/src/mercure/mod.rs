@@ -2,6 +2,7 @@
 
 pub mod publish;
 pub mod subscribe;
+pub mod transport;
 
 /// Where the hub lives, as the Mercure protocol fixes it.
 pub const PATH: &str = herald_core::event::HUB_PATH;

@@ -8,7 +8,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use herald_core::{PublishError, Update};
 
@@ -19,12 +19,19 @@ use crate::AppState;
 
 const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 
-pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn handle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    // Rights first: an unauthorized client learns nothing about its request's validity.
+    let rights = state.auth.publisher(&headers, uri.query())?;
     check_content_type(&headers)?;
     let limits = &state.config.limits;
     let body = read_body(body, limits.max_body_bytes).await?;
     let update = parse_update(&body, limits)?;
-    state.auth.authorize_publish(&headers, &update.topics)?;
+    rights.check(&update.topics)?;
     let event = state.hub.publish(update).await.map_err(|e| match e {
         PublishError::Invalid(e) => ApiError::bad_request(e.to_string()),
         other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),

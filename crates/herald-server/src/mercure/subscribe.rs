@@ -1,4 +1,8 @@
-//! `GET /.well-known/mercure`: subscribing over Server-Sent Events.
+//! `GET /.well-known/mercure`: subscribing, over Server-Sent Events by default.
+//!
+//! A WebSocket upgrade goes to [`crate::ws`]; the `transport` parameter or the `Accept` header
+//! can choose another transport (see [`super::transport`]): newline-delimited JSON, the forever
+//! frame, long-polling or polling. Whatever the transport, the request is read the same way.
 //!
 //! Topic matchers come from `match` / `match_exact` (exact), `match_urlpattern` (URL Pattern) and
 //! the 0.x `topic` parameter (exact, `*` or URI template). Any other parameter in the reserved
@@ -14,19 +18,22 @@ use axum::response::{IntoResponse, Response};
 use herald_core::{Cursor, Matcher};
 use url::Url;
 
+use super::transport::{Transport, TransportParams};
 use crate::cors::MERCURE_LAST_EVENT_ID;
 use crate::error::ApiError;
-use crate::sse::EventStream;
-use crate::{form, AppState};
+use crate::stream::EventStream;
+use crate::{form, long_poll, AppState};
 
 /// What a subscription request asks for.
 #[derive(Debug)]
 pub struct SubscribeRequest {
     pub matchers: Vec<Matcher>,
     pub cursor: Option<Cursor>,
+    pub transport: TransportParams,
 }
 
-/// A WebSocket upgrade goes to the WebSocket transport; any other `GET` is an SSE subscription.
+/// A WebSocket upgrade goes to the WebSocket transport; any other `GET` subscribes over the
+/// transport it asks for.
 pub async fn handle(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -34,7 +41,7 @@ pub async fn handle(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     if let Ok(upgrade) = upgrade {
-        return crate::ws::upgrade(upgrade, headers, state);
+        return crate::ws::upgrade(upgrade, &headers, uri.query(), state);
     }
     let request = parse_request(
         uri.query().unwrap_or(""),
@@ -42,26 +49,38 @@ pub async fn handle(
         &state.hub.config().hub_url,
         state.config.limits.max_matchers,
     )?;
-    let access = state.auth.read_access(&headers)?;
+    let transport = request.transport.choose(&headers, state.config.retry, state.config.long_poll_max)?;
+    let rights = state.auth.subscriber(&headers, uri.query())?;
     let subscription = state
         .hub
-        .subscribe(request.matchers, access, request.cursor)
+        .subscribe(request.matchers, rights.access, request.cursor.clone())
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read history: {e}")))?;
 
     let mut response_headers = HeaderMap::new();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     if let Some(from) = subscription.resumed_from() {
         if let Ok(value) = HeaderValue::from_str(from) {
             response_headers.insert(MERCURE_LAST_EVENT_ID, value);
         }
     }
-    let stream = EventStream::new(subscription, state.config.retry, state.config.heartbeat);
+    let wire = match transport {
+        Transport::Poll { timeout } => {
+            let cursor = match &request.cursor {
+                Some(Cursor::After(id)) => Some(id.as_str()),
+                Some(Cursor::Earliest) => Some("earliest"),
+                None => None,
+            };
+            return Ok(long_poll::respond(subscription, timeout, cursor, response_headers).await);
+        }
+        Transport::Stream(wire) => wire,
+    };
+    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(wire.content_type()));
+    response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let stream = EventStream::new(subscription, wire, state.config.heartbeat);
     Ok((StatusCode::OK, response_headers, axum::body::Body::from_stream(stream)).into_response())
 }
 
-/// Reads matchers and cursor from the query string and headers.
+/// Reads matchers, cursor and transport parameters from the query string and headers.
 pub fn parse_request(
     query: &str,
     headers: &HeaderMap,
@@ -70,7 +89,11 @@ pub fn parse_request(
 ) -> Result<SubscribeRequest, ApiError> {
     let mut matchers = Vec::new();
     let mut query_cursor = None;
+    let mut transport = TransportParams::default();
     for (name, value) in form::parse(query.as_bytes()).map_err(ApiError::bad_request)? {
+        if transport.take(&name, &value) {
+            continue;
+        }
         if name == "last_event_id" || name == "lastEventID" {
             query_cursor.get_or_insert(value);
         } else if let Some(matcher) = matcher(&name, &value, hub_url)? {
@@ -92,7 +115,7 @@ pub fn parse_request(
     };
     let cursor =
         header_cursor.filter(|v| !v.is_empty()).or(query_cursor.filter(|v| !v.is_empty())).map(|v| Cursor::parse(&v));
-    Ok(SubscribeRequest { matchers, cursor })
+    Ok(SubscribeRequest { matchers, cursor, transport })
 }
 
 /// The matcher a parameter asks for: `None` for a parameter that is not a matcher, an error for

@@ -10,13 +10,13 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use axum::http::HeaderMap;
 use bytes::Bytes;
 use herald_core::{Cursor, Event, PublishError, Subscription, Update};
 use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::protocol::{self, ClientMessage, OneOrMany, Retry};
+use crate::auth::{PublishRights, ReadRights};
 use crate::error::ApiError;
 use crate::mercure::{publish, subscribe};
 use crate::AppState;
@@ -32,9 +32,25 @@ const TRY_AGAIN_LATER: u16 = 1013;
 /// catching up on a backlog gets time to reach it.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The rights of a connection, decided once at the upgrade: a failure is answered to each
+/// message that needs the right.
+#[derive(Debug)]
+pub struct Rights {
+    pub read: Result<ReadRights, ApiError>,
+    pub publish: Result<PublishRights, ApiError>,
+}
+
 /// Serves `socket` until either side closes it.
-pub async fn run(mut socket: WebSocket, state: AppState, headers: HeaderMap) {
-    let mut connection = Connection { state, headers, subscription: None };
+pub async fn run(mut socket: WebSocket, state: AppState, rights: Rights) {
+    // A token's expiry ends the connection: the client reconnects with a fresh one.
+    let expires = rights.read.as_ref().ok().and_then(|r| r.expires).map(instant_at);
+    let mut expiry = std::pin::pin!(async move {
+        match expires {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
+    });
+    let mut connection = Connection { state, rights, subscription: None };
     let heartbeat = connection.state.config.heartbeat;
     let mut keep_alive = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -80,6 +96,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, headers: HeaderMap) {
                     });
                 }
             },
+            () = &mut expiry => break Some((POLICY, "token expired: reconnect with a new one")),
             _ = keep_alive.tick() => {
                 if last_heard.elapsed() > heartbeat * 2 {
                     break Some((GOING_AWAY, "no answer to pings"));
@@ -113,9 +130,15 @@ async fn next_event(subscription: &mut Option<Subscription>) -> Option<Arc<Event
     }
 }
 
+/// The monotonic instant of a Unix time in seconds (now, if already past).
+fn instant_at(unix_secs: u64) -> Instant {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Instant::now() + std::time::Duration::from_secs(unix_secs).saturating_sub(now)
+}
+
 struct Connection {
     state: AppState,
-    headers: HeaderMap,
+    rights: Rights,
     subscription: Option<Subscription>,
 }
 
@@ -170,7 +193,7 @@ impl Connection {
         if matchers.is_empty() {
             return Err(ApiError::bad_request("subscribe needs \"match\", \"match_urlpattern\" or \"topic\""));
         }
-        let access = self.state.auth.read_access(&self.headers)?;
+        let access = self.rights.read.as_ref().map_err(ApiError::clone)?.access.clone();
         let cursor = last_event_id.filter(|id| !id.is_empty()).map(|id| Cursor::parse(&id));
         // Drop the old subscription first, so it never overlaps the new one's replay.
         self.subscription = None;
@@ -207,7 +230,7 @@ impl Connection {
             private,
         };
         publish::check_limits(&update, &self.state.config.limits)?;
-        self.state.auth.authorize_publish(&self.headers, &update.topics)?;
+        self.rights.publish.as_ref().map_err(ApiError::clone)?.check(&update.topics)?;
         match self.state.hub.publish(update).await {
             Ok(event) => Ok(event.id.to_string()),
             Err(PublishError::Invalid(e)) => Err(ApiError::bad_request(e.to_string())),

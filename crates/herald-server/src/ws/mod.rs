@@ -24,11 +24,24 @@ use crate::AppState;
 const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 0;
 
-/// Accepts an upgrade after checking the `Origin` (cross-site WebSocket hijacking).
-pub fn upgrade(upgrade: WebSocketUpgrade, headers: HeaderMap, state: AppState) -> Result<Response, ApiError> {
-    check_origin(&headers, &state.config.cors_origins)?;
+/// Accepts an upgrade after checking the `Origin` (cross-site WebSocket hijacking) and the
+/// credentials: refused when they allow neither reading nor publishing.
+pub fn upgrade(
+    upgrade: WebSocketUpgrade,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    check_origin(headers, &state.config.cors_origins)?;
+    let rights = connection::Rights {
+        read: state.auth.subscriber(headers, query),
+        publish: state.auth.publisher(headers, query),
+    };
+    if let (Err(refused), Err(_)) = (&rights.read, &rights.publish) {
+        return Err(refused.clone());
+    }
     let max = state.config.limits.max_body_bytes;
-    Ok(configure(upgrade, max).on_upgrade(move |socket| connection::run(socket, state, headers)))
+    Ok(configure(upgrade, max).on_upgrade(move |socket| connection::run(socket, state, rights)))
 }
 
 /// Applies the size limits and buffer sizes every WebSocket endpoint shares.

@@ -1,0 +1,297 @@
+//! Who may publish and what a subscriber may read: JWT authorization as Mercure defines it.
+//!
+//! Every transport asks the [`Authorizer`], so rights are decided in one place. A token comes
+//! from the `Authorization: Bearer` header, else from the `mercureAuthorization` (or
+//! `__Secure-mercure_access_token`) cookie, else, only when enabled, from the `authorization`
+//! query parameter. It must be signed with the role's key and the one algorithm configured for
+//! it ([`keys`]); `exp` and `nbf` are enforced when present, `aud` and `iss` when configured. Its
+//! rights come from the `authorization_details` or legacy `mercure` claim ([`claims`]).
+//!
+//! - Publishing needs a token granting `publish` on every topic of the update. A token from a
+//!   cookie must also come with an allowed `Origin` (or `Referer`), so another site cannot make
+//!   a logged-in browser publish.
+//! - Subscribing without a token is allowed only when configured (`anonymous`) and reads public
+//!   updates only; a token's `subscribe` grants decide which private updates are delivered, live
+//!   and on replay.
+//! - Without any key configured the hub is open: anyone who can reach it publishes, and every
+//!   subscriber reads public updates. Only for trusted networks; the hub warns at start.
+//!
+//! Failures answer as RFC 6750 says: 401 with a `WWW-Authenticate: Bearer` challenge when no
+//! token came, 401 `invalid_token` when it failed validation (the reason is logged, not told),
+//! 403 `insufficient_scope` when it does not grant the operation, 400 `invalid_request` when
+//! the `Authorization` header is malformed.
+
+pub mod claims;
+pub mod keys;
+
+use std::collections::HashSet;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use herald_core::{Matcher, ReadAccess};
+use jsonwebtoken::Validation;
+use url::Url;
+
+use crate::error::ApiError;
+pub use claims::Grants;
+use keys::VerifyingKey;
+pub use keys::{KeyConfig, KeyMaterial};
+
+/// Cookies that may carry the token: the legacy Mercure name and the one the protocol now
+/// recommends.
+pub const COOKIE_NAMES: [&str; 2] = ["mercureAuthorization", "__Secure-mercure_access_token"];
+/// The query parameter that may carry the token, when enabled.
+pub const QUERY_PARAM: &str = "authorization";
+/// Allowed clock difference when checking `exp` and `nbf`, in seconds.
+const LEEWAY_SECS: u64 = 30;
+
+const CHALLENGE: &str = "Bearer realm=\"herald\"";
+const CHALLENGE_INVALID_TOKEN: &str = "Bearer realm=\"herald\", error=\"invalid_token\"";
+const CHALLENGE_INSUFFICIENT_SCOPE: &str = "Bearer realm=\"herald\", error=\"insufficient_scope\"";
+const CHALLENGE_INVALID_REQUEST: &str = "Bearer realm=\"herald\", error=\"invalid_request\"";
+
+/// Authorization settings.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// Verifies publishers' tokens; `None` leaves publishing open.
+    pub publisher_key: Option<KeyConfig>,
+    /// Verifies subscribers' tokens; `None` makes every subscriber anonymous.
+    pub subscriber_key: Option<KeyConfig>,
+    /// Let subscribers without a token read public updates.
+    pub anonymous: bool,
+    /// Accept the token in the `authorization` query parameter (discouraged: URLs get logged).
+    pub query_param: bool,
+    /// When set, tokens must name it in `aud`.
+    pub audience: Option<String>,
+    /// When set, tokens must have exactly this `iss`.
+    pub issuer: Option<String>,
+}
+
+/// A role's key and checks.
+#[derive(Debug)]
+struct Verifier {
+    key: VerifyingKey,
+    validation: Validation,
+}
+
+/// Where the token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Header,
+    Cookie,
+    Query,
+}
+
+/// What a publisher may publish to.
+#[derive(Debug)]
+pub enum PublishRights {
+    /// No publisher key is configured: anything.
+    Open,
+    /// Topics matched by these selectors.
+    Granted(Vec<Matcher>),
+}
+
+impl PublishRights {
+    /// Checks that every topic of an update is granted (403 otherwise: nothing is published).
+    pub fn check(&self, topics: &[String]) -> Result<(), ApiError> {
+        let Self::Granted(selectors) = self else {
+            return Ok(());
+        };
+        match topics.iter().find(|topic| !selectors.iter().any(|s| s.matches(topic))) {
+            None => Ok(()),
+            Some(topic) => {
+                Err(ApiError::new(StatusCode::FORBIDDEN, format!("the token does not allow publishing to {topic:?}"))
+                    .with_challenge(CHALLENGE_INSUFFICIENT_SCOPE))
+            }
+        }
+    }
+}
+
+/// What a subscriber may read, and until when (its token's `exp`, in seconds since the epoch).
+#[derive(Debug, Clone, Default)]
+pub struct ReadRights {
+    pub access: ReadAccess,
+    pub expires: Option<u64>,
+}
+
+/// Decides the rights of each request.
+#[derive(Debug)]
+pub struct Authorizer {
+    publisher: Option<Verifier>,
+    subscriber: Option<Verifier>,
+    anonymous: bool,
+    query_param: bool,
+    hub_url: Url,
+    /// Origins a cookie-carried publish may come from.
+    publish_origins: Vec<String>,
+}
+
+impl Authorizer {
+    /// Builds the authorizer; the error says which key is unusable and why.
+    pub fn new(config: &AuthConfig, hub_url: &Url, cors_origins: &[String]) -> Result<Self, String> {
+        let verifier = |key: &Option<KeyConfig>, role: &str| {
+            key.as_ref()
+                .map(|key| {
+                    let key = VerifyingKey::new(key).map_err(|e| format!("{role} JWT key: {e}"))?;
+                    Ok::<_, String>(Verifier { validation: validation(&key, config), key })
+                })
+                .transpose()
+        };
+        let mut publish_origins: Vec<String> =
+            cors_origins.iter().filter(|o| *o != "*").map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
+        publish_origins.push(hub_url.origin().ascii_serialization().to_ascii_lowercase());
+        Ok(Self {
+            publisher: verifier(&config.publisher_key, "publisher")?,
+            subscriber: verifier(&config.subscriber_key, "subscriber")?,
+            anonymous: config.anonymous,
+            query_param: config.query_param,
+            hub_url: hub_url.clone(),
+            publish_origins,
+        })
+    }
+
+    /// True when anyone may publish (no publisher key configured).
+    pub fn publishing_is_open(&self) -> bool {
+        self.publisher.is_none()
+    }
+
+    /// The publish rights of a request.
+    pub fn publisher(&self, headers: &HeaderMap, query: Option<&str>) -> Result<PublishRights, ApiError> {
+        let Some(verifier) = &self.publisher else {
+            return Ok(PublishRights::Open);
+        };
+        let Some((token, source)) = self.token(headers, query)? else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "publishing needs a token: send Authorization: Bearer <JWT> (mint one with `herald token`)",
+            )
+            .with_challenge(CHALLENGE));
+        };
+        if source == Source::Cookie {
+            self.check_cookie_origin(headers)?;
+        }
+        let (grants, _) = self.verify(verifier, &token)?;
+        Ok(PublishRights::Granted(grants.publish))
+    }
+
+    /// The read rights of a subscriber.
+    pub fn subscriber(&self, headers: &HeaderMap, query: Option<&str>) -> Result<ReadRights, ApiError> {
+        let Some(verifier) = &self.subscriber else {
+            return Ok(ReadRights::default());
+        };
+        let Some((token, _)) = self.token(headers, query)? else {
+            if self.anonymous {
+                return Ok(ReadRights::default());
+            }
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "subscribing needs a token: send Authorization: Bearer <JWT> or the mercureAuthorization cookie",
+            )
+            .with_challenge(CHALLENGE));
+        };
+        let (grants, expires) = self.verify(verifier, &token)?;
+        Ok(ReadRights { access: ReadAccess::with_private(grants.subscribe), expires })
+    }
+
+    /// Finds the token: the `Authorization` header wins, then a cookie, then (if enabled) the
+    /// query string.
+    fn token(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Option<(String, Source)>, ApiError> {
+        let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+        if let Some(value) = authorization.next() {
+            let malformed = || {
+                ApiError::bad_request("malformed Authorization header: send `Authorization: Bearer <JWT>`")
+                    .with_challenge(CHALLENGE_INVALID_REQUEST)
+            };
+            if authorization.next().is_some() {
+                return Err(malformed());
+            }
+            let value = value.to_str().map_err(|_| malformed())?;
+            let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+            let token = token.trim();
+            if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+                return Err(malformed());
+            }
+            return Ok(Some((token.to_owned(), Source::Header)));
+        }
+        if let Some(token) = cookie_token(headers) {
+            return Ok(Some((token, Source::Cookie)));
+        }
+        if self.query_param {
+            let token = query.and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes()).find(|(name, _)| name == QUERY_PARAM).map(|(_, v)| v)
+            });
+            if let Some(token) = token.filter(|t| !t.is_empty()) {
+                return Ok(Some((token.into_owned(), Source::Query)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Verifies signature and claims; the reason of a failure is logged, the client told
+    /// `invalid_token` only.
+    fn verify(&self, verifier: &Verifier, token: &str) -> Result<(Grants, Option<u64>), ApiError> {
+        let invalid = |reason: String| {
+            tracing::debug!("token refused: {reason}");
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid token").with_challenge(CHALLENGE_INVALID_TOKEN)
+        };
+        let data = jsonwebtoken::decode::<claims::Claims>(token, &verifier.key.key, &verifier.validation)
+            .map_err(|e| invalid(e.to_string()))?;
+        if let Some(typ) = &data.header.typ {
+            let typ = typ.to_ascii_lowercase();
+            let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+            if typ != "jwt" && typ != "at+jwt" {
+                return Err(invalid(format!("token type {typ:?} is not an access token")));
+            }
+        }
+        let grants = Grants::from_claims(&data.claims, &self.hub_url).map_err(invalid)?;
+        Ok((grants, data.claims.exp))
+    }
+
+    /// A publish authorized by a cookie must come from an allowed origin.
+    fn check_cookie_origin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
+            let referer = headers.get(header::REFERER)?.to_str().ok()?;
+            Some(Url::parse(referer).ok()?.origin().ascii_serialization())
+        });
+        match origin {
+            Some(origin) if self.publish_origins.contains(&origin.trim_end_matches('/').to_ascii_lowercase()) => Ok(()),
+            Some(origin) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("publishing with the cookie from origin {origin} is refused: allow it with --cors-origin"),
+            )),
+            None => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "publishing with the cookie needs an Origin or Referer header (or send Authorization: Bearer)",
+            )),
+        }
+    }
+}
+
+fn validation(key: &VerifyingKey, config: &AuthConfig) -> Validation {
+    let mut validation = Validation::new(key.algorithm);
+    validation.required_spec_claims = HashSet::new();
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    match &config.audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            validation.required_spec_claims.insert("aud".into());
+        }
+        None => validation.validate_aud = false,
+    }
+    if let Some(issuer) = &config.issuer {
+        validation.set_issuer(&[issuer]);
+        validation.required_spec_claims.insert("iss".into());
+    }
+    validation
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| COOKIE_NAMES.contains(name) && !value.is_empty())
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}

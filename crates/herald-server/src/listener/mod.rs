@@ -1,0 +1,158 @@
+//! Accepting connections: the connection limits, TLS, and the hyper settings every connection is
+//! served with.
+//!
+//! The accept loop only counts and hands off: a connection over `--max-connections` gets `503`,
+//! one over `--max-connections-per-ip` gets `429` (both a minimal HTTP/1.1 answer written on the
+//! socket, then closed; with TLS on, such a connection is closed at once instead, since answering
+//! would first cost a handshake). Everything slow (the TLS handshake, serving) happens in the
+//! connection's own task, in [`connection`], so one bad client never delays the others.
+//! Each refusal and timeout is counted in `herald_limit_rejections_total{limit=…}`.
+
+mod activity;
+mod admission;
+mod connection;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::tls::TlsAcceptor;
+use admission::Admission;
+use connection::Shared;
+
+/// The smallest read buffer cap hyper accepts. Hyper lets the buffer grow to 16 KiB while reading
+/// a request head and keeps it for the connection's life, which for long-lived event streams and
+/// WebSockets is most of their memory.
+const READ_BUFFER_CAP: usize = 8192;
+
+/// Limits on connections (as opposed to requests: see [`crate::config::Limits`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Most open connections; past it new ones get `503` (`--max-connections`).
+    pub max_connections: usize,
+    /// Most open connections from one IP address; past it new ones get `429`.
+    pub max_connections_per_ip: usize,
+    /// Time a client has to complete the TLS handshake and send a whole request head (slow-loris
+    /// protection); an HTTP/1.1 connection kept alive must send its next request head within it too.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in progress and no byte sent either way for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The bound socket the hub accepts on, with TLS when configured.
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("tcp", &self.tcp).field("tls", &self.tls.is_some()).finish()
+    }
+}
+
+impl Listener {
+    /// `tls` from [`crate::tls::load`], or `None` for cleartext HTTP/1.1 and HTTP/2.
+    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>) -> Self {
+        Self { tcp, tls }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// `https` with TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Accepts and serves connections until `shutdown` completes; returns the handle that waits
+    /// for the connections still open.
+    pub(crate) async fn run(
+        self,
+        app: Router,
+        limits: &ConnectionLimits,
+        shutdown: impl Future<Output = ()>,
+    ) -> GracefulShutdown {
+        let shared = Shared {
+            builder: Arc::new(builder(limits)),
+            service: TowerToHyperService::new(app),
+            limits: limits.clone(),
+        };
+        let admission = Arc::new(Admission::new(limits.max_connections, limits.max_connections_per_ip));
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a moment rather than spin.
+                        tracing::warn!("accepting a connection failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let permit = match admission.admit(peer.ip()) {
+                Ok(permit) => permit,
+                Err(refusal) => {
+                    count_rejection(refusal.limit());
+                    tracing::debug!(%peer, "connection refused: {} limit reached", refusal.limit());
+                    if self.tls.is_none() {
+                        admission.refuse(stream, refusal);
+                    }
+                    continue;
+                }
+            };
+            let (shared, watcher) = (shared.clone(), graceful.watcher());
+            match &self.tls {
+                None => tokio::spawn(connection::serve(stream, permit, shared, watcher)),
+                Some(tls) => tokio::spawn(connection::serve_tls(stream, permit, tls.clone(), shared, watcher)),
+            };
+        }
+        graceful
+    }
+}
+
+/// Hyper's settings: HTTP/1.1 with upgrades and HTTP/2 (by ALPN over TLS, by prior knowledge in
+/// cleartext), a capped read buffer, and the header read timeout.
+fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(READ_BUFFER_CAP)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+}
+
+/// Counts one connection turned away or cut by `limit`.
+fn count_rejection(limit: &'static str) {
+    metrics::counter!("herald_limit_rejections_total", "limit" => limit).increment(1);
+}
