@@ -108,8 +108,9 @@ start_server() {
     herald | herald-disk)
       local store=(--store memory)
       [ "$peer" = herald-disk ] && store=(--store disk --data-dir "$dir/data")
+      # Connection limits raised above the scenarios' sizes (defaults: 10,000, and 256 per address).
       HERALD_LOG=warn "$ROOT/target/release/herald" serve --addr "127.0.0.1:$HERALD_PORT" --no-demo-clock \
-        "${store[@]}" >"$dir/out.log" 2>&1 &
+        "${store[@]}" --max-connections 30000 --max-connections-per-ip 30000 >"$dir/out.log" 2>&1 &
       SERVER_PID=$!
       wait_for "http://127.0.0.1:$HERALD_PORT/healthz"
       PIDS="--pid $SERVER_PID"

@@ -1,5 +1,5 @@
-//! The load generator against the built binary: small runs over each transport must see every
-//! message exactly once and in order. No timing is asserted.
+//! The load generator against the built binary: small runs over SSE, WebSocket and long-polling
+//! must see every message exactly once and in order. No timing is asserted.
 
 mod common;
 
@@ -35,4 +35,10 @@ async fn sse_and_websocket_bursts_arrive_once_and_in_order() {
     let hub = TestHub::start(&["--store", "memory"]).await;
     assert_clean(&burst(&hub, Transport::Sse).await);
     assert_clean(&burst(&hub, Transport::Ws).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polling_burst_arrives_once_and_in_order() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    assert_clean(&burst(&hub, Transport::LongPoll).await);
 }
