@@ -99,6 +99,17 @@ wait_for() { # URL: until it answers
   return 1
 }
 
+# Waits until SERVER_PID has $1 child processes (nginx's workers, Pushpin's services); sets
+# CHILD_PIDS, and PIDS to the --pid flags of the server and its children.
+children() {
+  for _ in $(seq 1 100); do
+    CHILD_PIDS=$(pgrep -P "$SERVER_PID" | tr '\n' ' ' || true)
+    [ "$(echo "$CHILD_PIDS" | wc -w)" -ge "$1" ] && break
+    sleep 0.1
+  done
+  PIDS="--pid $SERVER_PID $(for p in $CHILD_PIDS; do echo "--pid $p"; done | tr '\n' ' ')"
+}
+
 # Starts peer $1; sets SERVER_PID, PIDS (the --pid flags) and TARGET_FLAGS.
 start_server() {
   local peer=$1 dir="$TMP/$1"
@@ -121,8 +132,7 @@ start_server() {
       nginx -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/out.log" 2>&1 &
       SERVER_PID=$!
       wait_for "http://127.0.0.1:$NCHAN_PORT/"
-      CHILD_PIDS=$(pgrep -P "$SERVER_PID" | tr '\n' ' ')
-      PIDS="--pid $SERVER_PID $(for p in $CHILD_PIDS; do echo "--pid $p"; done | tr '\n' ' ')"
+      children 2
       TARGET_FLAGS=(--target nchan --url "http://127.0.0.1:$NCHAN_PORT")
       ;;
     pushpin)
@@ -137,8 +147,7 @@ start_server() {
       wait_for "http://127.0.0.1:$PUSHPIN_PORT/"
       sleep 1
       # The runner and its services (condure, zurl, pushpin-proxy, pushpin-handler).
-      CHILD_PIDS=$(pgrep -P "$SERVER_PID" | tr '\n' ' ')
-      PIDS="--pid $SERVER_PID $(for p in $CHILD_PIDS; do echo "--pid $p"; done | tr '\n' ' ')"
+      children 4
       TARGET_FLAGS=(--target pushpin --url "http://127.0.0.1:$PUSHPIN_PORT"
         --control "http://127.0.0.1:$PUSHPIN_CONTROL_PORT")
       ;;
