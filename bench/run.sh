@@ -7,7 +7,7 @@
 #
 # It installs nginx, libnginx-mod-nchan, pushpin and zurl with apt-get when missing, builds
 # herald in release mode, and starts every server itself (configurations from bench/nchan and
-# bench/pushpin, written into a temporary directory) on these loopback ports, restarting each
+# bench/pushpin, written into a temporary directory) on free loopback ports, restarting each
 # one before every scenario so memory figures start from a fresh process.
 #
 # Scenario sizes (defaults in brackets; BENCH_QUICK=1 divides the subscriber and message counts
@@ -38,13 +38,12 @@ PUBLISHERS=${BENCH_PUBLISHERS:-4}
 PEERS=${BENCH_PEERS:-herald herald-disk nchan pushpin}
 TRANSPORTS=${BENCH_TRANSPORTS:-sse ws long-poll}
 
-HERALD_PORT=18080
-NCHAN_PORT=18081
-PUSHPIN_PORT=18082
-PUSHPIN_CONTROL_PORT=18083
-ORIGIN_PORT=18084
 
 log() { echo "== $*" >&2; }
+
+free_port() { # a loopback port nothing listens on now
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
 install_peers() {
   local missing=()
@@ -112,7 +111,8 @@ children() {
 
 # Starts peer $1; sets SERVER_PID, PIDS (the --pid flags) and TARGET_FLAGS.
 start_server() {
-  local peer=$1 dir="$TMP/$1"
+  local peer=$1 dir="$TMP/$1" port
+  port=$(free_port)
   rm -rf "$dir" && mkdir -p "$dir"
   STOP_SIGNAL=TERM
   case $peer in
@@ -120,39 +120,45 @@ start_server() {
       local store=(--store memory)
       [ "$peer" = herald-disk ] && store=(--store disk --data-dir "$dir/data")
       # Connection limits raised above the scenarios' sizes (defaults: 10,000, and 256 per address).
-      HERALD_LOG=warn "$ROOT/target/release/herald" serve --addr "127.0.0.1:$HERALD_PORT" --no-demo-clock \
+      HERALD_LOG=warn "$ROOT/target/release/herald" serve --addr "127.0.0.1:$port" --no-demo-clock \
         "${store[@]}" --max-connections 30000 --max-connections-per-ip 30000 >"$dir/out.log" 2>&1 &
       SERVER_PID=$!
-      wait_for "http://127.0.0.1:$HERALD_PORT/healthz"
+      wait_for "http://127.0.0.1:$port/healthz"
       PIDS="--pid $SERVER_PID"
-      TARGET_FLAGS=(--target herald --url "http://127.0.0.1:$HERALD_PORT")
+      TARGET_FLAGS=(--target herald --url "http://127.0.0.1:$port")
       ;;
     nchan)
-      sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$NCHAN_PORT|g" bench/nchan/nginx.conf >"$dir/nginx.conf"
+      sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" bench/nchan/nginx.conf >"$dir/nginx.conf"
       nginx -c "$dir/nginx.conf" -e "$dir/error.log" >"$dir/out.log" 2>&1 &
       SERVER_PID=$!
-      wait_for "http://127.0.0.1:$NCHAN_PORT/"
+      wait_for "http://127.0.0.1:$port/"
       children 2
-      TARGET_FLAGS=(--target nchan --url "http://127.0.0.1:$NCHAN_PORT")
+      TARGET_FLAGS=(--target nchan --url "http://127.0.0.1:$port")
       ;;
     pushpin)
+      local control
+      control=$(free_port)
       mkdir -p "$dir/run" "$dir/log"
-      sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$PUSHPIN_PORT|g" -e "s|@CONTROL_PORT@|$PUSHPIN_CONTROL_PORT|g" \
+      sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@CONTROL_PORT@|$control|g" \
         bench/pushpin/pushpin.conf >"$dir/pushpin.conf"
       sed -e "s|@ORIGIN_PORT@|$ORIGIN_PORT|g" bench/pushpin/routes >"$dir/routes"
       (cd "$dir" && exec pushpin --config "$dir/pushpin.conf") >"$dir/out.log" 2>&1 &
       SERVER_PID=$!
       STOP_SIGNAL=INT # the runner stops its services on SIGINT
-      wait_for "http://127.0.0.1:$PUSHPIN_CONTROL_PORT/"
-      wait_for "http://127.0.0.1:$PUSHPIN_PORT/"
+      wait_for "http://127.0.0.1:$control/"
+      wait_for "http://127.0.0.1:$port/"
       sleep 1
       # The runner and its services (condure, zurl, pushpin-proxy, pushpin-handler).
       children 4
-      TARGET_FLAGS=(--target pushpin --url "http://127.0.0.1:$PUSHPIN_PORT"
-        --control "http://127.0.0.1:$PUSHPIN_CONTROL_PORT")
+      TARGET_FLAGS=(--target pushpin --url "http://127.0.0.1:$port" --control "http://127.0.0.1:$control")
       ;;
     *) echo "unknown peer $peer" >&2; return 1 ;;
   esac
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "$peer did not start:" >&2
+    cat "$dir"/*.log >&2 || true
+    return 1
+  fi
 }
 
 # run_scenario NAME TRANSPORT FLAGS...: against every peer, each freshly started.
@@ -162,12 +168,13 @@ run_scenario() {
   for peer in $PEERS; do
     if [ "$transport" = long-poll ] && [[ $peer != herald* ]]; then continue; fi
     log "$name / $transport / $peer"
-    start_server "$peer"
     local out="$TMP/$name-$transport-$peer.json"
+    if ! start_server "$peer"; then
+      echo '{"error": "the server did not start"}' >"$out"
     # shellcheck disable=SC2086 # PIDS is a list of flags
-    if ! "$ROOT/target/release/herald" bench "${TARGET_FLAGS[@]}" --transport "$transport" $PIDS \
+    elif ! "$ROOT/target/release/herald" bench "${TARGET_FLAGS[@]}" --transport "$transport" $PIDS \
       --source-addrs 8 --no-progress --json "$out" "$@" >&2; then
-      echo "{\"error\": \"the load generator failed\"}" >"$out"
+      echo '{"error": "the load generator failed"}' >"$out"
     fi
     python3 - "$name" "$peer" "$transport" "$out" >>"$RESULTS_JSONL" <<'EOF'
 import json, sys
@@ -187,6 +194,7 @@ ulimit -n "$(ulimit -Hn)"
 log "building herald (release)"
 cargo build --release -p herald --locked >&2
 
+ORIGIN_PORT=$(free_port)
 python3 bench/pushpin/origin.py "$ORIGIN_PORT" &
 ORIGIN_PID=$!
 

@@ -98,7 +98,7 @@ impl BenchConfig {
         }
     }
 
-    /// The subscriber count, topic count and publisher count that the run can use: never zero.
+    /// Refuses settings the run cannot use (zero counts, a transport the target lacks).
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.subscribers == 0 || self.topics == 0 || self.publishers == 0 {
             return Err("subscribers, topics and publishers must be at least 1".into());
@@ -110,6 +110,9 @@ impl BenchConfig {
             if !(per_second > 0.0 && per_second.is_finite()) {
                 return Err("the rate must be a positive number of messages per second".into());
             }
+        }
+        if self.transport == Transport::LongPoll && self.target != Target::Herald {
+            return Err("long-polling is measured against Herald only".into());
         }
         if self.target == Target::Pushpin && self.control.is_none() && self.pace != Pace::Idle {
             return Err("pushpin needs --control (its HTTP control API, e.g. http://127.0.0.1:5561)".into());
@@ -126,4 +129,32 @@ impl BenchConfig {
 /// `127.0.0.1`, `127.0.0.2`, … : `count` loopback addresses.
 pub fn loopback_sources(count: u8) -> Vec<Ipv4Addr> {
     (1..=count.max(1)).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_cannot_run() {
+        let ok = BenchConfig::new(Target::Herald, Transport::LongPoll, "http://127.0.0.1:8080/");
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.base, "http://127.0.0.1:8080");
+        let mut no_subscribers = ok.clone();
+        no_subscribers.subscribers = 0;
+        assert!(no_subscribers.validate().is_err());
+        let nchan_long_poll = BenchConfig::new(Target::Nchan, Transport::LongPoll, "http://127.0.0.1:1");
+        assert!(nchan_long_poll.validate().is_err());
+        let pushpin = BenchConfig::new(Target::Pushpin, Transport::Sse, "http://127.0.0.1:1");
+        assert!(pushpin.validate().is_err(), "publishing to Pushpin needs its control API");
+        let mut zero_rate = ok;
+        zero_rate.pace = Pace::Rate { per_second: 0.0 };
+        assert!(zero_rate.validate().is_err());
+    }
+
+    #[test]
+    fn loopback_source_addresses() {
+        assert_eq!(loopback_sources(3), [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)]);
+        assert_eq!(loopback_sources(0).len(), 1);
+    }
 }
