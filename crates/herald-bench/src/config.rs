@@ -154,7 +154,10 @@ mod tests {
 
     #[test]
     fn loopback_source_addresses() {
-        assert_eq!(loopback_sources(3), [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)]);
+        assert_eq!(
+            loopback_sources(3),
+            [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)]
+        );
         assert_eq!(loopback_sources(0).len(), 1);
     }
 }
