@@ -59,6 +59,8 @@ pub struct BenchConfig {
     pub publishers: usize,
     /// Sent as `Authorization: Bearer` with every publish.
     pub publish_token: Option<String>,
+    /// Sent as `Authorization: Bearer` when subscribing (hubs that require subscriber tokens).
+    pub subscribe_token: Option<String>,
     /// Processes of the target whose memory and CPU time are measured.
     pub pids: Vec<u32>,
     /// Loopback source addresses subscribers bind before connecting, used round-robin.
@@ -89,6 +91,7 @@ impl BenchConfig {
             pace: Pace::Burst,
             publishers: 4,
             publish_token: None,
+            subscribe_token: None,
             pids: Vec::new(),
             source_addrs: loopback_sources(4),
             connect_concurrency: 200,

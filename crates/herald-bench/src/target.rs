@@ -31,6 +31,8 @@ pub struct Endpoints {
     control_prefix: String,
     publish_addr: SocketAddr,
     token: Option<String>,
+    /// `Authorization` header line (with its CRLF) for subscribe requests, or nothing.
+    subscribe_auth: String,
 }
 
 impl Endpoints {
@@ -46,6 +48,10 @@ impl Endpoints {
             control_host: control_addr.to_string(),
             control_prefix: path_prefix(&control),
             token: config.publish_token.clone(),
+            subscribe_auth: config
+                .subscribe_token
+                .as_ref()
+                .map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n")),
         })
     }
 
@@ -55,7 +61,10 @@ impl Endpoints {
             Target::Herald => format!("{}/.well-known/mercure?match={}", self.prefix, encode(topic)),
             Target::Nchan | Target::Pushpin => format!("{}/sub/{}", self.prefix, encode(topic)),
         };
-        format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n", self.host)
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{}\r\n",
+            self.host, self.subscribe_auth
+        )
     }
 
     /// The raw HTTP/1.1 request of one long-poll (Herald only); `cursor` is the last answer's.
@@ -66,7 +75,7 @@ impl Endpoints {
             path.push_str("&last_event_id=");
             path.push_str(&encode(cursor));
         }
-        format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\r\n", self.host)
+        format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n{}\r\n", self.host, self.subscribe_auth)
     }
 
     /// The WebSocket URL for `topic`.
@@ -75,6 +84,11 @@ impl Endpoints {
             Target::Herald => format!("ws://{}{}/ws", self.host, self.prefix),
             Target::Nchan | Target::Pushpin => format!("ws://{}{}/sub/{}", self.host, self.prefix, encode(topic)),
         }
+    }
+
+    /// The subscribers' token, if any.
+    pub fn subscribe_token(&self) -> Option<&str> {
+        self.subscribe_auth.strip_prefix("Authorization: Bearer ").map(str::trim_end)
     }
 
     /// The message a WebSocket subscriber sends after the upgrade, if the target needs one.
@@ -149,6 +163,7 @@ mod tests {
         let mut config = BenchConfig::new(target, Transport::Sse, "http://127.0.0.1:8080/");
         config.control = Some("http://127.0.0.1:5561".into());
         config.publish_token = Some("t0k".into());
+        config.subscribe_token = Some("sub".into());
         Endpoints::new(&config).expect("valid URLs")
     }
 
@@ -157,6 +172,8 @@ mod tests {
         let herald = endpoints(Target::Herald);
         assert!(herald.sse_request("a b").starts_with("GET /.well-known/mercure?match=a+b HTTP/1.1\r\n"));
         assert_eq!(herald.ws_url("x"), "ws://127.0.0.1:8080/ws");
+        assert!(herald.sse_request("t").ends_with("\r\nAuthorization: Bearer sub\r\n\r\n"));
+        assert_eq!(herald.subscribe_token(), Some("sub"));
         assert!(herald
             .long_poll_request("t", Some("urn:1"), 30)
             .starts_with("GET /.well-known/mercure?match=t&transport=long-poll&timeout=30&last_event_id=urn%3A1 "));

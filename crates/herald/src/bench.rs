@@ -45,6 +45,9 @@ pub struct BenchArgs {
     /// Token sent as `Authorization: Bearer` with each publish.
     #[arg(long, value_name = "JWT")]
     pub publish_token: Option<String>,
+    /// Token sent as `Authorization: Bearer` by each subscriber (for a hub started with a JWT key).
+    #[arg(long, value_name = "JWT")]
+    pub subscribe_token: Option<String>,
     /// Process id of the target, for its memory and CPU time (repeatable: all are summed).
     #[arg(long = "pid")]
     pub pids: Vec<u32>,
@@ -109,6 +112,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     };
     config.publishers = args.publishers;
     config.publish_token = args.publish_token;
+    config.subscribe_token = args.subscribe_token;
     config.pids = args.pids;
     config.source_addrs = herald_bench::loopback_sources(args.source_addrs);
     config.connect_concurrency = args.connect_concurrency;

@@ -88,8 +88,11 @@ async fn secured_hub(extra: &[&str]) -> (TestHub, Keys, tempfile::TempDir) {
 
 /// A raw publish: status, `WWW-Authenticate`, body.
 async fn post(hub: &TestHub, headers: &[(&str, &str)], body: &str) -> (u16, Option<String>, String) {
-    let mut request =
-        hub.client.post(hub.hub_url()).header("content-type", "application/x-www-form-urlencoded").body(body.to_owned());
+    let mut request = hub
+        .client
+        .post(hub.hub_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -136,11 +139,8 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
     };
     let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&grant(&["publish"], &["*"])));
     // Algorithm confusion: HS256 "signed" with the RSA public key as the HMAC secret.
-    let confused = sign(
-        Header::new(Algorithm::HS256),
-        &grant(&["publish"], &["*"]),
-        &EncodingKey::from_secret(&keys.public_pem),
-    );
+    let confused =
+        sign(Header::new(Algorithm::HS256), &grant(&["publish"], &["*"]), &EncodingKey::from_secret(&keys.public_pem));
     // A subscriber's token (other key, other algorithm) used to publish.
     let subscriber_token = sign(Header::new(Algorithm::HS256), &grant(&["publish"], &["*"]), &keys.subscriber);
     let mut id_token_header = Header::new(Algorithm::RS256);
@@ -156,17 +156,47 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
 
     let cases: Vec<Case> = vec![
         ("no token", vec![], "topic=/watch&data=x".into(), 401, Some(CHALLENGE)),
-        ("bad signature", vec![("authorization", bearer(&foreign_signature))], "topic=/watch".into(), 401, Some(INVALID)),
+        (
+            "bad signature",
+            vec![("authorization", bearer(&foreign_signature))],
+            "topic=/watch".into(),
+            401,
+            Some(INVALID),
+        ),
         ("expired", vec![("authorization", bearer(&expired))], "topic=/watch".into(), 401, Some(INVALID)),
         ("not yet valid", vec![("authorization", bearer(&not_yet))], "topic=/watch".into(), 401, Some(INVALID)),
         ("alg none", vec![("authorization", bearer(&alg_none))], "topic=/watch".into(), 401, Some(INVALID)),
         ("key confusion", vec![("authorization", bearer(&confused))], "topic=/watch".into(), 401, Some(INVALID)),
-        ("other role's key", vec![("authorization", bearer(&subscriber_token))], "topic=/watch".into(), 401, Some(INVALID)),
+        (
+            "other role's key",
+            vec![("authorization", bearer(&subscriber_token))],
+            "topic=/watch".into(),
+            401,
+            Some(INVALID),
+        ),
         ("not an access token", vec![("authorization", bearer(&id_token))], "topic=/watch".into(), 401, Some(INVALID)),
-        ("bad authorization_details", vec![("authorization", bearer(&bad_details))], "topic=/watch".into(), 401, Some(INVALID)),
+        (
+            "bad authorization_details",
+            vec![("authorization", bearer(&bad_details))],
+            "topic=/watch".into(),
+            401,
+            Some(INVALID),
+        ),
         ("garbage token", vec![("authorization", bearer("a.b.c"))], "topic=/watch".into(), 401, Some(INVALID)),
-        ("not bearer", vec![("authorization", "Basic dXNlcjpwYXNz".into())], "topic=/watch".into(), 400, Some(BAD_REQUEST)),
-        ("topic outside the claim", vec![("authorization", bearer(&good))], "topic=/elsewhere".into(), 403, Some(SCOPE)),
+        (
+            "not bearer",
+            vec![("authorization", "Basic dXNlcjpwYXNz".into())],
+            "topic=/watch".into(),
+            400,
+            Some(BAD_REQUEST),
+        ),
+        (
+            "topic outside the claim",
+            vec![("authorization", bearer(&good))],
+            "topic=/elsewhere".into(),
+            403,
+            Some(SCOPE),
+        ),
         (
             "one topic of several outside",
             vec![("authorization", bearer(&good))],
@@ -185,7 +215,13 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
         ("CR/LF in id", vec![("authorization", bearer(&good))], "topic=/watch&id=a%0D%0Adata:%20x".into(), 400, None),
         ("CR/LF in type", vec![("authorization", bearer(&good))], "topic=/watch&type=a%0Ab".into(), 400, None),
         ("oversize body", vec![("authorization", bearer(&good))], big, 413, None),
-        ("cookie from a foreign origin", vec![("cookie", cookie.clone()), ("origin", "https://evil.example".into())], "topic=/watch".into(), 403, None),
+        (
+            "cookie from a foreign origin",
+            vec![("cookie", cookie.clone()), ("origin", "https://evil.example".into())],
+            "topic=/watch".into(),
+            403,
+            None,
+        ),
         ("cookie without origin", vec![("cookie", cookie.clone())], "topic=/watch".into(), 403, None),
     ];
     // The watcher reads live while the hostile requests come in.
@@ -198,10 +234,12 @@ async fn hostile_publishes_get_their_exact_answer_and_a_watcher_keeps_receiving(
         assert_eq!(got_challenge.as_deref(), *challenge, "{what}");
         assert!(!message.trim().is_empty() && message.len() < 300, "{what}: short message, got {message:?}");
         // The watcher still receives, after every hostile request.
-        let (ok, _, id) = post(&hub, &[("authorization", &bearer(&good))], &format!("topic=/watch&data=after-{i}")).await;
+        let (ok, _, id) =
+            post(&hub, &[("authorization", &bearer(&good))], &format!("topic=/watch&data=after-{i}")).await;
         assert_eq!(ok, 200, "{what}: legitimate publish refused: {id}");
     }
-    let (ok, _, _) = post(&hub, &[("cookie", &cookie), ("origin", "https://app.example")], "topic=/watch&data=cookie").await;
+    let (ok, _, _) =
+        post(&hub, &[("cookie", &cookie), ("origin", "https://app.example")], "topic=/watch&data=cookie").await;
     assert_eq!(ok, 200, "cookie from an allowed origin");
     let received = collector.await.unwrap();
     let data: Vec<String> = received.iter().map(|e| e.data.clone()).collect();
@@ -275,7 +313,8 @@ async fn private_updates_reach_only_authorized_subscribers_live_and_on_replay() 
             {"match": "/books/1"}, {"match": "/users/42/*", "match_type": "urlpattern"}]}]}),
         &keys.subscriber,
     );
-    let legacy = sign(Header::new(Algorithm::HS256), &json!({"mercure": {"subscribe": ["/books/{id}"]}}), &keys.subscriber);
+    let legacy =
+        sign(Header::new(Algorithm::HS256), &json!({"mercure": {"subscribe": ["/books/{id}"]}}), &keys.subscriber);
     let template = [("topic", "/books/{id}")];
     let authorized = |token: &str| {
         EventSource::new(hub.subscribe_url(&template))

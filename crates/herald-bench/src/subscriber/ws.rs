@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -26,10 +27,14 @@ pub(super) async fn receive(
 ) -> Result<End, String> {
     let endpoints = &session.shared.endpoints;
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER).write_buffer_size(0);
-    let (mut socket, _) =
-        tokio_tungstenite::client_async_with_config(endpoints.ws_url(&session.topic), stream, Some(config))
-            .await
-            .map_err(|e| format!("upgrade: {e}"))?;
+    let mut request = endpoints.ws_url(&session.topic).into_client_request().map_err(|e| format!("request: {e}"))?;
+    if let Some(token) = endpoints.subscribe_token() {
+        let value = format!("Bearer {token}").parse().map_err(|e| format!("token: {e}"))?;
+        request.headers_mut().insert(http::header::AUTHORIZATION, value);
+    }
+    let (mut socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+        .await
+        .map_err(|e| format!("upgrade: {e}"))?;
     let herald = endpoints.ws_subscribe_message(&session.topic);
     if let Some(message) = &herald {
         socket.send(Message::text(message.as_str())).await.map_err(|e| format!("subscribe: {e}"))?;
