@@ -44,7 +44,8 @@ def connections(record):
 
 
 def loss(record):
-    return f"{record['lost']:,} / {record['duplicated']:,} / {record['reordered']:,}"
+    text = f"{record['lost']:,} / {record['duplicated']:,} / {record['reordered']:,}"
+    return text + (" (stopped at the drain deadline)" if record.get("cut_short") else "")
 
 
 ROWS_PUBLISHING = [

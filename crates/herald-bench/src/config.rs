@@ -72,6 +72,8 @@ pub struct BenchConfig {
     pub settle: Duration,
     /// After publishing, how long to wait with no new delivery before counting the rest as lost.
     pub drain_timeout: Duration,
+    /// After publishing, the longest wait for deliveries however fast they still arrive.
+    pub drain_deadline: Duration,
     /// Draw a progress bar on standard error (only when it is a terminal).
     pub progress: bool,
 }
@@ -97,6 +99,7 @@ impl BenchConfig {
             connect_concurrency: 200,
             settle: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(5),
+            drain_deadline: Duration::from_secs(300),
             progress: false,
         }
     }

@@ -52,6 +52,9 @@ pub struct Report {
     pub expected_deliveries: u64,
     pub deliveries: u64,
     pub lost: u64,
+    /// The run stopped at the drain deadline while deliveries were still arriving: part of
+    /// `lost` is messages still on their way.
+    pub cut_short: bool,
     pub duplicated: u64,
     pub reordered: u64,
     /// Messages that were not one of the run's, or arrived on the wrong topic.
@@ -138,7 +141,14 @@ impl Report {
             ));
             rows.push((
                 "lost / dup / reordered",
-                format!("{} / {} / {} (foreign {})", self.lost, self.duplicated, self.reordered, self.foreign),
+                format!(
+                    "{} / {} / {} (foreign {}){}",
+                    self.lost,
+                    self.duplicated,
+                    self.reordered,
+                    self.foreign,
+                    if self.cut_short { ", cut short at the drain deadline" } else { "" }
+                ),
             ));
             if let Some(l) = self.latency {
                 rows.push((

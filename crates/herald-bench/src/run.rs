@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{BenchConfig, Pace};
@@ -38,10 +38,14 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
 
     // Connect.
     let connecting = Instant::now();
-    let (stop_tx, stop_rx) = watch::channel(false);
     let bar = progress(config, config.subscribers as u64, "connecting");
-    let subscribers: Vec<JoinHandle<subscriber::Outcome>> =
-        (0..config.subscribers).map(|i| tokio::spawn(subscriber::run(shared.clone(), i, stop_rx.clone()))).collect();
+    let (stops, subscribers): (Vec<oneshot::Sender<()>>, Vec<JoinHandle<subscriber::Outcome>>) = (0..config
+        .subscribers)
+        .map(|i| {
+            let (stop, stopped) = oneshot::channel();
+            (stop, tokio::spawn(subscriber::run(shared.clone(), i, stopped)))
+        })
+        .unzip();
     while connecting.elapsed() < CONNECT_DEADLINE {
         let done = shared.ready.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed);
         bar.set_position(done as u64);
@@ -71,7 +75,9 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
     let bench_cpu = procstat::cpu_time(std::process::id()).unwrap_or_default().saturating_sub(bench_cpu_before);
 
     // Tally.
-    let _ = stop_tx.send(true);
+    for stop in stops {
+        let _ = stop.send(());
+    }
     let mut tally = SubscriberTally::default();
     for handle in subscribers {
         match handle.await {
@@ -114,6 +120,7 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
         expected_deliveries: expected,
         deliveries,
         lost: tally.lost,
+        cut_short: publish.cut_short,
         duplicated: tally.duplicated,
         reordered: tally.reordered,
         foreign: tally.foreign,
@@ -133,6 +140,8 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
 
 #[derive(Debug, Default)]
 struct PublishTally {
+    /// The drain deadline passed while deliveries were still arriving.
+    cut_short: bool,
     sent: u64,
     failed: u64,
     seconds: f64,
@@ -190,6 +199,11 @@ async fn publish_and_drain(
         if let Some(ended) = publishing_ended {
             let quiet = last_progress.max(ended).elapsed();
             if delivered >= expected || quiet >= config.drain_timeout {
+                break;
+            }
+            if ended.elapsed() >= config.drain_deadline {
+                tracing::warn!("deliveries still arriving {:?} after the last publish: stopped", config.drain_deadline);
+                tally.cut_short = true;
                 break;
             }
         }

@@ -63,6 +63,9 @@ pub struct BenchArgs {
     /// After publishing, how long without a delivery before the rest counts as lost.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+    /// After publishing, the longest wait for deliveries even while they still arrive.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    pub drain_deadline: Duration,
     /// Write the JSON report to this file instead of printing it as the last line.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -118,6 +121,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     config.connect_concurrency = args.connect_concurrency;
     config.settle = args.settle;
     config.drain_timeout = args.drain_timeout;
+    config.drain_deadline = args.drain_deadline;
     config.progress = !args.no_progress;
 
     let report = herald_bench::run(&config).await?;

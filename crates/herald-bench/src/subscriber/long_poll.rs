@@ -5,7 +5,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use super::{End, Session};
 use crate::http1::read_head;
@@ -30,7 +30,7 @@ pub(super) async fn receive(
     session: &mut Session<'_>,
     mut stream: TcpStream,
     tracker: &mut Tracker,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut oneshot::Receiver<()>,
 ) -> Result<End, String> {
     let mut cursor: Option<String> = None;
     let mut buf = Vec::with_capacity(8192);
@@ -38,8 +38,9 @@ pub(super) async fn receive(
         let wait = if session.ready { WAIT_S } else { 0 };
         let request = session.shared.endpoints.long_poll_request(&session.topic, cursor.as_deref(), wait);
         let batch = tokio::select! {
+            biased;
             batch = poll(&mut stream, &request, &mut buf) => batch?,
-            _ = stop.changed() => return Ok(End::Stopped),
+            _ = &mut *stop => return Ok(End::Stopped),
         };
         let Some(batch) = batch else { return Ok(End::Closed) };
         session.mark_ready();

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore, SemaphorePermit};
+use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
 use crate::config::{BenchConfig, Transport};
 use crate::payload::Clock;
@@ -114,8 +114,9 @@ enum End {
     Closed,
 }
 
-/// Runs subscriber number `index` until `stop` turns true.
-pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bool>) -> Outcome {
+/// Runs subscriber number `index` until `stop` fires (or its sender is dropped). Each subscriber
+/// has its own channel, so waiting for it costs no shared lock on the receive path.
+pub async fn run(shared: Arc<Shared>, index: usize, mut stop: oneshot::Receiver<()>) -> Outcome {
     let topic = index % shared.topics;
     let mut tracker = Tracker::new(topic, shared.topics, shared.messages, shared.publishers);
     let permit = shared.connecting.acquire().await.ok();
@@ -133,7 +134,7 @@ pub async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bo
         };
         // Until it is ready, a subscriber retries (as a browser's EventSource would reconnect).
         attempt += 1;
-        if session.ready || attempt >= CONNECT_ATTEMPTS || *stop.borrow() {
+        if session.ready || attempt >= CONNECT_ATTEMPTS || matches!(result, Ok(End::Stopped)) {
             break result;
         }
         shared.retries.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use super::{End, Session};
 use crate::http1::read_head;
@@ -15,7 +15,7 @@ pub(super) async fn receive(
     session: &mut Session<'_>,
     mut stream: TcpStream,
     tracker: &mut Tracker,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut oneshot::Receiver<()>,
 ) -> Result<End, String> {
     let request = session.shared.endpoints.sse_request(&session.topic);
     stream.write_all(request.as_bytes()).await.map_err(|e| format!("send request: {e}"))?;
@@ -39,12 +39,13 @@ pub(super) async fn receive(
         }
         buf.clear();
         tokio::select! {
+            biased;
             read = stream.read_buf(&mut buf) => match read {
                 Ok(0) => return Ok(End::Closed),
                 Ok(_) => {}
                 Err(e) => return Err(format!("read: {e}")),
             },
-            _ = stop.changed() => return Ok(End::Stopped),
+            _ = &mut *stop => return Ok(End::Stopped),
         }
     }
 }

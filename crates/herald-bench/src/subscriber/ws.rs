@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,7 +23,7 @@ pub(super) async fn receive(
     session: &mut Session<'_>,
     stream: TcpStream,
     tracker: &mut Tracker,
-    stop: &mut watch::Receiver<bool>,
+    stop: &mut oneshot::Receiver<()>,
 ) -> Result<End, String> {
     let endpoints = &session.shared.endpoints;
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER).write_buffer_size(0);
@@ -43,8 +43,9 @@ pub(super) async fn receive(
     }
     loop {
         let message = tokio::select! {
+            biased;
             message = socket.next() => message,
-            _ = stop.changed() => return Ok(End::Stopped),
+            _ = &mut *stop => return Ok(End::Stopped),
         };
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
