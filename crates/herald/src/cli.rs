@@ -38,6 +38,9 @@ pub enum Command {
     ///
     /// Example: herald token --key "$HERALD_JWT_KEY" --publish '*' --subscribe '/users/42/*'
     Token(TokenArgs),
+    /// Load generator: many subscribers, sequenced publishes; throughput, latency, loss, and
+    /// the target's CPU and memory.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where the hub keeps history.

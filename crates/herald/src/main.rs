@@ -1,5 +1,6 @@
 //! The `herald` command: run the hub, publish to it, or tail it.
 
+mod bench;
 mod cli;
 mod config;
 mod publish;
@@ -27,6 +28,7 @@ fn main() -> std::process::ExitCode {
             Command::Publish(args) => publish::run(args).await,
             Command::Subscribe(args) => subscribe::run(args).await,
             Command::Token(args) => token::run(args),
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

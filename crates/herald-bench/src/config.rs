@@ -1,0 +1,169 @@
+//! What one benchmark run does: the target, the transport, the load and what to measure.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// The hub under test, which decides the URLs and the publish format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// Herald: the Mercure endpoint, `/ws` and long-polling.
+    Herald,
+    /// nginx with the nchan module: `/pub?id=` and `/sub/<channel>`.
+    Nchan,
+    /// Pushpin: subscribers on its proxy port, publishes on its HTTP control API.
+    Pushpin,
+}
+
+/// How subscribers receive events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// Server-Sent Events over a raw HTTP/1.1 stream.
+    Sse,
+    /// WebSocket (RFC 6455).
+    Ws,
+    /// Long-polling: one keep-alive HTTP/1.1 request after another, each carrying the cursor.
+    LongPoll,
+}
+
+/// When messages are sent.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Pace {
+    /// As fast as the publishers can.
+    Burst,
+    /// At this many messages per second in total.
+    Rate { per_second: f64 },
+    /// No publishing: connect, measure memory, disconnect.
+    Idle,
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub target: Target,
+    pub transport: Transport,
+    /// Where subscribers connect, e.g. `http://127.0.0.1:8080` (no trailing slash needed).
+    pub base: String,
+    /// Pushpin's HTTP control API, e.g. `http://127.0.0.1:5561`; other targets publish on `base`.
+    pub control: Option<String>,
+    pub subscribers: usize,
+    pub topics: usize,
+    /// Messages in total, spread over the topics round-robin.
+    pub messages: usize,
+    /// Bytes of each message's payload (at least what the sequence number and timestamp take).
+    pub payload_size: usize,
+    pub pace: Pace,
+    /// Concurrent publishers, each with its own keep-alive connection.
+    pub publishers: usize,
+    /// Sent as `Authorization: Bearer` with every publish.
+    pub publish_token: Option<String>,
+    /// Sent as `Authorization: Bearer` when subscribing (hubs that require subscriber tokens).
+    pub subscribe_token: Option<String>,
+    /// Processes of the target whose memory and CPU time are measured.
+    pub pids: Vec<u32>,
+    /// Loopback source addresses subscribers bind before connecting, used round-robin.
+    pub source_addrs: Vec<Ipv4Addr>,
+    /// Connections being set up at once.
+    pub connect_concurrency: usize,
+    /// Pause between the last subscriber being ready and the first publish (and the memory
+    /// reading), so the target finishes registering subscriptions.
+    pub settle: Duration,
+    /// After publishing, how long to wait with no new delivery before counting the rest as lost.
+    pub drain_timeout: Duration,
+    /// After publishing, the longest wait for deliveries however fast they still arrive.
+    pub drain_deadline: Duration,
+    /// Draw a progress bar on standard error (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl BenchConfig {
+    /// A configuration with the defaults for everything but the target and where it is.
+    pub fn new(target: Target, transport: Transport, base: impl Into<String>) -> Self {
+        Self {
+            target,
+            transport,
+            base: base.into().trim_end_matches('/').to_owned(),
+            control: None,
+            subscribers: 100,
+            topics: 1,
+            messages: 100,
+            payload_size: 100,
+            pace: Pace::Burst,
+            publishers: 4,
+            publish_token: None,
+            subscribe_token: None,
+            pids: Vec::new(),
+            source_addrs: loopback_sources(4),
+            connect_concurrency: 200,
+            settle: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(5),
+            drain_deadline: Duration::from_secs(300),
+            progress: false,
+        }
+    }
+
+    /// Refuses settings the run cannot use (zero counts, a transport the target lacks).
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.subscribers == 0 || self.topics == 0 || self.publishers == 0 {
+            return Err("subscribers, topics and publishers must be at least 1".into());
+        }
+        if self.source_addrs.is_empty() {
+            return Err("at least one source address is needed".into());
+        }
+        if let Pace::Rate { per_second } = self.pace {
+            if !(per_second > 0.0 && per_second.is_finite()) {
+                return Err("the rate must be a positive number of messages per second".into());
+            }
+        }
+        if self.transport == Transport::LongPoll && self.target != Target::Herald {
+            return Err("long-polling is measured against Herald only".into());
+        }
+        if self.target == Target::Pushpin && self.control.is_none() && self.pace != Pace::Idle {
+            return Err("pushpin needs --control (its HTTP control API, e.g. http://127.0.0.1:5561)".into());
+        }
+        Ok(())
+    }
+
+    /// The target's address as `host:port`, from `base`.
+    pub(crate) fn base_addr(&self) -> Result<SocketAddr, String> {
+        crate::url::socket_addr(&self.base)
+    }
+}
+
+/// `127.0.0.1`, `127.0.0.2`, … : `count` loopback addresses.
+pub fn loopback_sources(count: u8) -> Vec<Ipv4Addr> {
+    (1..=count.max(1)).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_cannot_run() {
+        let ok = BenchConfig::new(Target::Herald, Transport::LongPoll, "http://127.0.0.1:8080/");
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.base, "http://127.0.0.1:8080");
+        let mut no_subscribers = ok.clone();
+        no_subscribers.subscribers = 0;
+        assert!(no_subscribers.validate().is_err());
+        let nchan_long_poll = BenchConfig::new(Target::Nchan, Transport::LongPoll, "http://127.0.0.1:1");
+        assert!(nchan_long_poll.validate().is_err());
+        let pushpin = BenchConfig::new(Target::Pushpin, Transport::Sse, "http://127.0.0.1:1");
+        assert!(pushpin.validate().is_err(), "publishing to Pushpin needs its control API");
+        let mut zero_rate = ok;
+        zero_rate.pace = Pace::Rate { per_second: 0.0 };
+        assert!(zero_rate.validate().is_err());
+    }
+
+    #[test]
+    fn loopback_source_addresses() {
+        assert_eq!(
+            loopback_sources(3),
+            [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)]
+        );
+        assert_eq!(loopback_sources(0).len(), 1);
+    }
+}

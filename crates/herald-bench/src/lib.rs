@@ -1,0 +1,24 @@
+//! A load generator for push hubs: Herald, and peers to compare it with (nchan, Pushpin).
+//!
+//! [`run`] opens many subscribers over SSE, WebSocket or long-polling, spread over several
+//! loopback source addresses and over topics, waits until every one is ready, then publishes
+//! sequenced, timestamped messages (as fast as possible or at a rate) and measures deliveries
+//! per second, publish-to-receive latency, lost, duplicated and reordered messages, and, given
+//! the target's process ids, its memory per idle connection and its CPU time per delivery.
+
+mod config;
+mod http1;
+mod net;
+mod payload;
+mod procstat;
+mod publisher;
+mod report;
+mod run;
+mod subscriber;
+mod target;
+mod tracker;
+mod url;
+
+pub use config::{loopback_sources, BenchConfig, Pace, Target, Transport};
+pub use report::{Latency, Report};
+pub use run::run;

@@ -1,0 +1,76 @@
+//! Message payloads: a sequence number and the send time, padded to the configured size.
+//!
+//! A payload reads `<k> <t> xxxx…`: `k` the message's index in the run (its topic is
+//! `k % topics`, its publisher `k % publishers`), `t` the microseconds since the run's clock
+//! started when it was sent. Publishers and subscribers live in one process and share the clock,
+//! so the difference is the publish-to-receive latency with no clock skew.
+
+use std::time::Instant;
+
+/// The run's time origin.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Self {
+        Self { origin: Instant::now() }
+    }
+
+    /// Microseconds since the clock started.
+    pub fn now_us(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+/// The payload of message `k` sent at `sent_us`, `size` bytes long (longer if the numbers need it).
+pub fn encode(k: u64, sent_us: u64, size: usize) -> String {
+    let mut text = format!("{k} {sent_us} ");
+    if text.len() < size {
+        text.push_str(&"x".repeat(size - text.len()));
+    }
+    text
+}
+
+/// The message index and send time in `payload`, or `None` if it is not one of ours.
+pub fn decode(payload: &[u8]) -> Option<(u64, u64)> {
+    let mut fields = payload.split(|&b| b == b' ');
+    let k = number(fields.next()?)?;
+    let sent = number(fields.next()?)?;
+    Some((k, sent))
+}
+
+fn number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_at_the_requested_size() {
+        let text = encode(42, 123_456, 100);
+        assert_eq!(text.len(), 100);
+        assert_eq!(decode(text.as_bytes()), Some((42, 123_456)));
+    }
+
+    #[test]
+    fn small_sizes_still_carry_the_numbers() {
+        let text = encode(7, 9, 1);
+        assert_eq!(text, "7 9 ");
+        assert_eq!(decode(text.as_bytes()), Some((7, 9)));
+    }
+
+    #[test]
+    fn foreign_payloads_are_refused() {
+        assert_eq!(decode(b"hello world"), None);
+        assert_eq!(decode(b"12"), None);
+        assert_eq!(decode(b""), None);
+        assert_eq!(decode(b"99999999999999999999 1"), None);
+    }
+}

@@ -1,0 +1,57 @@
+//! Reading a process's resident memory and CPU time from `/proc`.
+
+use std::time::Duration;
+
+/// Resident memory of `pid`, in bytes (`/proc/PID/statm`, second field).
+pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/statm"))?;
+    let pages = text.split_whitespace().nth(1).and_then(|f| f.parse::<u64>().ok()).ok_or_else(malformed)?;
+    Ok(pages * rustix::param::page_size() as u64)
+}
+
+/// User plus system CPU time of `pid`, all its threads (`/proc/PID/stat`, utime and stime).
+/// The kernel counts it in clock ticks, usually 10 ms.
+pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_ticks(&text)
+        .map(|ticks| Duration::from_secs_f64(ticks as f64 / rustix::param::clock_ticks_per_second() as f64))
+        .ok_or_else(malformed)
+}
+
+/// Sums `read` over `pids`.
+pub fn total<T: std::iter::Sum>(pids: &[u32], read: impl Fn(u32) -> std::io::Result<T>) -> std::io::Result<T> {
+    pids.iter().map(|&pid| read(pid)).sum()
+}
+
+/// utime + stime from the text of `/proc/PID/stat`. The command name (field 2) is in
+/// parentheses and may hold spaces, so fields are counted from the last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11); // field 3 (state) is the first
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn malformed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected /proc format")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_fields_after_a_name_with_spaces() {
+        let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 100 1000 10";
+        assert_eq!(parse_cpu_ticks(stat), Some(12));
+    }
+
+    #[test]
+    fn this_process_is_measurable() {
+        let me = std::process::id();
+        assert!(rss_bytes(me).is_ok_and(|b| b > 0));
+        assert!(cpu_time(me).is_ok());
+        assert!(total(&[me, me], rss_bytes).is_ok());
+    }
+}

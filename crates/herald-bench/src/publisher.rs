@@ -1,0 +1,119 @@
+//! Publishers: each sends its share of the messages, one request at a time on its own
+//! keep-alive HTTP/1.1 connection.
+//!
+//! Publisher `p` of `C` sends messages `k = p, p + C, p + 2C, …` in that order, message `k` to
+//! topic `k % topics`, so the order each subscriber sees can be checked per publisher. With a
+//! rate, message `k` is due at `k / rate` seconds after the start; a publisher that falls behind
+//! sends late rather than skipping, and the payload carries the real send time.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::config::Pace;
+use crate::payload::{self, Clock};
+use crate::target::{topic_name, Endpoints};
+
+/// Tries per message before it is counted as failed.
+const ATTEMPTS: u32 = 3;
+
+/// What all publishers share.
+#[derive(Debug)]
+pub struct Shared {
+    pub endpoints: Endpoints,
+    pub addr: SocketAddr,
+    pub topics: usize,
+    pub messages: usize,
+    pub publishers: usize,
+    pub payload_size: usize,
+    pub pace: Pace,
+    pub clock: Clock,
+    /// When the publish phase started, on `clock`.
+    pub start_us: u64,
+    pub sent: AtomicU64,
+}
+
+/// One publisher's tally.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub sent: u64,
+    pub failed: u64,
+    pub first_error: Option<String>,
+}
+
+/// Runs publisher number `index` until its messages are sent.
+pub async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
+    let mut outcome = Outcome::default();
+    let mut connection: Option<SendRequest<http_body_util::Full<bytes::Bytes>>> = None;
+    for k in (index..shared.messages).step_by(shared.publishers) {
+        if let Pace::Rate { per_second } = shared.pace {
+            let due_us = shared.start_us + (k as f64 * 1e6 / per_second) as u64;
+            let now = shared.clock.now_us();
+            if due_us > now {
+                tokio::time::sleep(Duration::from_micros(due_us - now)).await;
+            }
+        }
+        let topic = topic_name(k % shared.topics);
+        let mut result = Err(String::new());
+        for _ in 0..ATTEMPTS {
+            let text = payload::encode(k as u64, shared.clock.now_us(), shared.payload_size);
+            result = publish_one(&shared, &mut connection, &topic, &text).await;
+            if result.is_ok() {
+                break;
+            }
+            connection = None;
+        }
+        match result {
+            Ok(()) => {
+                outcome.sent += 1;
+                shared.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                outcome.failed += 1;
+                outcome.first_error.get_or_insert(e);
+            }
+        }
+    }
+    outcome
+}
+
+async fn publish_one(
+    shared: &Shared,
+    connection: &mut Option<SendRequest<http_body_util::Full<bytes::Bytes>>>,
+    topic: &str,
+    payload: &str,
+) -> Result<(), String> {
+    let sender = match connection {
+        Some(sender) => sender,
+        None => connection.insert(connect(shared.addr).await?),
+    };
+    sender.ready().await.map_err(|e| format!("publish connection: {e}"))?;
+    let request = shared.endpoints.publish_request(topic, payload).map_err(|e| e.to_string())?;
+    let response = sender.send_request(request).await.map_err(|e| format!("publish: {e}"))?;
+    let status = response.status();
+    let body = response.into_body().collect().await.map_err(|e| format!("publish answer: {e}"))?.to_bytes();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("publish refused: {status} {}", String::from_utf8_lossy(&body).trim()))
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<http_body_util::Full<bytes::Bytes>>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("publish connection ended: {e}");
+        }
+    });
+    Ok(sender)
+}

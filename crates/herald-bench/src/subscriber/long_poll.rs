@@ -1,0 +1,77 @@
+//! A long-polling subscriber (Herald): one keep-alive HTTP/1.1 connection, one request after
+//! another, each passing the cursor the previous answer gave. The first request does not wait
+//! (`timeout=0`), so its answer, the current cursor, tells when the subscriber is ready; every
+//! later one waits up to 30 s for events.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use super::{End, Session};
+use crate::http1::read_head;
+use crate::tracker::Tracker;
+
+/// Seconds each poll may wait for events.
+const WAIT_S: u32 = 30;
+
+#[derive(serde::Deserialize)]
+struct Batch {
+    events: Vec<BatchEvent>,
+    last_event_id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct BatchEvent {
+    #[serde(default)]
+    data: String,
+}
+
+pub(super) async fn receive(
+    session: &mut Session<'_>,
+    mut stream: TcpStream,
+    tracker: &mut Tracker,
+    stop: &mut oneshot::Receiver<()>,
+) -> Result<End, String> {
+    let mut cursor: Option<String> = None;
+    let mut buf = Vec::with_capacity(8192);
+    loop {
+        let wait = if session.ready { WAIT_S } else { 0 };
+        let request = session.shared.endpoints.long_poll_request(&session.topic, cursor.as_deref(), wait);
+        let batch = tokio::select! {
+            biased;
+            batch = poll(&mut stream, &request, &mut buf) => batch?,
+            _ = &mut *stop => return Ok(End::Stopped),
+        };
+        let Some(batch) = batch else { return Ok(End::Closed) };
+        session.mark_ready();
+        session.deliver(tracker, batch.events.iter().map(|e| e.data.as_bytes()));
+        cursor = Some(batch.last_event_id);
+    }
+}
+
+/// Sends one poll and reads its answer; `None` if the target closed the connection first.
+async fn poll(stream: &mut TcpStream, request: &str, buf: &mut Vec<u8>) -> Result<Option<Batch>, String> {
+    stream.write_all(request.as_bytes()).await.map_err(|e| format!("send poll: {e}"))?;
+    let head = match read_head(stream, buf).await {
+        Ok(head) => head,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(format!("poll answer: {e}")),
+    };
+    if head.status != 200 {
+        return Err(format!("poll status {}", head.status));
+    }
+    let mut body_kind = head.body;
+    let mut body = Vec::new();
+    let mut finished = body_kind.is_empty();
+    loop {
+        finished |= body_kind.feed(buf, &mut |piece| body.extend_from_slice(piece)).map_err(|e| e.to_string())?;
+        buf.clear();
+        if finished {
+            break;
+        }
+        if stream.read_buf(buf).await.map_err(|e| format!("poll body: {e}"))? == 0 {
+            return Ok(None);
+        }
+    }
+    serde_json::from_slice(&body).map(Some).map_err(|e| format!("poll answer is not a batch: {e}"))
+}

@@ -1,0 +1,196 @@
+//! Where each kind of hub takes subscribers and publishes, and in which format.
+//!
+//! - Herald: SSE at `/.well-known/mercure?match=<topic>`, WebSocket at `/ws` with a JSON
+//!   subscribe message, long-polling on the Mercure endpoint; publishes are Mercure form posts.
+//! - nchan: subscribers at `/sub/<topic>` (EventSource or WebSocket), publishes as the raw body
+//!   of `POST /pub?id=<topic>`.
+//! - Pushpin: subscribers at `/sub/<topic>` on the proxy port, answered by the GRIP origin in
+//!   `bench/pushpin/`; publishes go to the HTTP control API as one item per message.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{header, Method, Request};
+use http_body_util::Full;
+
+use crate::config::{BenchConfig, Target};
+use crate::url::{encode, path_prefix};
+
+/// The topic (channel) name of topic number `index`.
+pub fn topic_name(index: usize) -> String {
+    format!("bench-{index}")
+}
+
+/// Request targets and bodies for one run.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    target: Target,
+    host: String,
+    prefix: String,
+    control_host: String,
+    control_prefix: String,
+    publish_addr: SocketAddr,
+    token: Option<String>,
+    /// `Authorization` header line (with its CRLF) for subscribe requests, or nothing.
+    subscribe_auth: String,
+}
+
+impl Endpoints {
+    pub fn new(config: &BenchConfig) -> Result<Self, String> {
+        let host = config.base_addr()?.to_string();
+        let control = config.control.clone().unwrap_or_else(|| config.base.clone());
+        let control_addr = crate::url::socket_addr(&control)?;
+        Ok(Self {
+            target: config.target,
+            publish_addr: if config.target == Target::Pushpin { control_addr } else { config.base_addr()? },
+            host,
+            prefix: path_prefix(&config.base),
+            control_host: control_addr.to_string(),
+            control_prefix: path_prefix(&control),
+            token: config.publish_token.clone(),
+            subscribe_auth: config
+                .subscribe_token
+                .as_ref()
+                .map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n")),
+        })
+    }
+
+    /// The raw HTTP/1.1 request that opens an event stream on `topic`.
+    pub fn sse_request(&self, topic: &str) -> String {
+        let path = match self.target {
+            Target::Herald => format!("{}/.well-known/mercure?match={}", self.prefix, encode(topic)),
+            Target::Nchan | Target::Pushpin => format!("{}/sub/{}", self.prefix, encode(topic)),
+        };
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{}\r\n",
+            self.host, self.subscribe_auth
+        )
+    }
+
+    /// The raw HTTP/1.1 request of one long-poll (Herald only); `cursor` is the last answer's.
+    pub fn long_poll_request(&self, topic: &str, cursor: Option<&str>, wait_s: u32) -> String {
+        let mut path =
+            format!("{}/.well-known/mercure?match={}&transport=long-poll&timeout={wait_s}", self.prefix, encode(topic));
+        if let Some(cursor) = cursor {
+            path.push_str("&last_event_id=");
+            path.push_str(&encode(cursor));
+        }
+        format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n{}\r\n", self.host, self.subscribe_auth)
+    }
+
+    /// The WebSocket URL for `topic`.
+    pub fn ws_url(&self, topic: &str) -> String {
+        match self.target {
+            Target::Herald => format!("ws://{}{}/ws", self.host, self.prefix),
+            Target::Nchan | Target::Pushpin => format!("ws://{}{}/sub/{}", self.host, self.prefix, encode(topic)),
+        }
+    }
+
+    /// The subscribers' token, if any.
+    pub fn subscribe_token(&self) -> Option<&str> {
+        self.subscribe_auth.strip_prefix("Authorization: Bearer ").map(str::trim_end)
+    }
+
+    /// The message a WebSocket subscriber sends after the upgrade, if the target needs one.
+    pub fn ws_subscribe_message(&self, topic: &str) -> Option<String> {
+        match self.target {
+            Target::Herald => Some(serde_json::json!({"type": "subscribe", "match": [topic]}).to_string()),
+            Target::Nchan | Target::Pushpin => None,
+        }
+    }
+
+    /// Whether `text`, received on a WebSocket before any event, acknowledges the subscription.
+    pub fn is_ws_subscribe_ack(&self, text: &str) -> bool {
+        match self.target {
+            Target::Herald => serde_json::from_str::<serde_json::Value>(text)
+                .is_ok_and(|v| v["type"] == "ack" && v["for"] == "subscribe"),
+            Target::Nchan | Target::Pushpin => true,
+        }
+    }
+
+    /// The address publishes are sent to.
+    pub fn publish_addr(&self) -> SocketAddr {
+        self.publish_addr
+    }
+
+    /// The `Host` of publish requests.
+    fn publish_host(&self) -> &str {
+        match self.target {
+            Target::Pushpin => &self.control_host,
+            Target::Herald | Target::Nchan => &self.host,
+        }
+    }
+
+    /// The request that publishes `payload` on `topic`.
+    pub fn publish_request(&self, topic: &str, payload: &str) -> Result<Request<Full<Bytes>>, http::Error> {
+        let (path, content_type, body) = match self.target {
+            Target::Herald => (
+                format!("{}/.well-known/mercure", self.prefix),
+                "application/x-www-form-urlencoded",
+                format!("topic={}&data={}", encode(topic), encode(payload)),
+            ),
+            Target::Nchan => (format!("{}/pub?id={}", self.prefix, encode(topic)), "text/plain", payload.to_owned()),
+            Target::Pushpin => {
+                let item = serde_json::json!({
+                    "channel": topic,
+                    "formats": {
+                        "http-stream": {"content": format!("data: {payload}\n\n")},
+                        "ws-message": {"content": payload},
+                    },
+                });
+                let body = serde_json::json!({"items": [item]}).to_string();
+                (format!("{}/publish/", self.control_prefix), "application/json", body)
+            }
+        };
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::HOST, self.publish_host())
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(token) = &self.token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(Full::new(Bytes::from(body)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Transport;
+
+    fn endpoints(target: Target) -> Endpoints {
+        let mut config = BenchConfig::new(target, Transport::Sse, "http://127.0.0.1:8080/");
+        config.control = Some("http://127.0.0.1:5561".into());
+        config.publish_token = Some("t0k".into());
+        config.subscribe_token = Some("sub".into());
+        Endpoints::new(&config).expect("valid URLs")
+    }
+
+    #[test]
+    fn herald_urls() {
+        let herald = endpoints(Target::Herald);
+        assert!(herald.sse_request("a b").starts_with("GET /.well-known/mercure?match=a+b HTTP/1.1\r\n"));
+        assert_eq!(herald.ws_url("x"), "ws://127.0.0.1:8080/ws");
+        assert!(herald.sse_request("t").ends_with("\r\nAuthorization: Bearer sub\r\n\r\n"));
+        assert_eq!(herald.subscribe_token(), Some("sub"));
+        assert!(herald
+            .long_poll_request("t", Some("urn:1"), 30)
+            .starts_with("GET /.well-known/mercure?match=t&transport=long-poll&timeout=30&last_event_id=urn%3A1 "));
+        assert!(herald.is_ws_subscribe_ack(r#"{"type":"ack","for":"subscribe","last_event_id":null}"#));
+        assert!(!herald.is_ws_subscribe_ack(r#"{"type":"error","message":"no"}"#));
+        let request = herald.publish_request("t", "1 2 x").expect("a request");
+        assert_eq!(request.uri(), "/.well-known/mercure");
+        assert_eq!(request.headers()[header::AUTHORIZATION], "Bearer t0k");
+    }
+
+    #[test]
+    fn peer_urls() {
+        let nchan = endpoints(Target::Nchan);
+        assert!(nchan.sse_request("bench-1").starts_with("GET /sub/bench-1 HTTP/1.1\r\n"));
+        assert_eq!(nchan.publish_request("bench-1", "p").expect("a request").uri(), "/pub?id=bench-1");
+        let pushpin = endpoints(Target::Pushpin);
+        assert_eq!(pushpin.publish_addr().to_string(), "127.0.0.1:5561");
+        assert_eq!(pushpin.ws_url("bench-2"), "ws://127.0.0.1:8080/sub/bench-2");
+    }
+}

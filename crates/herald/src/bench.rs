@@ -1,0 +1,138 @@
+//! `herald bench`: the load generator's command-line flags, mapped onto `herald-bench`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use herald_bench::{BenchConfig, Pace, Target, Transport};
+
+/// Flags of `herald bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Kind of hub under test; decides the URLs and the publish format.
+    #[arg(long, value_enum, default_value = "herald")]
+    pub target: TargetArg,
+    /// How subscribers receive events (long-poll: Herald only).
+    #[arg(long, value_enum, default_value = "sse")]
+    pub transport: TransportArg,
+    /// Base URL subscribers connect to (and Herald and nchan take publishes on).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Pushpin's HTTP control API, where publishes go, e.g. http://127.0.0.1:5561.
+    #[arg(long, value_name = "URL")]
+    pub control: Option<String>,
+    /// Subscribers (one connection each).
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Topics; subscriber i listens to topic i % topics.
+    #[arg(long, default_value_t = 1)]
+    pub topics: usize,
+    /// Messages to publish in total, spread over the topics round-robin.
+    #[arg(long, short = 'm', default_value_t = 500)]
+    pub messages: usize,
+    /// Payload size in bytes (it holds the sequence number and the send time).
+    #[arg(long, default_value_t = 100)]
+    pub payload_size: usize,
+    /// Publish at this many messages per second in total (default: as fast as possible).
+    #[arg(long, value_name = "MSG_PER_S")]
+    pub rate: Option<f64>,
+    /// Concurrent publishers, each with its own connection.
+    #[arg(long, default_value_t = 4)]
+    pub publishers: usize,
+    /// Connect and measure memory only; publish nothing.
+    #[arg(long, conflicts_with = "rate")]
+    pub idle: bool,
+    /// Token sent as `Authorization: Bearer` with each publish.
+    #[arg(long, value_name = "JWT")]
+    pub publish_token: Option<String>,
+    /// Token sent as `Authorization: Bearer` by each subscriber (for a hub started with a JWT key).
+    #[arg(long, value_name = "JWT")]
+    pub subscribe_token: Option<String>,
+    /// Process id of the target, for its memory and CPU time (repeatable: all are summed).
+    #[arg(long = "pid")]
+    pub pids: Vec<u32>,
+    /// Loopback source addresses to spread subscribers over (127.0.0.1, 127.0.0.2, …).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..))]
+    pub source_addrs: u8,
+    /// Connections being opened at once.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+    /// Pause once every subscriber is ready, before measuring memory and publishing.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
+    /// After publishing, how long without a delivery before the rest counts as lost.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// After publishing, the longest wait for deliveries even while they still arrive.
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    pub drain_deadline: Duration,
+    /// Write the JSON report to this file instead of printing it as the last line.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Fail (exit status 1) unless nothing was lost, duplicated or reordered.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TargetArg {
+    Herald,
+    Nchan,
+    Pushpin,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TransportArg {
+    Sse,
+    Ws,
+    LongPoll,
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let target = match args.target {
+        TargetArg::Herald => Target::Herald,
+        TargetArg::Nchan => Target::Nchan,
+        TargetArg::Pushpin => Target::Pushpin,
+    };
+    let transport = match args.transport {
+        TransportArg::Sse => Transport::Sse,
+        TransportArg::Ws => Transport::Ws,
+        TransportArg::LongPoll => Transport::LongPoll,
+    };
+    let mut config = BenchConfig::new(target, transport, args.url);
+    config.control = args.control;
+    config.subscribers = args.subscribers;
+    config.topics = args.topics;
+    config.messages = args.messages;
+    config.payload_size = args.payload_size;
+    config.pace = match (args.idle, args.rate) {
+        (true, _) => Pace::Idle,
+        (false, Some(per_second)) => Pace::Rate { per_second },
+        (false, None) => Pace::Burst,
+    };
+    config.publishers = args.publishers;
+    config.publish_token = args.publish_token;
+    config.subscribe_token = args.subscribe_token;
+    config.pids = args.pids;
+    config.source_addrs = herald_bench::loopback_sources(args.source_addrs);
+    config.connect_concurrency = args.connect_concurrency;
+    config.settle = args.settle;
+    config.drain_timeout = args.drain_timeout;
+    config.drain_deadline = args.drain_deadline;
+    config.progress = !args.no_progress;
+
+    let report = herald_bench::run(&config).await?;
+    print!("{}", report.table());
+    let json = report.to_json();
+    match &args.json {
+        Some(path) => std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        None => println!("{json}"),
+    }
+    if args.check && !report.is_clean() {
+        return Err("messages were lost, duplicated or reordered, or connections failed".into());
+    }
+    Ok(())
+}
