@@ -10,10 +10,11 @@
 //! and delivers it afterwards: a subscriber never sees an event that a crash could take back,
 //! and a publisher hears `200` only once its event is on disk.
 //!
-//! Each subscriber has a bounded queue of shared `Arc<Event>`s. Delivering never waits: when a
-//! queue is full, that one subscriber is dropped from the registry, its stream ends after
-//! draining what it already has, and the client resumes from history on reconnect. Subscribers
-//! whose matchers are all exact are indexed by topic; the others are checked one by one.
+//! Each subscriber has a bounded [`Mailbox`] of shared `Arc<Event>`s. Delivering never waits:
+//! when a mailbox is full, that one subscriber is dropped from the registry, its stream ends
+//! after draining what it already has, and the client resumes from history on reconnect.
+//! Subscribers whose matchers are all exact are indexed by topic, so a publish visits only the
+//! mailboxes of its topics; the others are checked one by one.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -21,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 use uuid::Uuid;
@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::access::ReadAccess;
 use crate::event::{Event, Update, UpdateError};
 use crate::history::History;
+use crate::mailbox::{Mailbox, Offer};
 use crate::matcher::Matcher;
 use crate::retention::{now_ms, Retention};
 use crate::store::{Store, StoreError};
@@ -144,6 +145,7 @@ pub struct Hub {
     pub(crate) state: Mutex<State>,
     pub(crate) store: Option<Arc<dyn Store>>,
     writer: Option<mpsc::Sender<Pending>>,
+    next_key: AtomicU64,
     published: AtomicU64,
     delivered: AtomicU64,
     overflowed: AtomicU64,
@@ -160,24 +162,15 @@ pub(crate) struct State {
     pub next_seq: u64,
     /// Recent events (all of history without a store).
     pub history: History,
-    next_key: u64,
-    subscribers: HashMap<u64, Subscriber>,
+    subscribers: HashMap<u64, Arc<Mailbox>>,
     /// Subscribers whose matchers are all exact, by topic.
-    by_topic: HashMap<Box<str>, Vec<u64>>,
+    by_topic: HashMap<Box<str>, Vec<Arc<Mailbox>>>,
     /// Subscribers with at least one non-exact matcher.
-    broad: Vec<u64>,
+    broad: Vec<Arc<Mailbox>>,
     /// Subscribers dropped because their queue was full, until their stream notices.
     overflowed: HashSet<u64>,
     /// Set on shutdown: no new registrations.
     closed: bool,
-}
-
-struct Subscriber {
-    selection: Arc<Selection>,
-    tx: mpsc::Sender<Arc<Event>>,
-    /// Last event queued, so an event with several matching topics is queued once.
-    last_seq: u64,
-    indexed: bool,
 }
 
 impl Hub {
@@ -219,7 +212,6 @@ impl Hub {
         let state = State {
             next_seq: next_seq.max(1),
             history,
-            next_key: 0,
             subscribers: HashMap::new(),
             by_topic: HashMap::new(),
             broad: Vec::new(),
@@ -231,6 +223,7 @@ impl Hub {
             state: Mutex::new(state),
             store,
             writer,
+            next_key: AtomicU64::new(0),
             published: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
@@ -308,19 +301,21 @@ impl Hub {
                 })
             }
         };
-        let (tx, rx) = mpsc::channel(self.config.queue_capacity.max(1));
-        let mut subscription = Subscription::new(self.clone(), rx, start.as_ref().map(|(_, r)| r.clone()));
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let mailbox = Arc::new(Mailbox::new(key, selection, self.config.queue_capacity));
+        let resumed_from = start.as_ref().map(|(_, r)| r.clone());
+        let mut subscription = Subscription::new(self.clone(), mailbox.clone(), resumed_from);
         match start {
             None => {
                 let mut state = self.state.lock();
-                let key = state.register(selection, tx);
+                let key = state.register(mailbox);
                 // Read under the same lock: every later event reaches this subscriber.
                 let head = state.history.last().map(|event| event.id.clone());
                 drop(state);
                 subscription.set_live(key, Vec::new());
                 subscription.set_starts_after(head);
             }
-            Some((after, _)) => match self.join_live(Box::new(CatchUp { after, selection, tx })) {
+            Some((after, _)) => match self.join_live(Box::new(CatchUp { after, mailbox })) {
                 Ok((key, replay)) => subscription.set_live(key, replay),
                 Err((catch_up, _)) => subscription.set_catching_up(catch_up),
             },
@@ -338,15 +333,16 @@ impl Hub {
             return Err((catch_up, delivered_upto));
         }
         let replay = state.replay_after(&catch_up, &self.config.retention);
-        let CatchUp { selection, tx, .. } = *catch_up;
-        Ok((state.register(selection, tx), replay))
+        Ok((state.register(catch_up.mailbox), replay))
     }
 
     /// Ends every subscription (their streams finish after draining), e.g. on shutdown.
     pub fn disconnect_all(&self) {
         let mut state = self.state.lock();
         state.closed = true;
-        state.subscribers.clear();
+        for (_, mailbox) in state.subscribers.drain() {
+            mailbox.close();
+        }
         state.by_topic.clear();
         state.broad.clear();
     }
@@ -394,48 +390,50 @@ impl State {
         let now = now_ms();
         self.history
             .after(catch_up.after)
-            .filter(|e| !retention.expired(e.published_ms, now) && catch_up.selection.wants(e))
+            .filter(|e| !retention.expired(e.published_ms, now) && catch_up.mailbox.selection.wants(e))
             .cloned()
             .collect()
     }
 
-    /// Adds a subscriber to the registry; on a closed hub, drops it (its stream ends).
-    pub fn register(&mut self, selection: Arc<Selection>, tx: mpsc::Sender<Arc<Event>>) -> Option<u64> {
+    /// Adds a subscriber to the registry and returns its key; on a closed hub, closes its
+    /// mailbox instead (its stream ends).
+    pub fn register(&mut self, mailbox: Arc<Mailbox>) -> Option<u64> {
         if self.closed {
+            mailbox.close();
             return None;
         }
-        let key = self.next_key;
-        self.next_key += 1;
-        let indexed = selection.matchers.iter().all(|m| m.exact_topic().is_some());
-        if indexed {
-            for topic in selection.matchers.iter().filter_map(Matcher::exact_topic) {
-                let keys = self.by_topic.entry(topic.into()).or_default();
-                if !keys.contains(&key) {
-                    keys.push(key);
+        let key = mailbox.key;
+        if indexed(&mailbox.selection) {
+            for topic in mailbox.selection.matchers.iter().filter_map(Matcher::exact_topic) {
+                let mailboxes = self.by_topic.entry(topic.into()).or_default();
+                if !mailboxes.iter().any(|m| m.key == key) {
+                    mailboxes.push(mailbox.clone());
                 }
             }
         } else {
-            self.broad.push(key);
+            self.broad.push(mailbox.clone());
         }
-        self.subscribers.insert(key, Subscriber { selection, tx, last_seq: 0, indexed });
+        self.subscribers.insert(key, mailbox);
         Some(key)
     }
 
+    /// Drops a subscriber from the registry and closes its mailbox.
     fn remove(&mut self, key: u64) {
-        let Some(sub) = self.subscribers.remove(&key) else {
+        let Some(mailbox) = self.subscribers.remove(&key) else {
             return;
         };
-        if sub.indexed {
-            for topic in sub.selection.matchers.iter().filter_map(Matcher::exact_topic) {
-                if let Some(keys) = self.by_topic.get_mut(topic) {
-                    keys.retain(|k| *k != key);
-                    if keys.is_empty() {
+        mailbox.close();
+        if indexed(&mailbox.selection) {
+            for topic in mailbox.selection.matchers.iter().filter_map(Matcher::exact_topic) {
+                if let Some(mailboxes) = self.by_topic.get_mut(topic) {
+                    mailboxes.retain(|m| m.key != key);
+                    if mailboxes.is_empty() {
                         self.by_topic.remove(topic);
                     }
                 }
             }
         } else {
-            self.broad.retain(|k| *k != key);
+            self.broad.retain(|m| m.key != key);
         }
     }
 
@@ -443,19 +441,15 @@ impl State {
     fn fan_out(&mut self, event: &Arc<Event>) -> (u64, u64) {
         let mut outcome = FanOut::default();
         for topic in &event.topics {
-            if let Some(keys) = self.by_topic.get(topic.as_str()) {
-                for key in keys {
-                    if let Some(sub) = self.subscribers.get_mut(key) {
-                        outcome.offer(*key, sub, event);
-                    }
+            if let Some(mailboxes) = self.by_topic.get(topic.as_str()) {
+                for mailbox in mailboxes {
+                    outcome.offer(mailbox, event);
                 }
             }
         }
-        for key in &self.broad {
-            if let Some(sub) = self.subscribers.get_mut(key) {
-                if event.topics.iter().any(|t| sub.selection.matchers.iter().any(|m| m.matches(t))) {
-                    outcome.offer(*key, sub, event);
-                }
+        for mailbox in &self.broad {
+            if event.topics.iter().any(|t| mailbox.selection.matchers.iter().any(|m| m.matches(t))) {
+                outcome.offer(mailbox, event);
             }
         }
         for key in std::mem::take(&mut outcome.gone) {
@@ -464,6 +458,11 @@ impl State {
         self.overflowed.extend(outcome.overflowing.iter().copied());
         (outcome.delivered, outcome.overflowed)
     }
+}
+
+/// Whether a subscriber is found through the topic index (all its matchers are exact).
+fn indexed(selection: &Selection) -> bool {
+    selection.matchers.iter().all(|m| m.exact_topic().is_some())
 }
 
 #[derive(Default)]
@@ -475,19 +474,19 @@ struct FanOut {
 }
 
 impl FanOut {
-    fn offer(&mut self, key: u64, sub: &mut Subscriber, event: &Arc<Event>) {
-        if sub.last_seq == event.seq || !sub.selection.access.allows(event) {
+    fn offer(&mut self, mailbox: &Mailbox, event: &Arc<Event>) {
+        if !mailbox.selection.access.allows(event) {
             return;
         }
-        sub.last_seq = event.seq;
-        match sub.tx.try_send(event.clone()) {
-            Ok(()) => self.delivered += 1,
-            Err(TrySendError::Full(_)) => {
+        match mailbox.push(event) {
+            Offer::Queued => self.delivered += 1,
+            Offer::Duplicate => {}
+            Offer::Full => {
                 self.overflowed += 1;
-                self.gone.push(key);
-                self.overflowing.push(key);
+                self.gone.push(mailbox.key);
+                self.overflowing.push(mailbox.key);
             }
-            Err(TrySendError::Closed(_)) => self.gone.push(key),
+            Offer::Closed => self.gone.push(mailbox.key),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod access;
 pub mod event;
 pub mod history;
 pub mod hub;
+mod mailbox;
 pub mod matcher;
 pub mod retention;
 pub mod store;

@@ -11,10 +11,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::mpsc;
-
 use crate::event::Event;
-use crate::hub::{Hub, Selection};
+use crate::hub::Hub;
+use crate::mailbox::Mailbox;
 use crate::retention::now_ms;
 
 /// Events read from the store per step while catching up.
@@ -24,8 +23,8 @@ const PAGE: usize = 256;
 pub(crate) struct CatchUp {
     /// The position of the last event considered.
     pub after: u64,
-    pub selection: Arc<Selection>,
-    pub tx: mpsc::Sender<Arc<Event>>,
+    /// The subscriber's mailbox, registered once it joins the live feed.
+    pub mailbox: Arc<Mailbox>,
 }
 
 /// A subscriber's feed. The stream ends (`None`) when the subscriber fell too far behind, the
@@ -35,7 +34,7 @@ pub struct Subscription {
     key: Option<u64>,
     catch_up: Option<Box<CatchUp>>,
     replay: VecDeque<Arc<Event>>,
-    rx: mpsc::Receiver<Arc<Event>>,
+    mailbox: Arc<Mailbox>,
     resumed_from: Option<String>,
     starts_after: Option<Arc<str>>,
 }
@@ -47,8 +46,8 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(hub: Arc<Hub>, rx: mpsc::Receiver<Arc<Event>>, resumed_from: Option<String>) -> Self {
-        Self { hub, key: None, catch_up: None, replay: VecDeque::new(), rx, resumed_from, starts_after: None }
+    pub(crate) fn new(hub: Arc<Hub>, mailbox: Arc<Mailbox>, resumed_from: Option<String>) -> Self {
+        Self { hub, key: None, catch_up: None, replay: VecDeque::new(), mailbox, resumed_from, starts_after: None }
     }
 
     pub(crate) fn set_live(&mut self, key: Option<u64>, replay: Vec<Arc<Event>>) {
@@ -84,36 +83,64 @@ impl Subscription {
 
     /// Polls for the next event.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<Event>>> {
+        let mut one = Vec::with_capacity(1);
+        self.poll_recv_many(cx, &mut one, 1).map(|_| one.pop())
+    }
+
+    /// Polls for the events waiting: moves up to `max` of them into `out` (waiting when there
+    /// are none) and returns how many; `Ready(0)` means the feed ended. Transports write each
+    /// batch at once.
+    pub fn poll_recv_many(&mut self, cx: &mut Context<'_>, out: &mut Vec<Arc<Event>>, max: usize) -> Poll<usize> {
+        if max == 0 {
+            return Poll::Ready(0);
+        }
         loop {
-            if let Some(event) = self.replay.pop_front() {
-                return Poll::Ready(Some(event));
+            if !self.replay.is_empty() {
+                let n = self.replay.len().min(max);
+                out.extend(self.replay.drain(..n));
+                return Poll::Ready(n);
             }
             match self.catch_up.take() {
                 Some(catch_up) => {
                     if !self.catch_up_step(catch_up) {
-                        return Poll::Ready(None);
+                        return Poll::Ready(0);
                     }
                 }
-                None => return self.rx.poll_recv(cx),
+                None => return self.mailbox.poll_take(cx, out, max),
             }
         }
     }
 
     /// The next event if one is already waiting.
     pub fn try_recv(&mut self) -> Option<Arc<Event>> {
-        loop {
-            if let Some(event) = self.replay.pop_front() {
-                return Some(event);
+        let mut one = Vec::with_capacity(1);
+        self.try_recv_many(&mut one, 1);
+        one.pop()
+    }
+
+    /// Moves up to `max` events that are already waiting into `out`; returns how many.
+    pub fn try_recv_many(&mut self, out: &mut Vec<Arc<Event>>, max: usize) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            if !self.replay.is_empty() {
+                let n = self.replay.len().min(max - taken);
+                out.extend(self.replay.drain(..n));
+                taken += n;
+                continue;
             }
             match self.catch_up.take() {
                 Some(catch_up) => {
                     if !self.catch_up_step(catch_up) {
-                        return None;
+                        break;
                     }
                 }
-                None => return self.rx.try_recv().ok(),
+                None => {
+                    taken += self.mailbox.take(out, max - taken);
+                    break;
+                }
             }
         }
+        taken
     }
 
     /// For polling transports: moves up to `max` waiting events into `out` and returns the id to
@@ -139,12 +166,7 @@ impl Subscription {
     }
 
     fn drain_into(&mut self, max: usize, out: &mut Vec<Arc<Event>>) {
-        while out.len() < max {
-            match self.try_recv() {
-                Some(event) => out.push(event),
-                None => break,
-            }
-        }
+        self.try_recv_many(out, max.saturating_sub(out.len()));
     }
 
     /// After the feed ended: true when it ended because this subscriber fell too far behind
@@ -181,7 +203,7 @@ impl Subscription {
         for event in page.into_iter().take_while(|e| e.seq <= delivered_upto) {
             considered += 1;
             catch_up.after = event.seq;
-            if !retention.expired(event.published_ms, now) && catch_up.selection.wants(&event) {
+            if !retention.expired(event.published_ms, now) && catch_up.mailbox.selection.wants(&event) {
                 self.replay.push_back(event);
             }
         }

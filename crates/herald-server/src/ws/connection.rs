@@ -1,8 +1,9 @@
 //! One WebSocket connection: client messages in, events and answers out.
 //!
 //! A single task serves the socket. It waits on whichever comes first: a client message, the
-//! next event of the connection's subscription, or the keep-alive timer. Events are sent as the
-//! shared JSON encoded once per event. The keep-alive sends a ping every heartbeat period and
+//! events of the connection's subscription, or the keep-alive timer. Events are sent as the
+//! shared JSON encoded once per event; the events waiting are sent together and flushed once,
+//! so a burst costs one write rather than one per event. The keep-alive sends a ping every heartbeat period and
 //! closes a peer that has not answered (nor sent anything) for two periods. When the
 //! subscription ends because the client fell too far behind, the connection closes with code
 //! 1013 (try again later): the client reconnects with its last id and catches up from history.
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
+use futures_util::SinkExt;
 use herald_core::{Cursor, Event, PublishError, Subscription, Update};
 use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -31,6 +33,8 @@ const TRY_AGAIN_LATER: u16 = 1013;
 /// peer has read everything would reset the connection and lose the close frame, so a client
 /// catching up on a backlog gets time to reach it.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most events sent before one flush.
+const MAX_BATCH: usize = 128;
 
 /// The rights of a connection, decided once at the upgrade: a failure is answered to each
 /// message that needs the right.
@@ -85,9 +89,14 @@ pub async fn run(mut socket: WebSocket, state: AppState, rights: Rights) {
                     }
                 }
             }
-            event = next_event(&mut connection.subscription) => match event {
-                Some(event) => {
-                    if socket.send(Message::Text(json_text(&event))).await.is_err() {
+            events = next_events(&mut connection.subscription) => match events {
+                Some(events) => {
+                    for event in events {
+                        if socket.feed(Message::Text(json_text(&event))).await.is_err() {
+                            return;
+                        }
+                    }
+                    if socket.flush().await.is_err() {
                         return;
                     }
                 }
@@ -128,10 +137,15 @@ fn json_text(event: &Event) -> Utf8Bytes {
     Utf8Bytes::try_from(event.json_message().clone()).unwrap_or_else(|_| Utf8Bytes::from_static("{}"))
 }
 
-async fn next_event(subscription: &mut Option<Subscription>) -> Option<Arc<Event>> {
-    match subscription {
-        Some(subscription) => subscription.recv().await,
-        None => std::future::pending().await,
+/// The events waiting (at most [`MAX_BATCH`]), waiting for one; `None` when the subscription ended.
+async fn next_events(subscription: &mut Option<Subscription>) -> Option<Vec<Arc<Event>>> {
+    let Some(subscription) = subscription else {
+        return std::future::pending().await;
+    };
+    let mut events = Vec::new();
+    match std::future::poll_fn(|cx| subscription.poll_recv_many(cx, &mut events, MAX_BATCH)).await {
+        0 => None,
+        _ => Some(events),
     }
 }
 
