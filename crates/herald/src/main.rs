@@ -12,6 +12,12 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// jemalloc keeps idle connections smaller than the system allocator does: the untouched tail
+/// of a connection's read buffer stays out of resident memory (9.3 instead of 13.7 KiB per idle
+/// SSE connection, see bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log);
