@@ -27,6 +27,9 @@ use tokio::time::Instant;
 
 use super::activity::{Activity, InFlight, Tracked, TrackedBody};
 use super::admission::Permit;
+use super::prefixed::Prefixed;
+use super::sniff::{self, Sniffed};
+use super::stream_writer;
 use super::{count_rejection, ConnectionLimits};
 use crate::tls::TlsAcceptor;
 
@@ -51,6 +54,25 @@ pub(crate) async fn serve_tls(stream: TcpStream, permit: Permit, tls: TlsAccepto
             count_rejection("header_timeout");
             tracing::debug!(?peer, "TLS handshake not done within the header read timeout; closing");
         }
+    }
+}
+
+/// Serves a cleartext connection: its first request head decides whether it is a lean event
+/// stream or a connection for hyper.
+pub(crate) async fn serve_plain(mut stream: TcpStream, permit: Permit, shared: Shared, watcher: Watcher) {
+    match sniff::first_request(&mut stream, shared.limits.header_read_timeout).await {
+        Sniffed::Stream(request) => {
+            // Held so that a graceful shutdown waits for the stream's end, as for hyper's.
+            let _watcher = watcher;
+            stream_writer::serve(stream, request, permit, shared).await;
+        }
+        // Boxed: the task's own allocation then stays the size a lean stream needs.
+        Sniffed::Other(head) => Box::pin(serve(Prefixed::new(head, stream), permit, shared, watcher)).await,
+        Sniffed::TimedOut => {
+            count_rejection("header_timeout");
+            tracing::debug!("no complete request head within the header read timeout; closing the connection");
+        }
+        Sniffed::Gone => {}
     }
 }
 

@@ -5,12 +5,18 @@
 //! one over `--max-connections-per-ip` gets `429` (both a minimal HTTP/1.1 answer written on the
 //! socket, then closed; with TLS on, such a connection is closed at once instead, since answering
 //! would first cost a handshake). Everything slow (the TLS handshake, serving) happens in the
-//! connection's own task, so one bad client never delays the others.
+//! connection's own task, so one bad client never delays the others. On cleartext connections
+//! the task first reads the request head itself ([`sniff`]): event-stream subscriptions, the
+//! bulk of long-lived connections, are served by a lean writer ([`stream_writer`]) that keeps no
+//! HTTP buffers for the stream's life; everything else goes to hyper.
 //! Each refusal and timeout is counted in `herald_limit_rejections_total{limit=…}`.
 
 mod activity;
 mod admission;
 mod connection;
+mod prefixed;
+mod sniff;
+mod stream_writer;
 
 use std::future::Future;
 use std::io;
@@ -132,7 +138,7 @@ impl Listener {
             };
             let (shared, watcher) = (shared.clone(), graceful.watcher());
             match &self.tls {
-                None => tokio::spawn(connection::serve(stream, permit, shared, watcher)),
+                None => tokio::spawn(connection::serve_plain(stream, permit, shared, watcher)),
                 Some(tls) => tokio::spawn(connection::serve_tls(stream, permit, tls.clone(), shared, watcher)),
             };
         }

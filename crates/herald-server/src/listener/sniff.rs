@@ -1,0 +1,137 @@
+//! Reads a cleartext connection's first request head and tells an event-stream subscription
+//! from everything else.
+//!
+//! An event stream is by far the most numerous kind of connection, and the longest-lived: once
+//! its response head is out it only writes. Serving it with hyper would keep hyper's read and
+//! write buffers and its connection state for the stream's whole life, which is most of an idle
+//! subscriber's memory. So the listener reads the first head itself; a plain `GET` on the hub's
+//! endpoint that asks for a stream (not a WebSocket upgrade, not a poll) is handed to
+//! [`stream_writer`](super::stream_writer), and anything else (publishes, polls, pages,
+//! HTTP/2 prior knowledge, malformed heads) goes to hyper with the bytes read put back.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+/// The endpoint whose streams take the lean path.
+const HUB_PATH: &str = "/.well-known/mercure";
+/// Longest request head read here; a longer one goes to hyper, which refuses it (431).
+const MAX_HEAD: usize = 8 * 1024;
+/// Headers parsed here; a request with more goes to hyper.
+const MAX_HEADERS: usize = 64;
+
+/// What the first bytes of a connection turned out to be.
+pub(crate) enum Sniffed {
+    /// A subscription to serve as a lean event stream.
+    Stream(Box<Request<Body>>),
+    /// Anything else: the bytes read so far, for hyper to read first.
+    Other(Vec<u8>),
+    /// No complete head within the header read timeout (a slow or silent client).
+    TimedOut,
+    /// The client closed or the connection failed.
+    Gone,
+}
+
+/// Reads until the end of the first request head (or [`MAX_HEAD`] bytes) within `timeout`.
+pub(crate) async fn first_request(stream: &mut TcpStream, timeout: Duration) -> Sniffed {
+    let mut head = Vec::with_capacity(1024);
+    let read = async {
+        loop {
+            if head.len() == head.capacity() {
+                head.reserve(1024);
+            }
+            if stream.read_buf(&mut head).await? == 0 {
+                return Ok::<_, std::io::Error>(false);
+            }
+            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= MAX_HEAD {
+                return Ok(true);
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(true)) => match subscription(&head) {
+            Some(request) => Sniffed::Stream(Box::new(request)),
+            None => Sniffed::Other(head),
+        },
+        Err(_) => Sniffed::TimedOut,
+        Ok(_) => Sniffed::Gone,
+    }
+}
+
+/// The request, when `head` is exactly one complete `GET` head for an event stream.
+fn subscription(head: &[u8]) -> Option<Request<Body>> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let end = match parsed.parse(head) {
+        Ok(httparse::Status::Complete(end)) => end,
+        _ => return None,
+    };
+    // Pipelined bytes after the head are left to hyper, as are HTTP/1.0 clients (no chunked).
+    if end != head.len() || parsed.version != Some(1) || parsed.method != Some("GET") {
+        return None;
+    }
+    let target = parsed.path?;
+    if !wants_stream(target) {
+        return None;
+    }
+    let mut request = Request::builder().method(Method::GET).uri(target.parse::<Uri>().ok()?).version(Version::HTTP_11);
+    for header in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
+        // An upgrade (WebSocket) or a request body is hyper's to handle.
+        if name == axum::http::header::UPGRADE
+            || name == axum::http::header::TRANSFER_ENCODING
+            || (name == axum::http::header::CONTENT_LENGTH && header.value != b"0")
+        {
+            return None;
+        }
+        request = request.header(name, HeaderValue::from_bytes(header.value).ok()?);
+    }
+    request.body(Body::empty()).ok()
+}
+
+/// Whether a request target is the hub's endpoint asking for a stream (not a long poll or a
+/// poll, whose responses end and whose clients reuse the connection).
+fn wants_stream(target: &str) -> bool {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    path == HUB_PATH
+        && !url::form_urlencoded::parse(query.as_bytes())
+            .any(|(key, value)| key == "transport" && matches!(&*value, "long-poll" | "poll"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sniff(head: &str) -> bool {
+        subscription(head.as_bytes()).is_some()
+    }
+
+    #[test]
+    fn streams_take_the_lean_path() {
+        assert!(sniff("GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"));
+        assert!(sniff("GET /.well-known/mercure?topic=a&transport=ndjson HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(sniff("GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+    }
+
+    #[test]
+    fn everything_else_goes_to_hyper() {
+        for head in [
+            "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n",
+            "GET /.well-known/mercure?topic=a&transport=long-poll HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /.well-known/mercure?topic=a&transport=poll HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+            "GET /.well-known/mercure?topic=a HTTP/1.0\r\n\r\n",
+            "GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            "GET /.well-known/mercure/subscriptions HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET /.well-known/mercure HTTP/1.1\r\nBad Header\r\n\r\n",
+        ] {
+            assert!(!sniff(head), "{head:?} should go to hyper");
+        }
+    }
+}
