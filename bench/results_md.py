@@ -2,10 +2,11 @@
 """Writes bench/RESULTS.md (to standard output) from the JSON lines bench/run.sh collected.
 
 Usage: results_md.py results.jsonl --cpu MODEL --cores N --kernel K --os OS --versions TEXT
-                     --load-before L --load-after L --sizes TEXT
+                     --load-before L --load-after L --sizes TEXT [--findings FILE]
 """
 import argparse
 import json
+import os
 
 PEER_NAMES = {
     "herald": "Herald (memory store)",
@@ -91,11 +92,24 @@ def describe(record):
     return text + f"{record['messages']:,} messages of {record['payload_size']} B, {how}, {record['publishers']} publishers"
 
 
+def busy(load_average):
+    """True when the 1-minute load average says other work was running."""
+    try:
+        return float(load_average.split()[0]) > 0.5
+    except (IndexError, ValueError):
+        return False
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results")
     for flag in ("cpu", "cores", "kernel", "os", "versions", "load_before", "load_after", "sizes"):
         parser.add_argument("--" + flag.replace("_", "-"), default="")
+    parser.add_argument(
+        "--findings",
+        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "FINDINGS.md"),
+        help="hand-written analysis appended to the tables",
+    )
     args = parser.parse_args()
     results = {}
     for line in open(args.results):
@@ -105,10 +119,11 @@ def main():
 
     print("# Peer comparison: Herald, nchan, Pushpin\n")
     print("Written by `bench/run.sh`; every figure of every run is in `bench/results.jsonl`.\n")
-    print("**Figures from a busy machine are indicative only.** This run shared its 2 cores with other")
-    print("work (compilation), which takes CPU from the servers and from the load generator alike and")
-    print("inflates latencies; the load average is given below. Re-run `bench/run.sh` on a quiet")
-    print("machine before quoting them.\n")
+    if busy(args.load_before):
+        print("**Figures from a busy machine are indicative only.** The machine was already loaded when")
+        print("this run started (load average below), which takes CPU from the servers and from the load")
+        print("generator alike and inflates latencies. Re-run `bench/run.sh` on a quiet machine before")
+        print("quoting them.\n")
     print("## Machine and versions\n")
     print(f"- CPU: {args.cpu}, {args.cores} cores; {args.os}, kernel {args.kernel}")
     print(f"- load average (1, 5, 15 min) before the run: {args.load_before}; after: {args.load_after}")
@@ -143,6 +158,8 @@ def main():
             if "subscribers" in first:
                 print(describe(first) + ".\n")
             print(table(records, ROWS_IDLE if scenario == "idle" else ROWS_PUBLISHING) + "\n")
+    if args.findings and os.path.exists(args.findings):
+        print(open(args.findings).read().rstrip() + "\n")
 
 
 if __name__ == "__main__":
