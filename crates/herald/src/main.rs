@@ -12,9 +12,8 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
-/// jemalloc keeps idle connections smaller than the system allocator does: the untouched tail
-/// of a connection's read buffer stays out of resident memory (9.3 instead of 13.7 KiB per idle
-/// SSE connection, see bench/RESULTS.md).
+/// jemalloc keeps many connections' small allocations less fragmented than the system
+/// allocator does: idle connections cost less resident memory (figures in bench/RESULTS.md).
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
