@@ -150,10 +150,10 @@ impl Subscription {
     /// want. The log head is read before the final drain, so no wanted event up to it can still
     /// be on its way. `None` when no position is known (nothing taken, nothing in history).
     pub fn drain(&mut self, max: usize, out: &mut Vec<Arc<Event>>) -> Option<Arc<str>> {
-        self.drain_into(max, out);
+        self.try_recv_many(out, max.saturating_sub(out.len()));
         if out.len() < max {
             let head = self.key.and_then(|key| self.hub.head_if_subscribed(key));
-            self.drain_into(max, out);
+            self.try_recv_many(out, max - out.len());
             if out.len() < max {
                 if let Some((seq, id)) = head {
                     if out.last().is_none_or(|last| last.seq < seq) {
@@ -163,10 +163,6 @@ impl Subscription {
             }
         }
         out.last().map(|event| event.id.clone())
-    }
-
-    fn drain_into(&mut self, max: usize, out: &mut Vec<Arc<Event>>) {
-        self.try_recv_many(out, max.saturating_sub(out.len()));
     }
 
     /// After the feed ended: true when it ended because this subscriber fell too far behind

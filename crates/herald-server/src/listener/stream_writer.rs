@@ -28,6 +28,9 @@ use super::admission::Permit;
 use super::connection::Shared;
 use crate::rate::ClientAddr;
 
+/// Reads of ignored client bytes in one poll before the task yields.
+const MAX_READS_PER_POLL: usize = 16;
+
 /// Serves `request` on `stream`, then closes it.
 pub(crate) async fn serve(stream: TcpStream, request: Box<Request<Body>>, permit: Permit, shared: Shared) {
     // Routing and the response head run in a temporary allocation: the task itself keeps only
@@ -114,22 +117,27 @@ impl Piece {
 }
 
 impl Pump {
-    /// Reads whatever the client sent (it is ignored); an error when it has closed.
+    /// Reads whatever the client sent (it is ignored); an error when it has closed. The buffer
+    /// lives on the stack, not in the connection's state; a client that keeps sending gets at
+    /// most [`MAX_READS_PER_POLL`] reads per turn, so it cannot hold a worker thread.
     fn poll_client_gone(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        loop {
+        let mut discard = [0u8; 4096];
+        for _ in 0..MAX_READS_PER_POLL {
             match self.stream.poll_read_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(e),
                 Poll::Pending => return Poll::Pending,
             }
-            let mut probe = [0u8; 64];
-            match self.stream.try_read(&mut probe) {
+            match self.stream.try_read(&mut discard) {
                 Ok(0) => return Poll::Ready(io::Error::new(io::ErrorKind::ConnectionAborted, "client closed")),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(e),
             }
         }
+        // More is waiting: read on at the task's next turn.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     /// Writes `out` until it is all out.
