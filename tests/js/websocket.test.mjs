@@ -9,7 +9,7 @@ import { startHub, waitFor } from './lib/hub.mjs';
 
 let hub;
 before(async () => {
-  hub = await startHub(['--max-body-bytes', '4096']);
+  hub = await startHub(['--max-body-bytes', '4096', '--max-field-bytes', '64']);
 });
 after(() => hub.stop());
 
@@ -106,18 +106,20 @@ test('bad messages get an error and nobody else is affected', async () => {
   await watcher.request({ type: 'subscribe', match: 'guarded' });
   const bad = await connect();
   const errors = [
-    [{ type: 'publish', topic: 'guarded', event: 'mercure' }, /reserved/],
-    [{ type: 'publish', data: 'no topic' }, /missing "topic"/],
-    [{ type: 'publish', topic: 'guarded', id: 'a\nb' }, /"id" contains/],
-    [{ type: 'publish', topic: 'guarded', retry: 'soon' }, /digits only/],
-    [{ type: 'subscribe', match_regex: 'x' }, /invalid message/],
-    [{ type: 'subscribe' }, /needs "match"/],
-    [{ type: 'teleport' }, /invalid message/],
+    [{ type: 'publish', topic: 'guarded', event: 'mercure' }, /reserved/, 'bad_request'],
+    [{ type: 'publish', data: 'no topic' }, /missing "topic"/, 'bad_request'],
+    [{ type: 'publish', topic: 'guarded', id: 'a\nb' }, /"id" contains/, 'bad_request'],
+    [{ type: 'publish', topic: 'guarded', retry: 'soon' }, /digits only/, 'bad_request'],
+    [{ type: 'publish', topic: 'guarded', id: 'x'.repeat(65) }, /longer than 64 bytes/, 'too_large'],
+    [{ type: 'subscribe', match_regex: 'x' }, /invalid message/, 'bad_request'],
+    [{ type: 'subscribe' }, /missing topic matcher/, 'bad_request'],
+    [{ type: 'teleport' }, /invalid message/, 'bad_request'],
   ];
-  for (const [message, expected] of errors) {
+  for (const [message, expected, code] of errors) {
     const answer = await bad.request(message);
     assert.equal(answer.type, 'error', JSON.stringify(message));
     assert.match(answer.message, expected);
+    assert.equal(answer.code, code, JSON.stringify(message));
   }
   bad.socket.send('this is not JSON');
   await waitFor(() => bad.answers.some((a) => a.type === 'error' && !a.ref), 5000, 'error for non-JSON');

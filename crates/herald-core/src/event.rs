@@ -6,7 +6,9 @@
 //! with its position in the hub-wide log and its event-stream frame, encoded exactly once and
 //! shared by every subscriber.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -76,7 +78,29 @@ impl fmt::Display for UpdateError {
 
 impl std::error::Error for UpdateError {}
 
+/// An update that passed [`Update::validate`]: only such an update can be published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidUpdate(Update);
+
+impl ValidUpdate {
+    /// The update.
+    pub fn get(&self) -> &Update {
+        &self.0
+    }
+
+    /// The update, to build the event from.
+    pub fn into_inner(self) -> Update {
+        self.0
+    }
+}
+
 impl Update {
+    /// Validates the update, so that it can be published.
+    pub fn into_valid(self, hub_url: &Url) -> Result<ValidUpdate, UpdateError> {
+        self.validate(hub_url)?;
+        Ok(ValidUpdate(self))
+    }
+
     /// Checks the update against the protocol's rules; `hub_url` resolves relative topics.
     pub fn validate(&self, hub_url: &Url) -> Result<(), UpdateError> {
         if self.topics.is_empty() {
@@ -157,24 +181,66 @@ fn decode_unreserved(path: &str) -> String {
     out
 }
 
+/// A wire format whose per-event encoding is made once and shared by every subscriber.
+///
+/// The event-stream frame is built when the event is; other formats (the transports' JSON, say)
+/// are registered by the crate that defines them, each with its encoder, and every event caches
+/// its encoding in the format's slot on first use. Core thus keeps the encode-once guarantee for
+/// formats it knows nothing about.
+#[derive(Debug)]
+pub struct Format {
+    name: &'static str,
+    encode: fn(&Event) -> Bytes,
+    /// The format's slot in each event's cache; `None` when every slot was taken (then each
+    /// use encodes anew, which is correct but slower).
+    slot: Option<usize>,
+}
+
+/// Formats that can cache their encoding on each event.
+pub const FORMAT_SLOTS: usize = 3;
+
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+impl Format {
+    /// Registers a format named `name` (for logs) whose encoder is `encode`. Call it once per
+    /// format, e.g. in a `LazyLock`.
+    pub fn register(name: &'static str, encode: fn(&Event) -> Bytes) -> Self {
+        let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+        let slot = (slot < FORMAT_SLOTS).then_some(slot);
+        if slot.is_none() {
+            tracing::warn!(format = name, "no cache slot left: events are encoded for every use");
+        }
+        Self { name, encode, slot }
+    }
+
+    /// The format's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// An accepted update: its place in the hub-wide log and its wire encodings.
 #[derive(Debug)]
 pub struct Event {
     /// Position in the hub-wide log; strictly increasing in publish order.
     pub seq: u64,
+    /// The event's id: the publisher's, or one the hub generated.
     pub id: Arc<str>,
+    /// The canonical topic first, then alternate topics.
     pub topics: Vec<String>,
+    /// The event-stream `event` field, if the publisher gave a type.
     pub event_type: Option<String>,
+    /// The payload.
     pub data: String,
+    /// The reconnection delay to advise, in milliseconds.
     pub retry: Option<u64>,
+    /// Only subscribers allowed to read one of the topics receive it.
     pub private: bool,
     /// When the hub accepted it, in milliseconds since the Unix epoch (for retention by age).
     pub published_ms: u64,
     sse: Bytes,
-    /// The JSON message for WebSocket (and other JSON transports), built on first use.
-    json: OnceLock<Bytes>,
-    /// The `<script>` chunk of the forever-frame transport, built on first use.
-    script: OnceLock<Bytes>,
+    /// The encodings of registered [`Format`]s, each built on first use.
+    encodings: [OnceLock<Bytes>; FORMAT_SLOTS],
 }
 
 impl Event {
@@ -197,46 +263,16 @@ impl Event {
             private: update.private,
             published_ms,
             sse,
-            json: OnceLock::new(),
-            script: OnceLock::new(),
+            encodings: Default::default(),
         })
     }
 
-    /// The JSON form of the event, `{"type":"event","id",…,"topics",…,"event",…,"data",…}`,
-    /// encoded once on first use and shared by every JSON subscriber.
-    pub fn json_message(&self) -> &Bytes {
-        self.json.get_or_init(|| {
-            let message = serde_json::json!({
-                "type": "event",
-                "id": &*self.id,
-                "topics": self.topics,
-                "event": self.event_type.as_deref().unwrap_or("message"),
-                "data": self.data,
-            });
-            Bytes::from(message.to_string())
-        })
-    }
-
-    /// The event as a forever-frame chunk, `<script>e({…});</script>`, where `e` is the function
-    /// the frame's prelude defines. The JSON is made safe inside a script element: `<` is
-    /// written `\u003c`, so no `</script>` or `<!--` can occur, and the line separators U+2028
-    /// and U+2029, which older JavaScript engines refuse in source, are escaped too.
-    pub fn html_script(&self) -> &Bytes {
-        self.script.get_or_init(|| {
-            let json = String::from_utf8_lossy(self.json_message());
-            let mut chunk = String::with_capacity(json.len() + 32);
-            chunk.push_str("<script>e(");
-            for c in json.chars() {
-                match c {
-                    '<' => chunk.push_str("\\u003c"),
-                    '\u{2028}' => chunk.push_str("\\u2028"),
-                    '\u{2029}' => chunk.push_str("\\u2029"),
-                    c => chunk.push(c),
-                }
-            }
-            chunk.push_str(");</script>\n");
-            Bytes::from(chunk)
-        })
+    /// The event in `format`, encoded on first use and shared by every later use.
+    pub fn encoded(&self, format: &Format) -> Cow<'_, Bytes> {
+        match format.slot {
+            Some(slot) => Cow::Borrowed(self.encodings[slot].get_or_init(|| (format.encode)(self))),
+            None => Cow::Owned((format.encode)(self)),
+        }
     }
 
     /// The approximate memory and storage footprint, counted against size-based retention.
@@ -314,24 +350,15 @@ mod tests {
         };
         let ev = Event::new(7, Arc::from("id-7"), 0, u).unwrap();
         assert_eq!(&ev.sse_frame()[..], b"id: id-7\nevent: price\nretry: 1500\ndata: a\ndata: b\n\n");
-        let json: serde_json::Value = serde_json::from_slice(ev.json_message()).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"type": "event", "id": "id-7", "topics": ["t"], "event": "price", "data": "a\nb"})
-        );
-        assert!(std::ptr::eq(ev.json_message(), ev.json_message()), "encoded once");
-    }
-
-    #[test]
-    fn script_chunk_cannot_close_its_element() {
-        let update =
-            Update { topics: vec!["t".into()], data: "</script><!-- \u{2028}\u{2029} é".into(), ..Default::default() };
-        let ev = Event::new(1, "x".into(), 0, update).unwrap();
-        let chunk = std::str::from_utf8(ev.html_script()).unwrap();
-        let inner = chunk.strip_prefix("<script>e(").unwrap().strip_suffix(");</script>\n").unwrap();
-        assert!(!inner.contains('<') && !inner.contains('\u{2028}') && !inner.contains('\u{2029}'), "{inner}");
-        let json: serde_json::Value = serde_json::from_str(inner).unwrap();
-        assert_eq!(json["data"], "</script><!-- \u{2028}\u{2029} é");
-        assert!(std::ptr::eq(ev.html_script(), ev.html_script()), "encoded once");
+        static COUNTING: std::sync::LazyLock<Format> = std::sync::LazyLock::new(|| {
+            Format::register("counting", |event| {
+                ENCODED.fetch_add(1, Ordering::SeqCst);
+                Bytes::from(event.data.to_uppercase())
+            })
+        });
+        static ENCODED: AtomicUsize = AtomicUsize::new(0);
+        assert_eq!(&ev.encoded(&COUNTING)[..], b"A\nB");
+        assert_eq!(&ev.encoded(&COUNTING)[..], b"A\nB");
+        assert_eq!(ENCODED.load(Ordering::SeqCst), 1, "encoded once");
     }
 }

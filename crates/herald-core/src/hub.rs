@@ -16,7 +16,7 @@
 //! Subscribers whose matchers are all exact are indexed by topic, so a publish visits only the
 //! mailboxes of its topics; the others are checked one by one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,13 +27,13 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::access::ReadAccess;
-use crate::event::{Event, Update, UpdateError};
+use crate::event::{Event, Update, UpdateError, ValidUpdate};
 use crate::history::History;
 use crate::mailbox::{Mailbox, Offer};
 use crate::matcher::Matcher;
 use crate::retention::{now_ms, Retention};
 use crate::store::{Store, StoreError};
-use crate::subscription::{CatchUp, Subscription};
+use crate::subscription::{CatchUp, Ended, Subscription};
 use crate::writer::{self, Pending};
 
 /// Settings of a hub.
@@ -82,12 +82,13 @@ impl Cursor {
 }
 
 /// Why a publish failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum PublishError {
     /// The update breaks a protocol rule (400).
     Invalid(UpdateError),
-    /// The event could not be made durable (503); nothing was delivered.
-    Storage(StoreError),
+    /// The event could not be made durable (503); nothing was delivered. Shared by every
+    /// publish of the failed batch.
+    Storage(Arc<StoreError>),
     /// The hub is shutting down (503).
     Closed,
 }
@@ -167,8 +168,6 @@ pub(crate) struct State {
     by_topic: HashMap<Box<str>, Vec<Arc<Mailbox>>>,
     /// Subscribers with at least one non-exact matcher.
     broad: Vec<Arc<Mailbox>>,
-    /// Subscribers dropped because their queue was full, until their stream notices.
-    overflowed: HashSet<u64>,
     /// Set on shutdown: no new registrations.
     closed: bool,
 }
@@ -215,7 +214,6 @@ impl Hub {
             subscribers: HashMap::new(),
             by_topic: HashMap::new(),
             broad: Vec::new(),
-            overflowed: HashSet::new(),
             closed: false,
         };
         Self {
@@ -236,8 +234,14 @@ impl Hub {
 
     /// Validates `update`, records it in history and queues it for every matching subscriber.
     /// With a store, returns once the event is durable.
-    pub async fn publish(&self, mut update: Update) -> Result<Arc<Event>, PublishError> {
-        update.validate(&self.config.hub_url)?;
+    pub async fn publish(&self, update: Update) -> Result<Arc<Event>, PublishError> {
+        self.publish_valid(update.into_valid(&self.config.hub_url)?).await
+    }
+
+    /// Publishes an update that was already validated: records it in history and queues it
+    /// for every matching subscriber. With a store, returns once the event is durable.
+    pub async fn publish_valid(&self, update: ValidUpdate) -> Result<Arc<Event>, PublishError> {
+        let mut update = update.into_inner();
         let id: Arc<str> = match update.id.take().filter(|id| !id.is_empty()) {
             Some(id) => id.into(),
             None => format!("urn:uuid:{}", Uuid::now_v7()).into(),
@@ -315,7 +319,7 @@ impl Hub {
                 subscription.set_live(key, Vec::new());
                 subscription.set_starts_after(head);
             }
-            Some((after, _)) => match self.join_live(Box::new(CatchUp { after, mailbox })) {
+            Some((after, _)) => match self.join_live(CatchUp::new(after, mailbox)) {
                 Ok((key, replay)) => subscription.set_live(key, replay),
                 Err((catch_up, _)) => subscription.set_catching_up(catch_up),
             },
@@ -341,7 +345,7 @@ impl Hub {
         let mut state = self.state.lock();
         state.closed = true;
         for (_, mailbox) in state.subscribers.drain() {
-            mailbox.close();
+            mailbox.close(Ended::Closed);
         }
         state.by_topic.clear();
         state.broad.clear();
@@ -359,9 +363,7 @@ impl Hub {
     }
 
     pub(crate) fn unsubscribe(&self, key: u64) {
-        let mut state = self.state.lock();
-        state.remove(key);
-        state.overflowed.remove(&key);
+        self.state.lock().remove(key, Ended::Closed);
     }
 
     /// The position and id of the newest event in the log, if the subscriber `key` is still
@@ -372,10 +374,6 @@ impl Hub {
             return None;
         }
         state.history.last().map(|event| (event.seq, event.id.clone()))
-    }
-
-    pub(crate) fn take_overflowed(&self, key: u64) -> bool {
-        self.state.lock().overflowed.remove(&key)
     }
 }
 
@@ -399,7 +397,7 @@ impl State {
     /// mailbox instead (its stream ends).
     pub fn register(&mut self, mailbox: Arc<Mailbox>) -> Option<u64> {
         if self.closed {
-            mailbox.close();
+            mailbox.close(Ended::Closed);
             return None;
         }
         let key = mailbox.key;
@@ -417,12 +415,12 @@ impl State {
         Some(key)
     }
 
-    /// Drops a subscriber from the registry and closes its mailbox.
-    fn remove(&mut self, key: u64) {
+    /// Drops a subscriber from the registry and closes its mailbox, saying why.
+    fn remove(&mut self, key: u64, why: Ended) {
         let Some(mailbox) = self.subscribers.remove(&key) else {
             return;
         };
-        mailbox.close();
+        mailbox.close(why);
         if indexed(&mailbox.selection) {
             for topic in mailbox.selection.matchers.iter().filter_map(Matcher::exact_topic) {
                 if let Some(mailboxes) = self.by_topic.get_mut(topic) {
@@ -452,10 +450,12 @@ impl State {
                 outcome.offer(mailbox, event);
             }
         }
-        for key in std::mem::take(&mut outcome.gone) {
-            self.remove(key);
+        for key in outcome.overflowing.drain(..) {
+            self.remove(key, Ended::Overflowed);
         }
-        self.overflowed.extend(outcome.overflowing.iter().copied());
+        for key in outcome.gone.drain(..) {
+            self.remove(key, Ended::Closed);
+        }
         (outcome.delivered, outcome.overflowed)
     }
 }
@@ -469,7 +469,9 @@ fn indexed(selection: &Selection) -> bool {
 struct FanOut {
     delivered: u64,
     overflowed: u64,
+    /// Subscribers already dropped (their mailbox closed meanwhile).
     gone: Vec<u64>,
+    /// Subscribers whose queue is full: dropped as too slow.
     overflowing: Vec<u64>,
 }
 
@@ -483,7 +485,6 @@ impl FanOut {
             Offer::Duplicate => {}
             Offer::Full => {
                 self.overflowed += 1;
-                self.gone.push(mailbox.key);
                 self.overflowing.push(mailbox.key);
             }
             Offer::Closed => self.gone.push(mailbox.key),

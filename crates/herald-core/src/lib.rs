@@ -21,9 +21,9 @@ pub mod text;
 mod writer;
 
 pub use access::ReadAccess;
-pub use event::{Event, Update, UpdateError};
+pub use event::{Event, Format, Update, UpdateError, ValidUpdate};
 pub use hub::{Cursor, Hub, HubConfig, HubStats, PublishError};
 pub use matcher::{Matcher, MatcherError};
 pub use retention::Retention;
 pub use store::{Store, StoreError};
-pub use subscription::Subscription;
+pub use subscription::{Ended, Subscription};

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 
 use crate::event::Event;
 use crate::hub::Selection;
+use crate::subscription::Ended;
 
 /// Queue capacity kept allocated once a burst has drained.
 const KEEP_CAPACITY: usize = 16;
@@ -47,14 +48,15 @@ struct Inner {
     queue: VecDeque<Arc<Event>>,
     /// Set while the consumer waits for an event.
     waker: Option<Waker>,
-    closed: bool,
+    /// Set when the hub dropped the subscriber, with why.
+    closed: Option<Ended>,
     /// Position of the last event queued.
     last_seq: u64,
 }
 
 impl Mailbox {
     pub fn new(key: u64, selection: Arc<Selection>, capacity: usize) -> Self {
-        let inner = Inner { queue: VecDeque::new(), waker: None, closed: false, last_seq: 0 };
+        let inner = Inner { queue: VecDeque::new(), waker: None, closed: None, last_seq: 0 };
         Self { key, selection, capacity: capacity.max(1), inner: Mutex::new(inner) }
     }
 
@@ -62,7 +64,7 @@ impl Mailbox {
     pub fn push(&self, event: &Arc<Event>) -> Offer {
         let waker = {
             let mut inner = self.inner.lock();
-            if inner.closed {
+            if inner.closed.is_some() {
                 return Offer::Closed;
             }
             if inner.last_seq == event.seq {
@@ -81,11 +83,12 @@ impl Mailbox {
         Offer::Queued
     }
 
-    /// Ends the queue: the consumer gets what is queued, then the end.
-    pub fn close(&self) {
+    /// Ends the queue: the consumer gets what is queued, then the end, with `why`. The first
+    /// reason given is kept.
+    pub fn close(&self, why: Ended) {
         let waker = {
             let mut inner = self.inner.lock();
-            inner.closed = true;
+            inner.closed.get_or_insert(why);
             inner.waker.take()
         };
         if let Some(waker) = waker {
@@ -93,24 +96,30 @@ impl Mailbox {
         }
     }
 
-    /// Moves up to `max` queued events into `out`; returns how many.
-    pub fn take(&self, out: &mut Vec<Arc<Event>>, max: usize) -> usize {
-        self.inner.lock().take(out, max)
+    /// Moves up to `max` queued events into `out`; returns how many, or why the queue ended
+    /// once it is closed and empty.
+    pub fn take(&self, out: &mut Vec<Arc<Event>>, max: usize) -> Result<usize, Ended> {
+        let mut inner = self.inner.lock();
+        match (inner.take(out, max), inner.closed) {
+            (0, Some(why)) if max > 0 => Err(why),
+            (n, _) => Ok(n),
+        }
     }
 
     /// Like [`take`](Self::take), but when nothing is queued, waits: `Pending` until an event
-    /// arrives, `Ready(0)` once the queue is closed and empty.
-    pub fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<Arc<Event>>, max: usize) -> Poll<usize> {
+    /// arrives or the queue closes.
+    pub fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<Arc<Event>>, max: usize) -> Poll<Result<usize, Ended>> {
         let mut inner = self.inner.lock();
-        match inner.take(out, max) {
-            0 if !inner.closed => {
+        match (inner.take(out, max), inner.closed) {
+            (0, None) => {
                 match &mut inner.waker {
                     Some(waker) if waker.will_wake(cx.waker()) => {}
                     slot => *slot = Some(cx.waker().clone()),
                 }
                 Poll::Pending
             }
-            n => Poll::Ready(n),
+            (0, Some(why)) => Poll::Ready(Err(why)),
+            (n, _) => Poll::Ready(Ok(n)),
         }
     }
 }
@@ -167,8 +176,8 @@ mod tests {
             assert_eq!(mailbox.push(&event(seq)), Offer::Queued);
         }
         assert_eq!(counter.0.load(Ordering::SeqCst), 1, "woken once for the batch");
-        assert_eq!(mailbox.poll_take(&mut cx, &mut out, 2), Poll::Ready(2));
-        assert_eq!(mailbox.take(&mut out, 10), 1);
+        assert_eq!(mailbox.poll_take(&mut cx, &mut out, 2), Poll::Ready(Ok(2)));
+        assert_eq!(mailbox.take(&mut out, 10), Ok(1));
         let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [1, 2, 3]);
     }
@@ -190,10 +199,12 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut out = Vec::new();
         assert_eq!(mailbox.push(&event(1)), Offer::Queued);
-        mailbox.close();
+        mailbox.close(Ended::Overflowed);
+        mailbox.close(Ended::Closed);
         assert_eq!(mailbox.push(&event(2)), Offer::Closed);
-        assert_eq!(mailbox.poll_take(&mut cx, &mut out, 10), Poll::Ready(1));
-        assert_eq!(mailbox.poll_take(&mut cx, &mut out, 10), Poll::Ready(0));
+        assert_eq!(mailbox.poll_take(&mut cx, &mut out, 10), Poll::Ready(Ok(1)));
+        assert_eq!(mailbox.poll_take(&mut cx, &mut out, 10), Poll::Ready(Err(Ended::Overflowed)), "the first reason");
+        assert_eq!(mailbox.take(&mut out, 10), Err(Ended::Overflowed));
     }
 
     #[test]
@@ -203,7 +214,7 @@ mod tests {
             mailbox.push(&event(seq));
         }
         let mut out = Vec::new();
-        assert_eq!(mailbox.take(&mut out, usize::MAX), 500);
+        assert_eq!(mailbox.take(&mut out, usize::MAX), Ok(500));
         assert!(mailbox.inner.lock().queue.capacity() <= KEEP_CAPACITY);
     }
 }

@@ -11,22 +11,71 @@
 //! `position_of` an id index.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::event::Event;
 use crate::retention::Retention;
 
-/// A failure of the storage layer, with a message for operators.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+/// A failure of the storage layer. It says what failed and keeps its cause; hints about which
+/// setting to change are the binary's to add.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory cannot be created or written.
+    Unwritable {
+        /// The data directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another process holds the store's lock.
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// Stored data cannot be read back: damaged, or not written by Herald.
+    Corrupt {
+        /// The data directory.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Reading or writing failed (disk full, I/O error, ...).
+    Io {
+        /// What the store was doing.
+        operation: &'static str,
+        /// The engine's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            Self::Unwritable { path, source } => {
+                write!(f, "the data directory {} cannot be created or written: {source}", path.display())
+            }
+            Self::Locked { path } => write!(f, "the data directory {} is in use by another Herald process", path.display()),
+            Self::Corrupt { path, detail } => write!(
+                f,
+                "the store in {} cannot be read ({detail}); the data may be damaged, and Herald deletes nothing to recover",
+                path.display()
+            ),
+            Self::Io { operation, source } => write!(f, "{operation} failed: {source}"),
+        }
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unwritable { source, .. } => Some(source),
+            Self::Io { source, .. } => Some(source.as_ref()),
+            Self::Locked { .. } | Self::Corrupt { .. } => None,
+        }
+    }
+}
 
 /// A durable, ordered event log.
 pub trait Store: Send + Sync + fmt::Debug + 'static {

@@ -92,6 +92,7 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
         }
         Err(e) => {
             tracing::error!("storing {} events failed: {e}", events.len());
+            let e = Arc::new(e);
             for reply in replies {
                 let _ = reply.send(Err(PublishError::Storage(e.clone())));
             }

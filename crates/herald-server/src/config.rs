@@ -103,7 +103,7 @@ impl ServerConfig {
     /// The hub's own URL: the public URL with the Mercure path.
     pub fn hub_url(&self) -> Url {
         let mut url = self.public_url.clone();
-        url.set_path(crate::mercure::PATH);
+        url.set_path(crate::transport::PATH);
         url.set_query(None);
         url.set_fragment(None);
         url

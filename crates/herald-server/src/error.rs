@@ -1,12 +1,26 @@
-//! Error responses: a status code and a short plain-text message saying what to fix.
+//! HTTP error responses: a status code and a short plain-text message saying what to fix.
+//!
+//! The operations layer's failures are mapped here, once, for every HTTP transport: each
+//! [`FailureKind`] has its status, authorization failures get their RFC 6750 challenge, a rate
+//! limit its `Retry-After`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::AuthError;
+use crate::ops::{FailureKind, PublishFailure, SubscribeFailure};
+
+const CHALLENGE: &str = "Bearer realm=\"herald\"";
+const CHALLENGE_INVALID_TOKEN: &str = "Bearer realm=\"herald\", error=\"invalid_token\"";
+const CHALLENGE_INSUFFICIENT_SCOPE: &str = "Bearer realm=\"herald\", error=\"insufficient_scope\"";
+const CHALLENGE_INVALID_REQUEST: &str = "Bearer realm=\"herald\", error=\"invalid_request\"";
+
 /// An error answered to the client as `text/plain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The status.
     pub status: StatusCode,
+    /// What to fix, in one line.
     pub message: String,
     /// A `WWW-Authenticate` challenge, for authorization failures (RFC 6750).
     pub challenge: Option<&'static str>,
@@ -15,26 +29,75 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self { status, message: message.into(), challenge: None, retry_after: None }
     }
 
+    /// Adds a `WWW-Authenticate` challenge.
     pub fn with_challenge(mut self, challenge: &'static str) -> Self {
         self.challenge = Some(challenge);
         self
     }
 
+    /// Adds a `Retry-After`, in seconds.
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
+    fn of_kind(kind: FailureKind, message: String) -> Self {
+        let status = match kind {
+            FailureKind::BadRequest => StatusCode::BAD_REQUEST,
+            FailureKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            FailureKind::Forbidden => StatusCode::FORBIDDEN,
+            FailureKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            FailureKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            FailureKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self::new(status, message)
     }
+}
 
-    pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let challenge = match &e {
+            AuthError::MissingToken(_) => Some(CHALLENGE),
+            AuthError::InvalidToken | AuthError::Expired => Some(CHALLENGE_INVALID_TOKEN),
+            AuthError::MalformedHeader => Some(CHALLENGE_INVALID_REQUEST),
+            AuthError::InsufficientScope { .. } => Some(CHALLENGE_INSUFFICIENT_SCOPE),
+            AuthError::CookieOrigin { .. } => None,
+        };
+        let error = Self::of_kind(e.kind(), e.to_string());
+        match challenge {
+            Some(challenge) => error.with_challenge(challenge),
+            None => error,
+        }
+    }
+}
+
+impl From<PublishFailure> for ApiError {
+    fn from(failure: PublishFailure) -> Self {
+        match failure {
+            PublishFailure::Auth(e) => e.into(),
+            PublishFailure::RateLimited { retry_after } => {
+                Self::of_kind(failure.kind(), failure.to_string()).with_retry_after(retry_after)
+            }
+            PublishFailure::Unavailable(_) | PublishFailure::ShuttingDown => {
+                Self::of_kind(failure.kind(), failure.to_string()).with_retry_after(1)
+            }
+            other => Self::of_kind(other.kind(), other.to_string()),
+        }
+    }
+}
+
+impl From<SubscribeFailure> for ApiError {
+    fn from(failure: SubscribeFailure) -> Self {
+        match failure {
+            SubscribeFailure::Auth(e) => e.into(),
+            SubscribeFailure::Unavailable(_) => Self::of_kind(failure.kind(), failure.to_string()).with_retry_after(1),
+            other => Self::of_kind(other.kind(), other.to_string()),
+        }
     }
 }
 

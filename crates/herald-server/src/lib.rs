@@ -8,18 +8,17 @@
 
 pub mod auth;
 pub mod config;
-pub mod cors;
-pub mod demo;
-pub mod error;
-pub mod form;
+mod cors;
+mod demo;
+mod error;
+mod form;
 pub mod listener;
-pub mod long_poll;
-pub mod mercure;
-pub mod metrics;
+mod metrics;
+mod ops;
 pub mod rate;
-pub mod stream;
+mod timing;
 pub mod tls;
-pub mod ws;
+mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,11 +35,13 @@ pub use tls::TlsFiles;
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// The hub.
     pub hub: Arc<Hub>,
+    /// The settings it runs with.
     pub config: Arc<ServerConfig>,
-    pub auth: Arc<auth::Authorizer>,
+    auth: Arc<auth::Authorizer>,
     /// Publish rate limiting, when configured.
-    pub publish_rate: Option<Arc<rate::PublishRate>>,
+    publish_rate: Option<Arc<rate::PublishRate>>,
 }
 
 impl AppState {
@@ -59,16 +60,9 @@ impl AppState {
         Ok(Self { hub, auth: Arc::new(auth), publish_rate, config: Arc::new(config) })
     }
 
-    /// Checks the publish rate of `rights`' publisher (429 past it).
-    pub fn check_publish_rate(
-        &self,
-        rights: &auth::PublishRights,
-        client: Option<std::net::IpAddr>,
-    ) -> Result<(), error::ApiError> {
-        match &self.publish_rate {
-            Some(rate) => rate.check(&rights.publisher(client)),
-            None => Ok(()),
-        }
+    /// True when anyone may publish (no publisher key configured).
+    pub fn publishing_is_open(&self) -> bool {
+        self.auth.publishing_is_open()
     }
 }
 
@@ -76,30 +70,18 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.config.cors_origins);
     let mut app = Router::new()
-        .route(mercure::PATH, get(mercure::subscribe::handle).post(mercure::publish::handle))
-        .route("/ws", get(ws_only))
+        .route(transport::PATH, get(transport::subscribe).post(transport::publish_form::handle))
+        .route("/ws", get(transport::ws_only))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::handle_scrape))
         .merge(demo::routes());
     if state.config.ws_echo {
-        app = app.route("/ws-echo", get(ws::echo::handle));
+        app = app.route("/ws-echo", get(transport::ws::echo::handle));
     }
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
     app.with_state(state)
-}
-
-/// `GET /ws`: the WebSocket transport only.
-async fn ws_only(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    client: Option<axum::Extension<rate::ClientAddr>>,
-    headers: axum::http::HeaderMap,
-    uri: axum::http::Uri,
-    upgrade: axum::extract::ws::WebSocketUpgrade,
-) -> Result<axum::response::Response, error::ApiError> {
-    let client = client.map(|axum::Extension(rate::ClientAddr(ip))| ip);
-    ws::upgrade(upgrade, &headers, uri.query(), client, state)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then closes every event stream and

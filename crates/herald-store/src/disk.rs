@@ -48,8 +48,8 @@ impl std::fmt::Debug for DiskStore {
     }
 }
 
-fn err(context: &str) -> impl Fn(fjall::Error) -> StoreError + '_ {
-    move |e| StoreError(format!("{context}: {e}"))
+fn err(operation: &'static str) -> impl Fn(fjall::Error) -> StoreError {
+    move |e| StoreError::Io { operation, source: Box::new(e) }
 }
 
 impl DiskStore {
@@ -58,17 +58,12 @@ impl DiskStore {
     /// never deletes anything to recover.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let shown = dir.display();
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError(format!("cannot create the data directory {shown}: {e} (choose another with --data-dir)"))
-        })?;
+        let unwritable = |source| StoreError::Unwritable { path: dir.to_owned(), source };
+        std::fs::create_dir_all(dir).map_err(unwritable)?;
         let probe = dir.join(".herald-write-test");
-        std::fs::write(&probe, b"ok")
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map_err(|e| StoreError(format!("the data directory {shown} is not writable: {e}")))?;
+        std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)).map_err(unwritable)?;
         let db = Database::builder(dir).open().map_err(|e| match e {
-            fjall::Error::Locked => StoreError(format!(
-                "the data directory {shown} is in use by another Herald process; stop it, or give this one another --data-dir"
-            )),
+            fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
             other => corrupt(dir, &other.to_string()),
         })?;
         let open =
@@ -133,7 +128,7 @@ impl DiskStore {
             if !expired && !retention.over(tally.count, tally.bytes) {
                 break;
             }
-            let seq = key_seq(&key)?;
+            let seq = key_seq(&self.path, &key)?;
             batch.remove(&self.events, key);
             if let Some(id) = codec::id(&value) {
                 batch.remove(&self.ids, id_key(id, seq));
@@ -165,11 +160,7 @@ impl DiskStore {
 }
 
 fn corrupt(dir: &Path, why: &str) -> StoreError {
-    StoreError(format!(
-        "the store in {} cannot be read ({why}); the data may be damaged. Herald deletes nothing: \
-         move the directory aside to start with an empty history, or give another --data-dir",
-        dir.display()
-    ))
+    StoreError::Corrupt { path: dir.to_owned(), detail: why.to_owned() }
 }
 
 /// The `ids` key of the event at `seq` bearing `id`.
@@ -182,8 +173,8 @@ fn id_key(id: &str, seq: u64) -> Vec<u8> {
 }
 
 /// The position an `events` key stands for.
-fn key_seq(key: &[u8]) -> Result<u64, StoreError> {
-    seq_of(key).ok_or_else(|| StoreError("an event key is not a position".into()))
+fn key_seq(dir: &Path, key: &[u8]) -> Result<u64, StoreError> {
+    seq_of(key).ok_or_else(|| corrupt(dir, "an event key is not a position"))
 }
 
 fn seq_of(bytes: &[u8]) -> Option<u64> {
@@ -232,9 +223,9 @@ impl Store for DiskStore {
         let from = after.saturating_add(1).max(self.tally.lock().first_seq);
         for item in self.events.range(from.to_be_bytes()..).take(limit) {
             let (key, value) = item.into_inner().map_err(err("reading events"))?;
-            let seq = key_seq(&key)?;
+            let seq = key_seq(&self.path, &key)?;
             let event = codec::decode(seq, &value)
-                .ok_or_else(|| StoreError(format!("the event at position {seq} is damaged")))?;
+                .ok_or_else(|| corrupt(&self.path, &format!("the event at position {seq} is damaged")))?;
             out.push(Arc::new(event));
         }
         Ok(out)

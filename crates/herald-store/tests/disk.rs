@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_core::{Cursor, Event, Hub, HubConfig, Matcher, ReadAccess, Retention, Store, Subscription, Update};
+use herald_core::{
+    Cursor, Event, Hub, HubConfig, Matcher, ReadAccess, Retention, Store, StoreError, Subscription, Update,
+};
 use herald_store::DiskStore;
 
 fn event(seq: u64, id: &str, data: &str, published_ms: u64) -> Arc<Event> {
@@ -99,7 +101,8 @@ fn a_directory_in_use_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _first = DiskStore::open(dir.path()).unwrap();
     let second = DiskStore::open(dir.path()).unwrap_err();
-    assert!(second.0.contains("in use by another Herald process"), "{second}");
+    assert!(matches!(&second, StoreError::Locked { path } if path == dir.path()), "{second:?}");
+    assert!(second.to_string().contains("in use by another Herald process"), "{second}");
 }
 
 #[test]
@@ -108,7 +111,8 @@ fn an_unusable_path_is_refused_with_its_name() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
     let error = DiskStore::open(&file.join("data")).unwrap_err();
-    assert!(error.0.contains("cannot create the data directory") && error.0.contains("plain-file"), "{error}");
+    assert!(matches!(error, StoreError::Unwritable { .. }), "{error:?}");
+    assert!(error.to_string().contains("cannot be created") && error.to_string().contains("plain-file"), "{error}");
 }
 
 #[test]
@@ -126,14 +130,18 @@ fn damaged_data_is_refused_and_left_in_place() {
     }
     assert!(!damaged.is_empty());
     let error = DiskStore::open(dir.path()).unwrap_err();
-    assert!(error.0.contains("cannot be read") && error.0.contains("deletes nothing"), "{error}");
+    assert!(matches!(&error, StoreError::Corrupt { path, .. } if path == dir.path()), "{error:?}");
+    assert!(error.to_string().contains("deletes nothing"), "{error}");
     for path in damaged {
         assert_eq!(std::fs::read(&path).unwrap(), b"\x00garbage\xff", "{} was left as it was", path.display());
     }
 }
 
-fn drain(sub: &mut Subscription) -> Vec<String> {
-    std::iter::from_fn(|| sub.try_recv()).map(|e| e.data.clone()).collect()
+/// Every event the subscription has for now, history read from the store included.
+async fn drain(sub: &mut Subscription) -> Vec<String> {
+    let mut out = Vec::new();
+    sub.drain(usize::MAX, &mut out).await.unwrap();
+    out.iter().map(|e| e.data.clone()).collect()
 }
 
 fn t() -> Vec<Matcher> {
@@ -158,23 +166,23 @@ async fn the_hub_resumes_from_disk_beyond_its_memory_and_after_a_restart() {
         // Far behind the 3 cached events: caught up from disk, then live, no gap, no repeat.
         let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[1].clone()))).unwrap();
         assert_eq!(sub.resumed_from(), Some(ids[1].as_str()));
-        let first = sub.try_recv().unwrap();
+        let first = sub.recv().await.unwrap();
         assert_eq!(first.data, "2");
         let update = Update { topics: vec!["t".into()], data: "live".into(), ..Default::default() };
         hub.publish(update).await.unwrap();
-        let rest = drain(&mut sub);
+        let rest = drain(&mut sub).await;
         assert_eq!(rest, ["3", "5", "6", "7", "8", "10", "11", "12", "13", "15", "16", "17", "18", "live"]);
     }
     // After a restart, an id issued before it resumes exactly, and new positions follow on.
     let hub = Hub::with_store(config, Arc::new(DiskStore::open(dir.path()).unwrap())).unwrap();
     let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[16].clone()))).unwrap();
-    assert_eq!(drain(&mut sub), ["17", "18", "live"]);
+    assert_eq!(drain(&mut sub).await, ["17", "18", "live"]);
     let next =
         hub.publish(Update { topics: vec!["t".into()], data: "after".into(), ..Default::default() }).await.unwrap();
     assert_eq!(next.seq, 22);
-    assert_eq!(drain(&mut sub), ["after"]);
+    assert_eq!(drain(&mut sub).await, ["after"]);
     let mut everything = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
-    assert_eq!(drain(&mut everything).len(), 18);
+    assert_eq!(drain(&mut everything).await.len(), 18);
 }
 
 /// Every file below `dir`.

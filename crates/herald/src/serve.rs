@@ -26,7 +26,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = listener.scheme();
     tracing::info!(config = ?state.config, "configuration");
-    if state.auth.publishing_is_open() {
+    if state.publishing_is_open() {
         tracing::warn!(
             "no JWT key configured: anyone who can reach the hub can publish (set --jwt-key for any untrusted network)"
         );

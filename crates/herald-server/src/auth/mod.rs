@@ -26,13 +26,12 @@ pub mod keys;
 
 use std::collections::HashSet;
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use herald_core::{Matcher, ReadAccess};
 use jsonwebtoken::Validation;
 use url::Url;
 
-use crate::error::ApiError;
-use crate::rate::Publisher;
+use crate::rate::PublisherKey;
 pub use claims::Grants;
 use keys::VerifyingKey;
 pub use keys::{KeyConfig, KeyMaterial};
@@ -45,10 +44,63 @@ pub const QUERY_PARAM: &str = "authorization";
 /// Allowed clock difference when checking `exp` and `nbf`, in seconds.
 const LEEWAY_SECS: u64 = 30;
 
-const CHALLENGE: &str = "Bearer realm=\"herald\"";
-const CHALLENGE_INVALID_TOKEN: &str = "Bearer realm=\"herald\", error=\"invalid_token\"";
-const CHALLENGE_INSUFFICIENT_SCOPE: &str = "Bearer realm=\"herald\", error=\"insufficient_scope\"";
-const CHALLENGE_INVALID_REQUEST: &str = "Bearer realm=\"herald\", error=\"invalid_request\"";
+/// The role a token is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Publishing updates.
+    Publisher,
+    /// Receiving updates.
+    Subscriber,
+}
+
+/// Why a request's credentials do not allow what it asks. Each transport answers it in its own
+/// terms (HTTP: RFC 6750 statuses and challenges; WebSocket: an error message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No token came, and the role needs one (401).
+    MissingToken(Role),
+    /// The token failed validation (401 `invalid_token`); the reason is logged, not told.
+    InvalidToken,
+    /// The token is valid but expired since it was checked (401 `invalid_token`).
+    Expired,
+    /// The `Authorization` header is not `Bearer <token>` (400 `invalid_request`).
+    MalformedHeader,
+    /// The token does not grant publishing to this topic (403 `insufficient_scope`).
+    InsufficientScope {
+        /// The first topic not granted.
+        topic: String,
+    },
+    /// A publish authorized by the cookie came from another origin, or from none (403).
+    CookieOrigin {
+        /// The request's origin, if it named one.
+        origin: Option<String>,
+    },
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingToken(Role::Publisher) => {
+                f.write_str("publishing needs a token: send Authorization: Bearer <JWT> (mint one with `herald token`)")
+            }
+            Self::MissingToken(Role::Subscriber) => f.write_str(
+                "subscribing needs a token: send Authorization: Bearer <JWT> or the mercureAuthorization cookie",
+            ),
+            Self::InvalidToken => f.write_str("invalid token"),
+            Self::Expired => f.write_str("token expired: reconnect with a new one"),
+            Self::MalformedHeader => f.write_str("malformed Authorization header: send `Authorization: Bearer <JWT>`"),
+            Self::InsufficientScope { topic } => write!(f, "the token does not allow publishing to {topic:?}"),
+            Self::CookieOrigin { origin: Some(origin) } => {
+                write!(f, "publishing with the cookie from origin {origin} is refused: allow it with --cors-origin")
+            }
+            Self::CookieOrigin { origin: None } => f.write_str(
+                "publishing with the cookie needs an Origin or Referer header (or send Authorization: Bearer)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
 
 /// Authorization settings.
 #[derive(Debug, Clone, Default)]
@@ -92,8 +144,8 @@ pub enum PublishRights {
 }
 
 impl PublishRights {
-    /// Checks that every topic of an update is granted (403 otherwise: nothing is published).
-    pub fn check(&self, topics: &[String]) -> Result<(), ApiError> {
+    /// Checks that every topic of an update is granted (nothing is published otherwise).
+    pub fn check(&self, topics: &[String]) -> Result<(), AuthError> {
         let Self::Granted { selectors, .. } = self else {
             return Ok(());
         };
@@ -101,20 +153,17 @@ impl PublishRights {
             None => Ok(()),
             Some(topic) => {
                 crate::metrics::auth_failed("insufficient_scope");
-                Err(ApiError::new(StatusCode::FORBIDDEN, format!("the token does not allow publishing to {topic:?}"))
-                    .with_challenge(CHALLENGE_INSUFFICIENT_SCOPE))
+                Err(AuthError::InsufficientScope { topic: topic.clone() })
             }
         }
     }
-}
 
-impl PublishRights {
     /// Who publishes, for rate limiting: the token's subject, else the client's address.
-    pub fn publisher(&self, client: Option<std::net::IpAddr>) -> Publisher {
+    pub fn publisher_key(&self, client: Option<std::net::IpAddr>) -> PublisherKey {
         match (self, client) {
-            (Self::Granted { subject: Some(subject), .. }, _) => Publisher::Subject(subject.clone()),
-            (_, Some(address)) => Publisher::Address(address),
-            (_, None) => Publisher::Unknown,
+            (Self::Granted { subject: Some(subject), .. }, _) => PublisherKey::Subject(subject.clone()),
+            (_, Some(address)) => PublisherKey::Address(address),
+            (_, None) => PublisherKey::Unknown,
         }
     }
 }
@@ -129,16 +178,19 @@ struct Verified {
 /// What a subscriber may read, and until when (its token's `exp`, in seconds since the epoch).
 #[derive(Debug, Clone, Default)]
 pub struct ReadRights {
+    /// The private topics it may read.
     pub access: ReadAccess,
+    /// The token's `exp`, if it has one.
     pub expires: Option<u64>,
 }
 
 impl ReadRights {
-    /// When a connection using these rights must end: the token's expiry, as a timer instant.
+    /// When a subscription using these rights must end: the token's expiry, as a timer instant;
+    /// `None` when it never expires (or so far ahead that no timer reaches it).
     pub fn deadline(&self) -> Option<tokio::time::Instant> {
         let expires = self.expires?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Some(tokio::time::Instant::now() + std::time::Duration::from_secs(expires).saturating_sub(now))
+        tokio::time::Instant::now().checked_add(std::time::Duration::from_secs(expires).saturating_sub(now))
     }
 }
 
@@ -184,17 +236,13 @@ impl Authorizer {
     }
 
     /// The publish rights of a request.
-    pub fn publisher(&self, headers: &HeaderMap, query: Option<&str>) -> Result<PublishRights, ApiError> {
+    pub fn publisher(&self, headers: &HeaderMap, query: Option<&str>) -> Result<PublishRights, AuthError> {
         let Some(verifier) = &self.publisher else {
             return Ok(PublishRights::Open);
         };
         let Some((token, source)) = self.token(headers, query)? else {
             crate::metrics::auth_failed("missing_token");
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "publishing needs a token: send Authorization: Bearer <JWT> (mint one with `herald token`)",
-            )
-            .with_challenge(CHALLENGE));
+            return Err(AuthError::MissingToken(Role::Publisher));
         };
         if source == Source::Cookie {
             self.check_cookie_origin(headers)?;
@@ -204,7 +252,7 @@ impl Authorizer {
     }
 
     /// The read rights of a subscriber.
-    pub fn subscriber(&self, headers: &HeaderMap, query: Option<&str>) -> Result<ReadRights, ApiError> {
+    pub fn subscriber(&self, headers: &HeaderMap, query: Option<&str>) -> Result<ReadRights, AuthError> {
         let Some(verifier) = &self.subscriber else {
             return Ok(ReadRights::default());
         };
@@ -213,11 +261,7 @@ impl Authorizer {
                 return Ok(ReadRights::default());
             }
             crate::metrics::auth_failed("missing_token");
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "subscribing needs a token: send Authorization: Bearer <JWT> or the mercureAuthorization cookie",
-            )
-            .with_challenge(CHALLENGE));
+            return Err(AuthError::MissingToken(Role::Subscriber));
         };
         let verified = self.verify(verifier, &token)?;
         Ok(ReadRights { access: ReadAccess::with_private(verified.grants.subscribe), expires: verified.expires })
@@ -225,13 +269,12 @@ impl Authorizer {
 
     /// Finds the token: the `Authorization` header wins, then a cookie, then (if enabled) the
     /// query string.
-    fn token(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Option<(String, Source)>, ApiError> {
+    fn token(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Option<(String, Source)>, AuthError> {
         let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
         if let Some(value) = authorization.next() {
             let malformed = || {
                 crate::metrics::auth_failed("invalid_request");
-                ApiError::bad_request("malformed Authorization header: send `Authorization: Bearer <JWT>`")
-                    .with_challenge(CHALLENGE_INVALID_REQUEST)
+                AuthError::MalformedHeader
             };
             if authorization.next().is_some() {
                 return Err(malformed());
@@ -260,11 +303,11 @@ impl Authorizer {
 
     /// Verifies signature and claims; the reason of a failure is logged, the client told
     /// `invalid_token` only.
-    fn verify(&self, verifier: &Verifier, token: &str) -> Result<Verified, ApiError> {
+    fn verify(&self, verifier: &Verifier, token: &str) -> Result<Verified, AuthError> {
         let invalid = |reason: String| {
             tracing::debug!("token refused: {reason}");
             crate::metrics::auth_failed("invalid_token");
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid token").with_challenge(CHALLENGE_INVALID_TOKEN)
+            AuthError::InvalidToken
         };
         let data = jsonwebtoken::decode::<claims::Claims>(token, &verifier.key.key, &verifier.validation)
             .map_err(|e| invalid(e.to_string()))?;
@@ -280,21 +323,14 @@ impl Authorizer {
     }
 
     /// A publish authorized by a cookie must come from an allowed origin.
-    fn check_cookie_origin(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    fn check_cookie_origin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
             let referer = headers.get(header::REFERER)?.to_str().ok()?;
             Some(Url::parse(referer).ok()?.origin().ascii_serialization())
         });
         match origin {
             Some(origin) if self.publish_origins.contains(&origin.trim_end_matches('/').to_ascii_lowercase()) => Ok(()),
-            Some(origin) => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("publishing with the cookie from origin {origin} is refused: allow it with --cors-origin"),
-            )),
-            None => Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "publishing with the cookie needs an Origin or Referer header (or send Authorization: Bearer)",
-            )),
+            origin => Err(AuthError::CookieOrigin { origin }),
         }
     }
 }

@@ -20,7 +20,7 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
 
-use crate::rate::ClientAddr;
+use super::ClientAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;

@@ -40,6 +40,11 @@ use connection::Shared;
 /// WebSockets is most of their memory.
 const READ_BUFFER_CAP: usize = 8192;
 
+/// The client's address, put in each request's extensions by the listener (for limits per
+/// client, such as the publish rate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
+
 /// Limits on connections (as opposed to requests: see [`crate::config::Limits`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {

@@ -5,9 +5,10 @@
 //! its response head is out it only writes. Serving it with hyper would keep hyper's read and
 //! write buffers and its connection state for the stream's whole life, which is most of an idle
 //! subscriber's memory. So the listener reads the first head itself; a plain `GET` on the hub's
-//! endpoint that asks for a stream (not a WebSocket upgrade, not a poll) is handed to
-//! [`stream_writer`](super::stream_writer), and anything else (publishes, polls, pages,
-//! HTTP/2 prior knowledge, malformed heads) goes to hyper with the bytes read put back.
+//! endpoint that asks for a stream (not a WebSocket upgrade, not a poll, as the transport
+//! selector reads it) is handed to [`stream_writer`](super::stream_writer), and anything else
+//! (publishes, polls, pages, HTTP/2 prior knowledge, malformed heads) goes to hyper with the
+//! bytes read put back.
 
 use std::time::Duration;
 
@@ -16,8 +17,6 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-/// The endpoint whose streams take the lean path.
-const HUB_PATH: &str = "/.well-known/mercure";
 /// Longest request head read here; a longer one goes to hyper, which refuses it (431).
 const MAX_HEAD: usize = 8 * 1024;
 /// Headers parsed here; a request with more goes to hyper.
@@ -74,7 +73,7 @@ fn subscription(head: &[u8]) -> Option<Request<Body>> {
         return None;
     }
     let target = parsed.path?;
-    if !wants_stream(target) {
+    if !crate::transport::select::streams(target) {
         return None;
     }
     let mut request = Request::builder().method(Method::GET).uri(target.parse::<Uri>().ok()?).version(Version::HTTP_11);
@@ -90,15 +89,6 @@ fn subscription(head: &[u8]) -> Option<Request<Body>> {
         request = request.header(name, HeaderValue::from_bytes(header.value).ok()?);
     }
     request.body(Body::empty()).ok()
-}
-
-/// Whether a request target is the hub's endpoint asking for a stream (not a long poll or a
-/// poll, whose responses end and whose clients reuse the connection).
-fn wants_stream(target: &str) -> bool {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    path == HUB_PATH
-        && !url::form_urlencoded::parse(query.as_bytes())
-            .any(|(key, value)| key == "transport" && matches!(&*value, "long-poll" | "poll"))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 
 use super::admission::Permit;
 use super::connection::Shared;
-use crate::rate::ClientAddr;
+use super::ClientAddr;
 
 /// Reads of ignored client bytes in one poll before the task yields.
 const MAX_READS_PER_POLL: usize = 16;

@@ -9,7 +9,8 @@ use axum::response::Response;
 
 use crate::AppState;
 
-pub async fn handle(upgrade: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// `GET /ws-echo`: echoes every message.
+pub(crate) async fn handle(upgrade: WebSocketUpgrade, State(state): State<AppState>) -> Response {
     // Conformance cases send messages up to 16 MiB.
     let max = state.config.limits.max_body_bytes.max(16 * 1024 * 1024 + 1024);
     super::configure(upgrade, max).on_upgrade(echo)

@@ -10,8 +10,10 @@
 //!   `type`); answered by an `ack` with the id, or an `error`.
 //! - `{"type":"ping"}`: answered by `{"type":"pong"}`.
 //!
-//! Hub → client: `event` (see [`herald_core::Event::json_message`]), `ack`, `error`, `pong`.
-//! Every answer carries the request's `ref` when it had one, so clients can match them.
+//! Hub → client: `event` (the JSON event message of [`super::super::json`]), `ack`, `error`
+//! (with a `code` naming the kind of failure: `bad_request`, `unauthorized`, `forbidden`,
+//! `too_large`, `rate_limited`, `unavailable`), `pong`. Every answer carries the request's `ref`
+//! when it had one, so clients can match them.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -19,7 +21,7 @@ use serde_json::{json, Value};
 /// A message from the client.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum ClientMessage {
+pub(crate) enum ClientMessage {
     Subscribe {
         #[serde(default, rename = "match")]
         exact: OneOrMany,
@@ -57,7 +59,7 @@ pub enum ClientMessage {
 /// A field given as one string or a list of strings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(untagged)]
-pub enum OneOrMany {
+pub(crate) enum OneOrMany {
     #[default]
     None,
     One(String),
@@ -65,7 +67,7 @@ pub enum OneOrMany {
 }
 
 impl OneOrMany {
-    pub fn into_vec(self) -> Vec<String> {
+    pub(crate) fn into_vec(self) -> Vec<String> {
         match self {
             Self::None => Vec::new(),
             Self::One(s) => vec![s],
@@ -77,7 +79,7 @@ impl OneOrMany {
 /// `retry` as a number or, as in the form, a string of digits.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum Retry {
+pub(crate) enum Retry {
     Number(u64),
     Text(String),
 }
@@ -90,7 +92,7 @@ fn with_ref(mut message: Value, reference: Option<Value>) -> String {
 }
 
 /// `{"type":"ack", …}` with extra fields.
-pub fn ack(fields: Value, reference: Option<Value>) -> String {
+pub(crate) fn ack(fields: Value, reference: Option<Value>) -> String {
     let mut message = json!({"type": "ack"});
     if let (Some(object), Value::Object(extra)) = (message.as_object_mut(), fields) {
         object.extend(extra);
@@ -98,11 +100,13 @@ pub fn ack(fields: Value, reference: Option<Value>) -> String {
     with_ref(message, reference)
 }
 
-pub fn error(message: &str, reference: Option<Value>) -> String {
-    with_ref(json!({"type": "error", "message": message}), reference)
+/// `{"type":"error","code":…,"message":…}`: `code` is the failure's kind.
+pub(crate) fn error(code: &str, message: &str, reference: Option<Value>) -> String {
+    with_ref(json!({"type": "error", "code": code, "message": message}), reference)
 }
 
-pub fn pong(reference: Option<Value>) -> String {
+/// `{"type":"pong"}`.
+pub(crate) fn pong(reference: Option<Value>) -> String {
     with_ref(json!({"type": "pong"}), reference)
 }
 
@@ -127,6 +131,6 @@ mod tests {
     #[test]
     fn answers_carry_the_ref() {
         assert_eq!(ack(json!({"id": "x"}), Some(json!(3))), r#"{"id":"x","ref":3,"type":"ack"}"#);
-        assert_eq!(error("bad", None), r#"{"message":"bad","type":"error"}"#);
+        assert_eq!(error("bad_request", "bad", None), r#"{"code":"bad_request","message":"bad","type":"error"}"#);
     }
 }

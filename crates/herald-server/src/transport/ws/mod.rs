@@ -2,20 +2,21 @@
 //!
 //! A WebSocket upgrade of `GET /.well-known/mercure` (or `GET /ws`) opens a connection that
 //! speaks the JSON messages of [`protocol`]: subscribe (with replay), unsubscribe, publish (same
-//! rules as the form), ping. Topics, ids, history and rights are the hub's, so SSE and WebSocket
-//! clients see the same events. Each event's JSON is encoded once and shared by every
-//! WebSocket subscriber. [`connection`] runs one socket; [`echo`] is a plain echo endpoint for
-//! protocol conformance runs, enabled only by a test flag.
+//! rules as the form, through the same operations layer), ping. Topics, ids, history and rights
+//! are the hub's, so SSE and WebSocket clients see the same events. Each event's JSON is encoded
+//! once and shared by every WebSocket subscriber. [`connection`] runs one socket; [`echo`] is a
+//! plain echo endpoint for protocol conformance runs, enabled only by a test flag.
 
-pub mod connection;
-pub mod echo;
-pub mod protocol;
+mod connection;
+pub(crate) mod echo;
+mod protocol;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
 use crate::error::ApiError;
+use crate::ops::{Publisher, Subscriber};
 use crate::AppState;
 
 /// Socket buffers: small, since idle connections are the common case (tungstenite's defaults
@@ -29,7 +30,7 @@ const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Accepts an upgrade after checking the `Origin` (cross-site WebSocket hijacking) and the
 /// credentials: refused when they allow neither reading nor publishing.
-pub fn upgrade(
+pub(crate) fn upgrade(
     upgrade: WebSocketUpgrade,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -37,20 +38,18 @@ pub fn upgrade(
     state: AppState,
 ) -> Result<Response, ApiError> {
     check_origin(headers, &state.config.cors_origins)?;
-    let rights = connection::Rights {
-        read: state.auth.subscriber(headers, query),
-        publish: state.auth.publisher(headers, query),
-        client,
-    };
-    if let (Err(refused), Err(_)) = (&rights.read, &rights.publish) {
-        return Err(refused.clone());
+    let read = state.auth.subscriber(headers, query);
+    let publish = state.auth.publisher(headers, query);
+    if let (Err(refused), Err(_)) = (&read, &publish) {
+        return Err(refused.clone().into());
     }
+    let (subscriber, publisher) = (Subscriber::new(read), Publisher::new(publish, client));
     let max = state.config.limits.max_body_bytes;
-    Ok(configure(upgrade, max).on_upgrade(move |socket| connection::run(socket, state, rights)))
+    Ok(configure(upgrade, max).on_upgrade(move |socket| connection::run(socket, state, publisher, subscriber)))
 }
 
 /// Applies the size limits and buffer sizes every WebSocket endpoint shares.
-pub fn configure(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
+pub(crate) fn configure(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)

@@ -1,11 +1,13 @@
 //! Long-polling and polling: one JSON batch of events per request.
 //!
 //! The answer is `{"events":[…],"last_event_id":"…"}`: every event after the request's cursor
-//! (at most [`MAX_BATCH`]; the client asks again at once for the rest), each the shared JSON
-//! message the WebSocket transport sends, and the cursor to send as `last_event_id` next time.
+//! (at most [`EVENTS_PER_POLL`]; the client asks again at once for the rest), each the shared
+//! JSON message of the JSON transports, and the cursor to send as `last_event_id` next time.
 //! When there is nothing yet, the request waits up to its timeout for the first event (none for
 //! plain polling). The next cursor comes from the subscription itself
 //! ([`Subscription::drain`]), so an event published between two polls is always in the second.
+//! A feed that ends before anything was taken is answered `503` (retry), or `401` when the
+//! subscriber's token expired meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,46 +15,67 @@ use std::time::Duration;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, BytesMut};
-use herald_core::{Event, Subscription};
+use herald_core::{Ended, Event, Subscription};
+
+use super::json;
+use crate::auth::AuthError;
+use crate::error::ApiError;
 
 /// Most events in one answer.
-pub const MAX_BATCH: usize = 1000;
+pub(crate) const EVENTS_PER_POLL: usize = 1000;
 
 /// Collects the batch and answers it. `cursor` is the request's own, the fallback when no
 /// position is known (no event ever published).
-pub async fn respond(
+pub(crate) async fn respond(
     mut subscription: Subscription,
     timeout: Duration,
     cursor: Option<&str>,
     headers: HeaderMap,
 ) -> Response {
     let mut batch = Vec::new();
-    let mut next = subscription.drain(MAX_BATCH, &mut batch);
+    let mut next = match subscription.drain(EVENTS_PER_POLL, &mut batch).await {
+        Ok(next) => next,
+        Err(why) => return ended(why),
+    };
     if batch.is_empty() && !timeout.is_zero() {
-        // An error here is the timeout: the batch stays empty.
-        if let Ok(Some(first)) = tokio::time::timeout(timeout, subscription.recv()).await {
-            batch.push(first);
+        match tokio::time::timeout(timeout, subscription.recv()).await {
+            Ok(Ok(first)) => {
+                batch.push(first);
+                next = subscription.drain(EVENTS_PER_POLL, &mut batch).await.ok().flatten().or(next);
+            }
+            Ok(Err(why)) => return ended(why),
+            // The timeout: the batch stays empty.
+            Err(_) => {}
         }
-        next = subscription.drain(MAX_BATCH, &mut batch).or(next);
     }
     let next = next.map_or_else(|| cursor.unwrap_or("earliest").to_owned(), |id| id.to_string());
     let mut response = (StatusCode::OK, headers, encode(&batch, &next)).into_response();
-    let response_headers = response.headers_mut();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// The answer to a poll whose feed ended before it took anything.
+fn ended(why: Ended) -> Response {
+    match why {
+        Ended::Expired => ApiError::from(AuthError::Expired).into_response(),
+        Ended::Closed | Ended::Overflowed | Ended::StoreFailed => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why.to_string()).with_retry_after(1).into_response()
+        }
+    }
 }
 
 /// `{"events":[…],"last_event_id":"…"}`, copying each event's shared JSON once.
 fn encode(batch: &[Arc<Event>], next: &str) -> bytes::Bytes {
     let next = serde_json::Value::from(next).to_string();
-    let size = batch.iter().map(|e| e.json_message().len() + 1).sum::<usize>() + next.len() + 40;
+    let messages: Vec<_> = batch.iter().map(|e| json::message(e)).collect();
+    let size = messages.iter().map(|m| m.len() + 1).sum::<usize>() + next.len() + 40;
     let mut body = BytesMut::with_capacity(size);
     body.put_slice(b"{\"events\":[");
-    for (i, event) in batch.iter().enumerate() {
+    for (i, message) in messages.iter().enumerate() {
         if i > 0 {
             body.put_u8(b',');
         }
-        body.put_slice(event.json_message());
+        body.put_slice(message);
     }
     body.put_slice(b"],\"last_event_id\":");
     body.put_slice(next.as_bytes());

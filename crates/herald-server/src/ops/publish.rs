@@ -1,0 +1,93 @@
+//! Publishing: authorization and rate first ([`admit`]), then limits, validation and rights
+//! ([`Admitted::publish`]), then the hub, which answers once the event is durable.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use herald_core::{Event, PublishError, Update};
+
+use super::failure::{Limit, PublishFailure};
+use crate::auth::{AuthError, PublishRights};
+use crate::config::Limits;
+use crate::AppState;
+
+/// Who is publishing: decided once per request (HTTP) or per connection (WebSocket).
+#[derive(Debug)]
+pub struct Publisher {
+    rights: Result<PublishRights, AuthError>,
+    client: Option<IpAddr>,
+}
+
+impl Publisher {
+    /// A publisher with these rights (or the reason it has none), from `client`'s address.
+    pub fn new(rights: Result<PublishRights, AuthError>, client: Option<IpAddr>) -> Self {
+        Self { rights, client }
+    }
+}
+
+/// A publisher that passed authorization and its rate: its update comes next.
+#[derive(Debug)]
+pub struct Admitted<'a> {
+    state: &'a AppState,
+    rights: &'a PublishRights,
+}
+
+/// Checks authorization, then takes one publish from the publisher's rate. A transport calls
+/// it before reading its input, so an unauthorized or too-fast client learns nothing about its
+/// request's validity and costs no parsing.
+pub fn admit<'a>(state: &'a AppState, publisher: &'a Publisher) -> Result<Admitted<'a>, PublishFailure> {
+    let rights = publisher.rights.as_ref().map_err(|e| PublishFailure::Auth(e.clone()))?;
+    if let Some(rate) = &state.publish_rate {
+        rate.check(&rights.publisher_key(publisher.client))
+            .map_err(|limited| PublishFailure::RateLimited { retry_after: limited.retry_after })?;
+    }
+    Ok(Admitted { state, rights })
+}
+
+impl Admitted<'_> {
+    /// Checks the limits, the protocol's rules and the publisher's rights on the topics, then
+    /// publishes; returns the event once the hub holds it (durably, with the disk store).
+    pub async fn publish(self, update: Update) -> Result<Arc<Event>, PublishFailure> {
+        check_limits(&update, &self.state.config.limits)?;
+        let update = update.into_valid(&self.state.hub.config().hub_url).map_err(PublishFailure::Invalid)?;
+        self.rights.check(&update.get().topics)?;
+        let event = self.state.hub.publish_valid(update).await.map_err(|e| match e {
+            PublishError::Invalid(e) => PublishFailure::Invalid(e),
+            PublishError::Storage(e) => PublishFailure::Unavailable(e),
+            PublishError::Closed => PublishFailure::ShuttingDown,
+        })?;
+        tracing::debug!(id = %event.id, topics = ?event.topics, "published");
+        Ok(event)
+    }
+}
+
+/// Refuses an update past the field-length and topic-count limits.
+pub fn check_limits(update: &Update, limits: &Limits) -> Result<(), Limit> {
+    check_topic_count(update.topics.len(), limits)?;
+    let max = limits.max_field_bytes;
+    let fields = update.topics.iter().map(|t| ("topic", t)).chain(update.id.iter().map(|i| ("id", i)));
+    for (field, value) in fields.chain(update.event_type.iter().map(|t| ("type", t))) {
+        if value.len() > max {
+            return Err(Limit::FieldSize { field, max }.rejected());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses more topics than one update may have; parsers call it as they go, so a flood of
+/// topics is refused before it is all collected.
+pub fn check_topic_count(count: usize, limits: &Limits) -> Result<(), Limit> {
+    let max = limits.max_topics_per_publish;
+    if count > max {
+        return Err(Limit::TopicsPerPublish { max }.rejected());
+    }
+    Ok(())
+}
+
+/// Reads a `retry` value given as text: digits only, fitting in 64 bits.
+pub fn parse_retry(value: &str) -> Result<u64, PublishFailure> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PublishFailure::Malformed("\"retry\" must be a number of milliseconds (digits only)".into()));
+    }
+    value.parse().map_err(|_| PublishFailure::Malformed("\"retry\" is too large".into()))
+}

@@ -1,0 +1,107 @@
+//! The transports: how requests reach the operations layer and how events reach clients.
+//!
+//! Each transport has its own room and only parses its input, calls [`crate::ops`], and writes
+//! in its own wire format:
+//!
+//! - [`publish_form`]: `POST /.well-known/mercure`, the Mercure publish form;
+//! - [`select`]: which transport a `GET` on the hub asks for, and what it subscribes to;
+//! - [`sse`], [`ndjson`], [`htmlfile`]: the streamed responses, driven by [`stream`];
+//! - [`poll`]: long-polling and polling;
+//! - [`ws`]: the WebSocket transport (and its conformance echo endpoint);
+//! - [`json`]: the JSON event message the JSON transports share, encoded once per event.
+
+pub(crate) mod htmlfile;
+pub(crate) mod json;
+pub(crate) mod ndjson;
+pub(crate) mod poll;
+pub(crate) mod publish_form;
+pub(crate) mod select;
+pub(crate) mod sse;
+pub(crate) mod stream;
+pub(crate) mod ws;
+
+use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use herald_core::{Cursor, Subscription};
+
+use crate::cors::MERCURE_LAST_EVENT_ID;
+use crate::error::ApiError;
+use crate::listener::ClientAddr;
+use crate::ops::{self, Subscriber};
+use crate::AppState;
+use select::Transport;
+use stream::{EventStream, StreamFormat};
+
+/// Where the hub lives, as the Mercure protocol fixes it.
+pub const PATH: &str = herald_core::event::HUB_PATH;
+
+/// `GET /.well-known/mercure`: a WebSocket upgrade goes to the WebSocket transport; any other
+/// request subscribes over the transport it asks for.
+pub(crate) async fn subscribe(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    if let Ok(upgrade) = upgrade {
+        let client = client.map(|Extension(ClientAddr(ip))| ip);
+        return ws::upgrade(upgrade, &headers, uri.query(), client, state);
+    }
+    let selected = select::select(uri.query().unwrap_or(""), &headers, &state.config)?;
+    let cursor = selected.request.cursor.clone();
+    let subscriber = Subscriber::new(state.auth.subscriber(&headers, uri.query()));
+    let subscription = ops::subscribe(&state, &subscriber, selected.request)?;
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(from) = subscription.resumed_from() {
+        if let Ok(value) = HeaderValue::from_str(from) {
+            response_headers.insert(MERCURE_LAST_EVENT_ID, value);
+        }
+    }
+    let heartbeat = state.config.heartbeat;
+    Ok(match selected.transport {
+        Transport::Sse(format) => streamed(subscription, format, heartbeat, response_headers),
+        Transport::Ndjson => streamed(subscription, ndjson::Ndjson, heartbeat, response_headers),
+        Transport::HtmlFile(format) => streamed(subscription, format, heartbeat, response_headers),
+        Transport::Poll { timeout } => {
+            let cursor = match &cursor {
+                Some(Cursor::After(id)) => Some(id.as_str()),
+                Some(Cursor::Earliest) => Some("earliest"),
+                None => None,
+            };
+            poll::respond(subscription, timeout, cursor, response_headers).await
+        }
+    })
+}
+
+/// A `200` whose body streams the subscription in `format`.
+fn streamed<F: StreamFormat>(
+    subscription: Subscription,
+    format: F,
+    heartbeat: std::time::Duration,
+    mut headers: HeaderMap,
+) -> Response {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(F::CONTENT_TYPE));
+    // So that nginx does not buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let stream = EventStream::new(subscription, format, heartbeat);
+    (StatusCode::OK, headers, Body::from_stream(stream)).into_response()
+}
+
+/// `GET /ws`: the WebSocket transport only.
+pub(crate) async fn ws_only(
+    State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let client = client.map(|Extension(ClientAddr(ip))| ip);
+    ws::upgrade(upgrade, &headers, uri.query(), client, state)
+}
