@@ -34,7 +34,10 @@ pub enum Pace {
     /// As fast as the publishers can.
     Burst,
     /// At this many messages per second in total.
-    Rate { per_second: f64 },
+    Rate {
+        /// Messages per second over all publishers; must be positive.
+        per_second: f64,
+    },
     /// No publishing: connect, measure memory, disconnect.
     Idle,
 }
@@ -42,18 +45,23 @@ pub enum Pace {
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// The hub under test.
     pub target: Target,
+    /// How subscribers receive events.
     pub transport: Transport,
     /// Where subscribers connect, e.g. `http://127.0.0.1:8080` (no trailing slash needed).
     pub base: String,
     /// Pushpin's HTTP control API, e.g. `http://127.0.0.1:5561`; other targets publish on `base`.
     pub control: Option<String>,
+    /// Subscriber connections; subscriber `i` listens to topic `i % topics`.
     pub subscribers: usize,
+    /// Distinct topics the subscribers and messages are spread over.
     pub topics: usize,
     /// Messages in total, spread over the topics round-robin.
     pub messages: usize,
     /// Bytes of each message's payload (at least what the sequence number and timestamp take).
     pub payload_size: usize,
+    /// When messages are sent.
     pub pace: Pace,
     /// Concurrent publishers, each with its own keep-alive connection.
     pub publishers: usize,

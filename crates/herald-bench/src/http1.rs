@@ -10,13 +10,13 @@ const MAX_HEAD: usize = 64 * 1024;
 
 /// A response's status and how its body is delimited.
 #[derive(Debug)]
-pub struct Head {
+pub(crate) struct Head {
     pub status: u16,
     pub body: Body,
 }
 
 /// Reads a response head from `stream`. Bytes read past the head stay at the start of `buf`.
-pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Head> {
+pub(crate) async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Head> {
     buf.clear();
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -40,7 +40,7 @@ pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
 
 /// An incremental body decoder.
 #[derive(Debug)]
-pub enum Body {
+pub(crate) enum Body {
     Chunked(Chunked),
     Length(u64),
     UntilClose,
@@ -60,7 +60,7 @@ impl Body {
 
     /// Decodes `input`, passing each piece of body to `out`; returns `true` once the body is
     /// complete (bytes after its end are ignored).
-    pub fn feed<'a>(&mut self, input: &'a [u8], out: &mut impl FnMut(&'a [u8])) -> std::io::Result<bool> {
+    pub(crate) fn feed<'a>(&mut self, input: &'a [u8], out: &mut impl FnMut(&'a [u8])) -> std::io::Result<bool> {
         match self {
             Body::Chunked(chunked) => chunked.feed(input, out),
             Body::Length(remaining) => {
@@ -79,14 +79,14 @@ impl Body {
     }
 
     /// Whether a body delimited this way is already complete before any byte (an empty body).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         matches!(self, Body::Length(0))
     }
 }
 
 /// The `Transfer-Encoding: chunked` state machine.
 #[derive(Debug, Default)]
-pub struct Chunked {
+pub(crate) struct Chunked {
     state: ChunkState,
     size: u64,
 }

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Connects to `target` from `source` (any port).
-pub async fn connect_from(source: Ipv4Addr, target: SocketAddr) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect_from(source: Ipv4Addr, target: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::from((source, 0)))?;
     let stream = socket.connect(target).await?;
@@ -17,7 +17,7 @@ pub async fn connect_from(source: Ipv4Addr, target: SocketAddr) -> std::io::Resu
 }
 
 /// Raises the soft open-file limit to the hard one; returns the new soft limit.
-pub fn raise_open_file_limit() -> u64 {
+pub(crate) fn raise_open_file_limit() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {

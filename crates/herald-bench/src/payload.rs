@@ -9,23 +9,23 @@ use std::time::Instant;
 
 /// The run's time origin.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     origin: Instant,
 }
 
 impl Clock {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self { origin: Instant::now() }
     }
 
     /// Microseconds since the clock started.
-    pub fn now_us(&self) -> u64 {
+    pub(crate) fn now_us(&self) -> u64 {
         u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 }
 
 /// The payload of message `k` sent at `sent_us`, `size` bytes long (longer if the numbers need it).
-pub fn encode(k: u64, sent_us: u64, size: usize) -> String {
+pub(crate) fn encode(k: u64, sent_us: u64, size: usize) -> String {
     let mut text = format!("{k} {sent_us} ");
     if text.len() < size {
         text.push_str(&"x".repeat(size - text.len()));
@@ -34,7 +34,7 @@ pub fn encode(k: u64, sent_us: u64, size: usize) -> String {
 }
 
 /// The message index and send time in `payload`, or `None` if it is not one of ours.
-pub fn decode(payload: &[u8]) -> Option<(u64, u64)> {
+pub(crate) fn decode(payload: &[u8]) -> Option<(u64, u64)> {
     let mut fields = payload.split(|&b| b == b' ');
     let k = number(fields.next()?)?;
     let sent = number(fields.next()?)?;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Resident memory of `pid`, in bytes (`/proc/PID/statm`, second field).
-pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
+pub(crate) fn rss_bytes(pid: u32) -> std::io::Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/statm"))?;
     let pages = text.split_whitespace().nth(1).and_then(|f| f.parse::<u64>().ok()).ok_or_else(malformed)?;
     Ok(pages * rustix::param::page_size() as u64)
@@ -11,7 +11,7 @@ pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
 
 /// User plus system CPU time of `pid`, all its threads (`/proc/PID/stat`, utime and stime).
 /// The kernel counts it in clock ticks, usually 10 ms.
-pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
+pub(crate) fn cpu_time(pid: u32) -> std::io::Result<Duration> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     parse_cpu_ticks(&text)
         .map(|ticks| Duration::from_secs_f64(ticks as f64 / rustix::param::clock_ticks_per_second() as f64))
@@ -19,7 +19,7 @@ pub fn cpu_time(pid: u32) -> std::io::Result<Duration> {
 }
 
 /// Sums `read` over `pids`.
-pub fn total<T: std::iter::Sum>(pids: &[u32], read: impl Fn(u32) -> std::io::Result<T>) -> std::io::Result<T> {
+pub(crate) fn total<T: std::iter::Sum>(pids: &[u32], read: impl Fn(u32) -> std::io::Result<T>) -> std::io::Result<T> {
     pids.iter().map(|&pid| read(pid)).sum()
 }
 

@@ -25,7 +25,7 @@ const ATTEMPTS: u32 = 3;
 
 /// What all publishers share.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     pub endpoints: Endpoints,
     pub addr: SocketAddr,
     pub topics: usize,
@@ -41,14 +41,14 @@ pub struct Shared {
 
 /// One publisher's tally.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub sent: u64,
     pub failed: u64,
     pub first_error: Option<String>,
 }
 
 /// Runs publisher number `index` until its messages are sent.
-pub async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
+pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
     let mut outcome = Outcome::default();
     let mut connection: Option<SendRequest<http_body_util::Full<bytes::Bytes>>> = None;
     for k in (index..shared.messages).step_by(shared.publishers) {

@@ -9,9 +9,13 @@ use crate::config::{Pace, Target, Transport};
 /// Publish-to-receive latency percentiles, in microseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Latency {
+    /// The median.
     pub p50_us: u32,
+    /// 90% of deliveries took at most this long.
     pub p90_us: u32,
+    /// 99% of deliveries took at most this long.
     pub p99_us: u32,
+    /// The slowest delivery.
     pub max_us: u32,
 }
 
@@ -30,49 +34,73 @@ impl Latency {
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The hub that was measured.
     pub target: Target,
+    /// How subscribers received events.
     pub transport: Transport,
+    /// When messages were sent.
     pub pace: Pace,
+    /// Subscribers the run opened.
     pub subscribers: usize,
+    /// Topics the subscribers and messages were spread over.
     pub topics: usize,
+    /// Messages to publish (0 for an idle run).
     pub messages: usize,
+    /// Bytes asked for in each payload.
     pub payload_size: usize,
+    /// Concurrent publishers.
     pub publishers: usize,
-    /// Subscribers that became ready, and those that never did.
+    /// Subscribers that became ready.
     pub connected: usize,
+    /// Subscribers that never became ready, or whose task failed.
     pub failed_connections: usize,
     /// Failed attempts (connect, status, upgrade) retried before subscribers became ready.
     pub connect_retries: usize,
     /// Ready subscribers whose connection ended before the run did.
     pub dropped_connections: usize,
+    /// From opening the first subscriber until every one was ready or had failed (three minutes
+    /// at most).
     pub connect_seconds: f64,
+    /// Messages the target accepted.
     pub published: u64,
+    /// Messages that failed on every attempt (refused, or no answer).
     pub publish_failures: u64,
+    /// From the first publish until every publisher was done.
     pub publish_seconds: f64,
+    /// Deliveries a lossless target makes: each subscriber receives every message of its topic.
     pub expected_deliveries: u64,
+    /// First deliveries of expected messages, over all subscribers.
     pub deliveries: u64,
+    /// Expected deliveries that never arrived.
     pub lost: u64,
     /// The run stopped at the drain deadline while deliveries were still arriving: part of
     /// `lost` is messages still on their way.
     pub cut_short: bool,
+    /// Deliveries of a message the subscriber had already received.
     pub duplicated: u64,
+    /// Messages that arrived after a later one from the same publisher.
     pub reordered: u64,
     /// Messages that were not one of the run's, or arrived on the wrong topic.
     pub foreign: u64,
     /// From the first publish to the last delivery.
     pub delivery_seconds: f64,
+    /// `deliveries` over `delivery_seconds`.
     pub deliveries_per_second: f64,
+    /// Publish-to-receive latency of the deliveries; `None` when nothing was delivered.
     pub latency: Option<Latency>,
-    /// The target's resident memory (all `--pid`s) before connecting and with every subscriber
-    /// connected and idle.
+    /// The target's resident memory (all `--pid`s) before connecting.
     pub target_rss_before_bytes: Option<u64>,
+    /// The target's resident memory with every subscriber connected and idle.
     pub target_rss_connected_bytes: Option<u64>,
+    /// The memory the target gained while connecting, divided by the subscribers that became ready.
     pub target_rss_per_connection_bytes: Option<f64>,
     /// The target's CPU time (user + system, all `--pid`s) from the first publish to the end.
     pub target_cpu_seconds: Option<f64>,
+    /// `target_cpu_seconds` per delivery, in microseconds.
     pub target_cpu_us_per_delivery: Option<f64>,
     /// The load generator's own CPU time over the same span.
     pub bench_cpu_seconds: f64,
+    /// `bench_cpu_seconds` per delivery, in microseconds.
     pub bench_cpu_us_per_delivery: Option<f64>,
     /// The first error a subscriber or publisher met, if any.
     pub first_error: Option<String>,

@@ -17,13 +17,13 @@ use crate::config::{BenchConfig, Target};
 use crate::url::{encode, path_prefix};
 
 /// The topic (channel) name of topic number `index`.
-pub fn topic_name(index: usize) -> String {
+pub(crate) fn topic_name(index: usize) -> String {
     format!("bench-{index}")
 }
 
 /// Request targets and bodies for one run.
 #[derive(Debug, Clone)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     target: Target,
     host: String,
     prefix: String,
@@ -36,7 +36,7 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    pub fn new(config: &BenchConfig) -> Result<Self, String> {
+    pub(crate) fn new(config: &BenchConfig) -> Result<Self, String> {
         let host = config.base_addr()?.to_string();
         let control = config.control.clone().unwrap_or_else(|| config.base.clone());
         let control_addr = crate::url::socket_addr(&control)?;
@@ -56,7 +56,7 @@ impl Endpoints {
     }
 
     /// The raw HTTP/1.1 request that opens an event stream on `topic`.
-    pub fn sse_request(&self, topic: &str) -> String {
+    pub(crate) fn sse_request(&self, topic: &str) -> String {
         let path = match self.target {
             Target::Herald => format!("{}/.well-known/mercure?match={}", self.prefix, encode(topic)),
             Target::Nchan | Target::Pushpin => format!("{}/sub/{}", self.prefix, encode(topic)),
@@ -68,7 +68,7 @@ impl Endpoints {
     }
 
     /// The raw HTTP/1.1 request of one long-poll (Herald only); `cursor` is the last answer's.
-    pub fn long_poll_request(&self, topic: &str, cursor: Option<&str>, wait_s: u32) -> String {
+    pub(crate) fn long_poll_request(&self, topic: &str, cursor: Option<&str>, wait_s: u32) -> String {
         let mut path =
             format!("{}/.well-known/mercure?match={}&transport=long-poll&timeout={wait_s}", self.prefix, encode(topic));
         if let Some(cursor) = cursor {
@@ -79,7 +79,7 @@ impl Endpoints {
     }
 
     /// The WebSocket URL for `topic`.
-    pub fn ws_url(&self, topic: &str) -> String {
+    pub(crate) fn ws_url(&self, topic: &str) -> String {
         match self.target {
             Target::Herald => format!("ws://{}{}/ws", self.host, self.prefix),
             Target::Nchan | Target::Pushpin => format!("ws://{}{}/sub/{}", self.host, self.prefix, encode(topic)),
@@ -87,12 +87,12 @@ impl Endpoints {
     }
 
     /// The subscribers' token, if any.
-    pub fn subscribe_token(&self) -> Option<&str> {
+    pub(crate) fn subscribe_token(&self) -> Option<&str> {
         self.subscribe_auth.strip_prefix("Authorization: Bearer ").map(str::trim_end)
     }
 
     /// The message a WebSocket subscriber sends after the upgrade, if the target needs one.
-    pub fn ws_subscribe_message(&self, topic: &str) -> Option<String> {
+    pub(crate) fn ws_subscribe_message(&self, topic: &str) -> Option<String> {
         match self.target {
             Target::Herald => Some(serde_json::json!({"type": "subscribe", "match": [topic]}).to_string()),
             Target::Nchan | Target::Pushpin => None,
@@ -100,7 +100,7 @@ impl Endpoints {
     }
 
     /// Whether `text`, received on a WebSocket before any event, acknowledges the subscription.
-    pub fn is_ws_subscribe_ack(&self, text: &str) -> bool {
+    pub(crate) fn is_ws_subscribe_ack(&self, text: &str) -> bool {
         match self.target {
             Target::Herald => serde_json::from_str::<serde_json::Value>(text)
                 .is_ok_and(|v| v["type"] == "ack" && v["for"] == "subscribe"),
@@ -109,7 +109,7 @@ impl Endpoints {
     }
 
     /// The address publishes are sent to.
-    pub fn publish_addr(&self) -> SocketAddr {
+    pub(crate) fn publish_addr(&self) -> SocketAddr {
         self.publish_addr
     }
 
@@ -122,7 +122,7 @@ impl Endpoints {
     }
 
     /// The request that publishes `payload` on `topic`.
-    pub fn publish_request(&self, topic: &str, payload: &str) -> Result<Request<Full<Bytes>>, http::Error> {
+    pub(crate) fn publish_request(&self, topic: &str, payload: &str) -> Result<Request<Full<Bytes>>, http::Error> {
         let (path, content_type, body) = match self.target {
             Target::Herald => (
                 format!("{}/.well-known/mercure", self.prefix),

@@ -10,7 +10,7 @@ use crate::payload;
 
 /// One subscriber's tally.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     topic: u64,
     topics: u64,
     publishers: u64,
@@ -29,7 +29,7 @@ pub struct Tracker {
 impl Tracker {
     /// The tracker of a subscriber to topic `topic` of `topics`, in a run of `messages` messages
     /// sent by `publishers` publishers.
-    pub fn new(topic: usize, topics: usize, messages: usize, publishers: usize) -> Self {
+    pub(crate) fn new(topic: usize, topics: usize, messages: usize, publishers: usize) -> Self {
         let expected = Self::expected_for(topic, topics, messages);
         let (topic, topics) = (topic as u64, topics.max(1) as u64);
         Self {
@@ -44,7 +44,7 @@ impl Tracker {
     }
 
     /// How many of `messages` go to topic `topic` of `topics`.
-    pub fn expected_for(topic: usize, topics: usize, messages: usize) -> u64 {
+    pub(crate) fn expected_for(topic: usize, topics: usize, messages: usize) -> u64 {
         let (topic, topics, messages) = (topic as u64, topics.max(1) as u64, messages as u64);
         if messages > topic {
             (messages - topic).div_ceil(topics)
@@ -55,7 +55,7 @@ impl Tracker {
 
     /// Records one delivered payload, received at `now_us` on the run's clock. Returns whether it
     /// was a first delivery of one of this subscriber's messages.
-    pub fn record(&mut self, payload: &[u8], now_us: u64) -> bool {
+    pub(crate) fn record(&mut self, payload: &[u8], now_us: u64) -> bool {
         let Some((k, sent_us)) = payload::decode(payload) else {
             self.foreign += 1;
             return false;
@@ -82,7 +82,7 @@ impl Tracker {
     }
 
     /// Expected messages that never arrived.
-    pub fn lost(&self) -> u64 {
+    pub(crate) fn lost(&self) -> u64 {
         self.expected - self.received
     }
 }

@@ -17,6 +17,7 @@ use url::Url;
 pub struct Event {
     /// The event type (`message` unless the hub set one).
     pub event_type: String,
+    /// The payload, its lines joined with LF.
     pub data: String,
     /// The last event id at the time of this event.
     pub id: String,
@@ -26,7 +27,12 @@ pub struct Event {
 #[derive(Debug)]
 pub enum Error {
     /// The hub refused the subscription; the body says why.
-    Refused { status: u16, message: String },
+    Refused {
+        /// The HTTP status the hub answered.
+        status: u16,
+        /// The body of the hub's answer.
+        message: String,
+    },
     /// The response was not an event stream.
     NotAnEventStream(String),
     /// The URL or a header could not be used.

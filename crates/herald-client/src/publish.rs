@@ -7,11 +7,17 @@ use url::Url;
 /// An update to publish.
 #[derive(Debug, Clone, Default)]
 pub struct Publication {
+    /// The canonical topic first, then alternate topics; each is sent as a `topic` field.
     pub topics: Vec<String>,
+    /// The payload subscribers receive.
     pub data: String,
+    /// The event id; the hub generates one when absent.
     pub id: Option<String>,
+    /// The event-stream `event` field, sent as `type`.
     pub event_type: Option<String>,
+    /// The reconnection delay to advise subscribers, in milliseconds.
     pub retry: Option<u64>,
+    /// Only subscribers allowed to read one of the topics receive a private update.
     pub private: bool,
 }
 
@@ -21,7 +27,12 @@ pub enum PublishError {
     /// The hub could not be reached.
     Network(String),
     /// The hub refused the update; the message is the hub's.
-    Refused { status: u16, message: String },
+    Refused {
+        /// The HTTP status the hub answered.
+        status: u16,
+        /// The body of the hub's answer.
+        message: String,
+    },
 }
 
 impl fmt::Display for PublishError {

@@ -13,9 +13,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// A value that would break the framing of the event stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncodeError {
+    /// The id contains CR or LF, which would end the `id` line and start a forged field.
     LineBreakInId,
+    /// The id contains NUL; browsers ignore such an id, so resuming from it would silently fail.
     NulInId,
+    /// The event type contains CR or LF, which would end the `event` line and start a forged field.
     LineBreakInEvent,
+    /// The comment contains CR or LF, which would turn the rest of it into fields.
     LineBreakInComment,
 }
 
@@ -35,9 +39,12 @@ impl std::error::Error for EncodeError {}
 /// One event to encode.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Frame<'a> {
+    /// The `id` field, which the client keeps as its last event id and sends back when it
+    /// reconnects; `None` writes no `id` line.
     pub id: Option<&'a str>,
     /// The `event` field (the event type); omitted when empty.
     pub event: Option<&'a str>,
+    /// The payload, written as one `data:` line for each of its lines.
     pub data: &'a str,
     /// Reconnection time in milliseconds.
     pub retry: Option<u64>,

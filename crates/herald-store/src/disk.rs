@@ -149,6 +149,7 @@ impl DiskStore {
         self.tally.lock().count
     }
 
+    /// Whether no event is retained (after retention removed them all, or before any append).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -26,7 +26,7 @@ const CONNECT_ATTEMPTS: u32 = 5;
 
 /// What every subscriber shares with the run.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     pub transport: Transport,
     pub topics: usize,
     pub messages: usize,
@@ -45,7 +45,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: &BenchConfig, endpoints: Endpoints, clock: Clock) -> Result<Self, String> {
+    pub(crate) fn new(config: &BenchConfig, endpoints: Endpoints, clock: Clock) -> Result<Self, String> {
         Ok(Self {
             transport: config.transport,
             topics: config.topics,
@@ -67,7 +67,7 @@ impl Shared {
 
 /// How a subscriber's run ended.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub tracker: Tracker,
     /// It never became ready (the error says why).
     pub failed: bool,
@@ -116,7 +116,7 @@ enum End {
 
 /// Runs subscriber number `index` until `stop` fires (or its sender is dropped). Each subscriber
 /// has its own channel, so waiting for it costs no shared lock on the receive path.
-pub async fn run(shared: Arc<Shared>, index: usize, mut stop: oneshot::Receiver<()>) -> Outcome {
+pub(crate) async fn run(shared: Arc<Shared>, index: usize, mut stop: oneshot::Receiver<()>) -> Outcome {
     let topic = index % shared.topics;
     let mut tracker = Tracker::new(topic, shared.topics, shared.messages, shared.publishers);
     let permit = shared.connecting.acquire().await.ok();
