@@ -9,6 +9,9 @@ echo "== formatting and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== packaging (the library crates package with their assets)"
+cargo package -p herald-sse -p herald-core -p herald-store -p herald-server --allow-dirty --no-verify --locked >/dev/null
+
 echo "== Rust tests"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -1,7 +1,7 @@
 //! The writer thread: group commit for durable publishing.
 //!
 //! Publishers hand their events to one thread. It takes every event waiting (up to
-//! [`MAX_BATCH`]), assigns their positions, appends them to the store in one durable write, and
+//! [`EVENTS_PER_COMMIT`]), assigns their positions, appends them to the store in one durable write, and
 //! only then delivers them and answers the publishers. Concurrent publishers thus share one
 //! sync, and the order on disk is the order subscribers see. The same write removes whatever
 //! falls out of retention, so history on disk never grows past its limits. When the previous
@@ -20,7 +20,7 @@ use crate::store::Store;
 /// Publishes waiting for the writer before publishers wait to enqueue.
 pub(crate) const QUEUE: usize = 16_384;
 /// Most events in one durable write.
-pub(crate) const MAX_BATCH: usize = 4_096;
+pub(crate) const EVENTS_PER_COMMIT: usize = 4_096;
 /// Longest wait for the publishers of the previous batch to send again.
 const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(300);
 
@@ -62,7 +62,7 @@ fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
 }
 
 fn drain(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
-    while batch.len() < MAX_BATCH {
+    while batch.len() < EVENTS_PER_COMMIT {
         match rx.try_recv() {
             Ok(pending) => batch.push(pending),
             Err(_) => break,

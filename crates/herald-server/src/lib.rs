@@ -1,10 +1,55 @@
 //! Herald's HTTP server: every transport and page, on top of [`herald_core::Hub`].
 //!
-//! [`router`] builds the axum application from a [`ServerConfig`]; [`serve`] runs it on a
-//! [`Listener`] (TLS from [`tls`], connection limits in [`listener`]) until a shutdown signal. The
-//! Mercure endpoint lives in [`mercure`]; the streaming response body that carries events to
-//! Server-Sent Events, NDJSON and forever-frame clients is in [`stream`], long-polling in
-//! [`long_poll`], and the WebSocket transport in [`ws`].
+//! [`router`] builds the axum application from an [`AppState`]; [`serve`] runs it on a
+//! [`Listener`] (TLS from [`tls`], connection limits in [`listener`]) until a shutdown signal.
+//!
+//! The house: `ops/` decides publishing and subscribing once for every transport (authorization,
+//! rate, limits, validation, rights, in that order) and returns typed failures; `transport/` has
+//! one room per transport, each parsing its input, calling `ops`, writing its own wire format
+//! and mapping failures once (`error.rs` for every HTTP answer); `auth/` reads tokens and rights;
+//! `listener/` accepts connections and serves event streams without hyper; `demo/` holds the
+//! pages and their publishers.
+//!
+//! # Data path
+//!
+//! One published event, through the files:
+//!
+//! 1. `transport/publish_form.rs` (or `transport/ws/connection.rs` for a WebSocket `publish`)
+//!    reads the request; `ops/publish.rs` admits the publisher (`auth/`: token and rights;
+//!    `rate.rs`: its rate) before the body is read, then checks the limits, validates the
+//!    update (`herald_core::Update::into_valid`) and checks the rights on its topics.
+//! 2. `herald_core::Hub::publish_valid` builds the `Event` and its event-stream frame once. With
+//!    the disk store it goes to the writer thread (`herald-core/src/writer.rs`), which appends
+//!    a batch of events with one sync (`herald-store/src/disk.rs`), then delivers; with the
+//!    memory store it is delivered at once. Delivering records it in history
+//!    (`herald-core/src/history.rs`) and pushes the shared `Arc<Event>` into the mailbox of
+//!    every matching subscriber (`herald-core/src/mailbox.rs`), under the hub's lock, without
+//!    waiting: a full mailbox ends that subscriber alone (`Ended::Overflowed`).
+//! 3. The publisher is answered with the id (`200`, or the WebSocket `ack`).
+//! 4. Each subscriber's connection takes its whole batch from its mailbox
+//!    (`herald_core::Subscription::poll_recv_many`) and writes it in its wire format:
+//!    `transport/sse.rs` (the frame made at publish), `transport/ndjson.rs`, `transport/poll.rs`
+//!    and the WebSocket (the JSON message of `transport/json.rs`), `transport/htmlfile.rs` (its
+//!    `<script>` chunk): each encoding is made once per event, on first use, and shared. Event
+//!    streams on cleartext HTTP/1.1 are written by `listener/stream_writer.rs`; everything
+//!    else by hyper.
+//!
+//! One subscription:
+//!
+//! 1. `listener/sniff.rs` reads the first request head of a cleartext connection and asks
+//!    `transport/select.rs` whether it is a streamed subscription (lean path) or not (hyper).
+//! 2. `transport/mod.rs` routes the `GET`: a WebSocket upgrade to `transport/ws/`, anything
+//!    else through `transport/select.rs`, which reads matchers, cursor and transport.
+//! 3. `ops/subscribe.rs` checks the subscriber's rights, the matcher limit and each matcher,
+//!    and calls `herald_core::Hub::subscribe`: the cursor is resolved (history, then the
+//!    store), the replay taken and the mailbox registered under one lock, so replay and live
+//!    events meet with no gap and no repeat. A subscriber further back than memory catches up
+//!    from the store page by page on tokio's blocking pool first
+//!    (`herald-core/src/subscription.rs`). The token's `exp` ends the feed (`Ended::Expired`).
+//! 4. The transport streams (`transport/stream.rs` drives SSE, NDJSON and the forever frame:
+//!    prelude, batches, heartbeats) or answers one batch (`transport/poll.rs`), and maps how the
+//!    feed ended once: a stream ends or aborts, a WebSocket closes with 1001, 1008, 1011 or
+//!    1013, a poll answers `503` or `401`.
 
 pub mod auth;
 pub mod config;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::cli::TokenArgs;
 
 /// The `type` of a Mercure authorization detail.
-const DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
+use herald_server::auth::claims::DETAIL_TYPE;
 /// The prefix that makes a selector a URL pattern in `authorization_details`.
 const PATTERN_PREFIX: &str = "pattern:";
 
@@ -32,7 +32,7 @@ fn mint(args: &TokenArgs) -> Result<String, String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
     let mut claims = json!({ "iat": now, "jti": format!("urn:uuid:{}", uuid::Uuid::new_v4()) });
     if let Some(ttl) = args.ttl.filter(|ttl| !ttl.is_zero()) {
-        claims["exp"] = json!(now + ttl.as_secs().max(1));
+        claims["exp"] = json!(now.saturating_add(ttl.as_secs().max(1)));
     }
     for (name, value) in [("sub", &args.subject), ("aud", &args.audience), ("iss", &args.issuer)] {
         if let Some(value) = value {

@@ -20,11 +20,11 @@ use herald_core::Hub;
 
 use crate::AppState;
 
-const INDEX_HTML: &str = include_str!("../../../../web/index.html");
-const CHAT_HTML: &str = include_str!("../../../../web/chat.html");
-const TICKER_HTML: &str = include_str!("../../../../web/ticker.html");
-const CLIENT_JS: &str = include_str!("../../../../clients/js/herald.js");
-const CLIENT_TYPES: &str = include_str!("../../../../clients/js/herald.d.ts");
+const INDEX_HTML: &str = include_str!("../../assets/index.html");
+const CHAT_HTML: &str = include_str!("../../assets/chat.html");
+const TICKER_HTML: &str = include_str!("../../assets/ticker.html");
+const CLIENT_JS: &str = include_str!("../../assets/herald.js");
+const CLIENT_TYPES: &str = include_str!("../../assets/herald.d.ts");
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -8,9 +8,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -67,7 +68,7 @@ impl Admission {
     /// Counts a new connection from `ip`, or says which limit it is over.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
         let ip = ip.to_canonical();
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.counts.lock();
         if counts.total >= self.max_connections {
             return Err(Refusal::Total);
         }
@@ -97,7 +98,7 @@ impl Admission {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut counts = self.admission.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.admission.counts.lock();
         counts.total = counts.total.saturating_sub(1);
         if let Some(from_ip) = counts.per_ip.get_mut(&self.ip) {
             *from_ip = from_ip.saturating_sub(1);
@@ -193,6 +194,6 @@ mod tests {
         let admission = Arc::new(Admission::new(10, 10));
         let permit = admission.admit("192.0.2.1".parse().unwrap()).unwrap();
         drop(permit);
-        assert!(admission.counts.lock().unwrap().per_ip.is_empty());
+        assert!(admission.counts.lock().per_ip.is_empty());
     }
 }

@@ -30,7 +30,8 @@ use super::admission::Permit;
 use super::prefixed::Prefixed;
 use super::sniff::{self, Sniffed};
 use super::stream_writer;
-use super::{count_rejection, ConnectionLimits};
+use super::ConnectionLimits;
+use crate::metrics::limit_rejected;
 use crate::tls::TlsAcceptor;
 
 /// Idle wake-ups in a row that close a connection.
@@ -51,7 +52,7 @@ pub(crate) async fn serve_tls(stream: TcpStream, permit: Permit, tls: TlsAccepto
         Ok(Ok(stream)) => serve(stream, permit, shared, watcher).await,
         Ok(Err(e)) => tracing::debug!(?peer, "TLS handshake failed: {e}"),
         Err(_) => {
-            count_rejection("header_timeout");
+            limit_rejected("header_timeout");
             tracing::debug!(?peer, "TLS handshake not done within the header read timeout; closing");
         }
     }
@@ -69,7 +70,7 @@ pub(crate) async fn serve_plain(mut stream: TcpStream, permit: Permit, shared: S
         // Boxed: the task's own allocation then stays the size a lean stream needs.
         Sniffed::Other(head) => Box::pin(serve(Prefixed::new(head, stream), permit, shared, watcher)).await,
         Sniffed::TimedOut => {
-            count_rejection("header_timeout");
+            limit_rejected("header_timeout");
             tracing::debug!("no complete request head within the header read timeout; closing the connection");
         }
         Sniffed::Gone => {}
@@ -98,8 +99,8 @@ where
     let io = TokioIo::new(Tracked::new(io, activity.clone()));
     let mut connection = pin!(watcher.watch(shared.builder.serve_connection_with_upgrades(io, service)));
     let tick = (shared.limits.idle_timeout / QUIET_TICKS).max(Duration::from_millis(10));
-    let first_request_by = accepted + shared.limits.header_read_timeout;
-    let mut next_tick = accepted + tick;
+    let first_request_by = crate::timing::add(accepted, shared.limits.header_read_timeout);
+    let mut next_tick = crate::timing::add(accepted, tick);
     let mut timer = pin!(tokio::time::sleep_until(next_tick.min(first_request_by)));
     let mut quiet_ticks = 0;
     loop {
@@ -113,7 +114,7 @@ where
             () = timer.as_mut() => {
                 let now = Instant::now();
                 if !activity.served_any() && now >= first_request_by {
-                    count_rejection("header_timeout");
+                    limit_rejected("header_timeout");
                     tracing::debug!("no request within the header read timeout; closing the connection");
                     return;
                 }
@@ -123,12 +124,12 @@ where
                     } else {
                         quiet_ticks += 1;
                         if quiet_ticks >= QUIET_TICKS {
-                            count_rejection("idle_timeout");
+                            limit_rejected("idle_timeout");
                             tracing::debug!("connection idle for the idle timeout; closing it");
                             return;
                         }
                     }
-                    next_tick = now + tick;
+                    next_tick = crate::timing::add(now, tick);
                 }
                 let next = if activity.served_any() { next_tick } else { next_tick.min(first_request_by) };
                 timer.as_mut().reset(next);
@@ -143,10 +144,10 @@ fn ended_with_error(error: &(dyn std::error::Error + 'static), activity: &Activi
     let timed_out = error.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout);
     if timed_out {
         if activity.served_any() && !activity.in_progress() && !activity.mid_head() {
-            count_rejection("idle_timeout");
+            limit_rejected("idle_timeout");
             tracing::debug!("kept-alive connection sent no new request within the header read timeout; closed");
         } else {
-            count_rejection("header_timeout");
+            limit_rejected("header_timeout");
             tracing::debug!("request head not received within the header read timeout; connection closed");
         }
     } else {

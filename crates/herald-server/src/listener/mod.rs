@@ -133,7 +133,7 @@ impl Listener {
             let permit = match admission.admit(peer.ip()) {
                 Ok(permit) => permit,
                 Err(refusal) => {
-                    count_rejection(refusal.limit());
+                    crate::metrics::limit_rejected(refusal.limit());
                     tracing::debug!(%peer, "connection refused: {} limit reached", refusal.limit());
                     if self.tls.is_none() {
                         admission.refuse(stream, refusal);
@@ -161,9 +161,4 @@ fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     builder
-}
-
-/// Counts one connection turned away or cut by `limit`.
-fn count_rejection(limit: &'static str) {
-    metrics::counter!("herald_limit_rejections_total", "limit" => limit).increment(1);
 }
