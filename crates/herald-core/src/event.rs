@@ -24,6 +24,7 @@ pub const HUB_PATH: &str = "/.well-known/mercure";
 pub struct Update {
     /// The canonical topic first, then alternate topics.
     pub topics: Vec<String>,
+    /// The payload.
     pub data: String,
     /// The publisher's id; the hub generates one when absent.
     pub id: Option<String>,
@@ -38,15 +39,25 @@ pub struct Update {
 /// Why an update was refused. Every variant maps to `400 Bad Request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpdateError {
+    /// No topic at all.
     NoTopic,
+    /// An empty topic.
     EmptyTopic,
+    /// A control or format character in a topic.
     ForbiddenCharInTopic(char),
+    /// The topic `*`, reserved for the wildcard matcher.
     WildcardTopic,
+    /// A topic inside the hub's own namespace.
     ReservedTopic(String),
+    /// An id starting with `#`, reserved for hub-generated ids.
     IdStartsWithHash,
+    /// The id `earliest`, reserved as a cursor.
     ReservedId,
+    /// A control or format character in the id.
     ForbiddenCharInId(char),
+    /// A control or format character in the type.
     ForbiddenCharInType(char),
+    /// The type `mercure`, reserved for hub events.
     ReservedType,
     /// The event-stream encoder refused a field (cannot happen after validation).
     Unencodable(String),

@@ -15,7 +15,7 @@ use crate::retention::Retention;
 
 /// Ordered recent events with an id index.
 #[derive(Debug)]
-pub struct History {
+pub(crate) struct History {
     events: VecDeque<Arc<Event>>,
     by_id: HashMap<Arc<str>, u64>,
     bytes: u64,
@@ -23,12 +23,13 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(retention: Retention) -> Self {
+    /// An empty history kept within `retention`.
+    pub(crate) fn new(retention: Retention) -> Self {
         Self { events: VecDeque::new(), by_id: HashMap::new(), bytes: 0, retention }
     }
 
     /// Appends `event` (whose `seq` follows the last one) and drops what falls out of retention.
-    pub fn push(&mut self, event: Arc<Event>, now_ms: u64) {
+    pub(crate) fn push(&mut self, event: Arc<Event>, now_ms: u64) {
         self.by_id.entry(event.id.clone()).or_insert(event.seq);
         self.bytes += event.size() as u64;
         self.events.push_back(event);
@@ -47,12 +48,12 @@ impl History {
     }
 
     /// The log position of the earliest retained event with this id.
-    pub fn position_of(&self, id: &str) -> Option<u64> {
+    pub(crate) fn position_of(&self, id: &str) -> Option<u64> {
         self.by_id.get(id).copied()
     }
 
     /// Retained events published after position `seq`, oldest first.
-    pub fn after(&self, seq: u64) -> impl Iterator<Item = &Arc<Event>> {
+    pub(crate) fn after(&self, seq: u64) -> impl Iterator<Item = &Arc<Event>> {
         let skip = match self.events.front() {
             Some(first) if seq >= first.seq => (seq - first.seq + 1) as usize,
             _ => 0,
@@ -61,29 +62,29 @@ impl History {
     }
 
     /// The newest retained event.
-    pub fn last(&self) -> Option<&Arc<Event>> {
+    pub(crate) fn last(&self) -> Option<&Arc<Event>> {
         self.events.back()
     }
 
     /// The position of the oldest retained event.
-    pub fn first_seq(&self) -> Option<u64> {
+    pub(crate) fn first_seq(&self) -> Option<u64> {
         self.events.front().map(|e| e.seq)
     }
 
-    pub fn retention(&self) -> &Retention {
-        &self.retention
-    }
-
-    pub fn len(&self) -> usize {
+    /// How many events it holds.
+    pub(crate) fn len(&self) -> usize {
         self.events.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// Whether it holds no event.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
 
     /// Total size of the retained events, as counted by [`Event::size`].
-    pub fn bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 }

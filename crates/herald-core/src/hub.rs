@@ -114,10 +114,15 @@ impl From<UpdateError> for PublishError {
 /// Counters describing the hub's activity since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HubStats {
+    /// Subscribers registered now.
     pub subscribers: u64,
+    /// Events published.
     pub published: u64,
+    /// Events queued for subscribers, one per subscriber and event.
     pub delivered: u64,
+    /// Subscribers dropped because their queue was full.
     pub overflowed: u64,
+    /// Events in the in-memory history now.
     pub history_len: u64,
 }
 
@@ -135,7 +140,7 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
-    pub fn wants(&self, event: &Event) -> bool {
+    pub(crate) fn wants(&self, event: &Event) -> bool {
         self.access.allows(event) && event.topics.iter().any(|t| self.matchers.iter().any(|m| m.matches(t)))
     }
 }
@@ -228,6 +233,7 @@ impl Hub {
         }
     }
 
+    /// The hub's settings.
     pub fn config(&self) -> &HubConfig {
         &self.config
     }
@@ -351,6 +357,7 @@ impl Hub {
         state.broad.clear();
     }
 
+    /// The hub's counters, read now.
     pub fn stats(&self) -> HubStats {
         let state = self.state.lock();
         HubStats {
@@ -379,12 +386,12 @@ impl Hub {
 
 impl State {
     /// True when everything after position `after` that was delivered is in memory.
-    pub fn covers(&self, after: u64) -> bool {
+    pub(crate) fn covers(&self, after: u64) -> bool {
         after.saturating_add(1) >= self.history.first_seq().unwrap_or(self.next_seq)
     }
 
     /// What a subscriber catching up at `catch_up.after` gets from memory.
-    pub fn replay_after(&self, catch_up: &CatchUp, retention: &Retention) -> Vec<Arc<Event>> {
+    pub(crate) fn replay_after(&self, catch_up: &CatchUp, retention: &Retention) -> Vec<Arc<Event>> {
         let now = now_ms();
         self.history
             .after(catch_up.after)
@@ -395,7 +402,7 @@ impl State {
 
     /// Adds a subscriber to the registry and returns its key; on a closed hub, closes its
     /// mailbox instead (its stream ends).
-    pub fn register(&mut self, mailbox: Arc<Mailbox>) -> Option<u64> {
+    pub(crate) fn register(&mut self, mailbox: Arc<Mailbox>) -> Option<u64> {
         if self.closed {
             mailbox.close(Ended::Closed);
             return None;

@@ -9,7 +9,7 @@
 
 pub mod access;
 pub mod event;
-pub mod history;
+mod history;
 pub mod hub;
 mod mailbox;
 pub mod matcher;
@@ -17,11 +17,11 @@ pub mod retention;
 pub mod store;
 mod subscription;
 mod template;
-pub mod text;
+mod text;
 mod writer;
 
 pub use access::ReadAccess;
-pub use event::{Event, Format, Update, UpdateError, ValidUpdate};
+pub use event::{Event, Format, Update, UpdateError, ValidUpdate, HUB_PATH};
 pub use hub::{Cursor, Hub, HubConfig, HubStats, PublishError};
 pub use matcher::{Matcher, MatcherError};
 pub use retention::Retention;

@@ -55,13 +55,13 @@ struct Inner {
 }
 
 impl Mailbox {
-    pub fn new(key: u64, selection: Arc<Selection>, capacity: usize) -> Self {
+    pub(crate) fn new(key: u64, selection: Arc<Selection>, capacity: usize) -> Self {
         let inner = Inner { queue: VecDeque::new(), waker: None, closed: None, last_seq: 0 };
         Self { key, selection, capacity: capacity.max(1), inner: Mutex::new(inner) }
     }
 
     /// Queues `event` without waiting; wakes the consumer if it waits.
-    pub fn push(&self, event: &Arc<Event>) -> Offer {
+    pub(crate) fn push(&self, event: &Arc<Event>) -> Offer {
         let waker = {
             let mut inner = self.inner.lock();
             if inner.closed.is_some() {
@@ -85,7 +85,7 @@ impl Mailbox {
 
     /// Ends the queue: the consumer gets what is queued, then the end, with `why`. The first
     /// reason given is kept.
-    pub fn close(&self, why: Ended) {
+    pub(crate) fn close(&self, why: Ended) {
         let waker = {
             let mut inner = self.inner.lock();
             inner.closed.get_or_insert(why);
@@ -98,7 +98,7 @@ impl Mailbox {
 
     /// Moves up to `max` queued events into `out`; returns how many, or why the queue ended
     /// once it is closed and empty.
-    pub fn take(&self, out: &mut Vec<Arc<Event>>, max: usize) -> Result<usize, Ended> {
+    pub(crate) fn take(&self, out: &mut Vec<Arc<Event>>, max: usize) -> Result<usize, Ended> {
         let mut inner = self.inner.lock();
         match (inner.take(out, max), inner.closed) {
             (0, Some(why)) if max > 0 => Err(why),
@@ -108,7 +108,12 @@ impl Mailbox {
 
     /// Like [`take`](Self::take), but when nothing is queued, waits: `Pending` until an event
     /// arrives or the queue closes.
-    pub fn poll_take(&self, cx: &mut Context<'_>, out: &mut Vec<Arc<Event>>, max: usize) -> Poll<Result<usize, Ended>> {
+    pub(crate) fn poll_take(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<Arc<Event>>,
+        max: usize,
+    ) -> Poll<Result<usize, Ended>> {
         let mut inner = self.inner.lock();
         match (inner.take(out, max), inner.closed) {
             (0, None) => {

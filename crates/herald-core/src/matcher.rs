@@ -30,9 +30,13 @@ pub enum Matcher {
 /// Why a matcher was refused. Every variant maps to `400 Bad Request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatcherError {
+    /// An empty matcher.
     Empty,
+    /// A control or format character in it.
     ForbiddenChar(char),
+    /// A URI template that does not parse, and why.
     BadTemplate(String),
+    /// A URL pattern that does not parse, and why.
     BadUrlPattern(String),
 }
 

@@ -9,8 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Retention limits; `None` means unlimited on that axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
+    /// Most events kept.
     pub max_events: Option<u64>,
+    /// Oldest event kept, by its publication time.
     pub max_age: Option<Duration>,
+    /// Most bytes kept, as counted by `Event::size`.
     pub max_bytes: Option<u64>,
 }
 

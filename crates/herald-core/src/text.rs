@@ -8,12 +8,12 @@
 use unicode_general_category::{get_general_category, GeneralCategory};
 
 /// True when `c` is a C0 or C1 control character, DEL, or a Unicode format character.
-pub fn is_forbidden_char(c: char) -> bool {
+pub(crate) fn is_forbidden_char(c: char) -> bool {
     c.is_control() || get_general_category(c) == GeneralCategory::Format
 }
 
 /// Returns the first forbidden character in `s`, if any.
-pub fn first_forbidden_char(s: &str) -> Option<char> {
+pub(crate) fn first_forbidden_char(s: &str) -> Option<char> {
     s.chars().find(|&c| is_forbidden_char(c))
 }
 

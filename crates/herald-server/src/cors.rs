@@ -12,10 +12,10 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-pub const MERCURE_LAST_EVENT_ID: HeaderName = HeaderName::from_static("mercure-last-event-id");
+pub(crate) const MERCURE_LAST_EVENT_ID: HeaderName = HeaderName::from_static("mercure-last-event-id");
 
 /// The CORS layer for `origins`, or `None` when cross-origin access is off.
-pub fn layer(origins: &[String]) -> Option<CorsLayer> {
+pub(crate) fn layer(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }

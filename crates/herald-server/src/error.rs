@@ -17,7 +17,7 @@ const CHALLENGE_INVALID_REQUEST: &str = "Bearer realm=\"herald\", error=\"invali
 
 /// An error answered to the client as `text/plain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// The status.
     pub status: StatusCode,
     /// What to fix, in one line.
@@ -30,18 +30,18 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with this status and message.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self { status, message: message.into(), challenge: None, retry_after: None }
     }
 
     /// Adds a `WWW-Authenticate` challenge.
-    pub fn with_challenge(mut self, challenge: &'static str) -> Self {
+    pub(crate) fn with_challenge(mut self, challenge: &'static str) -> Self {
         self.challenge = Some(challenge);
         self
     }
 
     /// Adds a `Retry-After`, in seconds.
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
     }

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use percent_encoding::percent_decode;
 
 /// Decodes `input` into (name, value) pairs, in order; `+` is a space.
-pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn parse(input: &[u8]) -> Result<Vec<(String, String)>, String> {
     input
         .split(|&b| b == b'&')
         .filter(|part| !part.is_empty())

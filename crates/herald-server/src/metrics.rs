@@ -29,22 +29,22 @@ fn handle() -> Option<&'static PrometheusHandle> {
 }
 
 /// Installs the recorder, so that counters incremented before the first scrape are kept.
-pub fn init() {
+pub(crate) fn init() {
     let _ = handle();
 }
 
 /// Counts a request refused by a limit (`limit` names it, as in the README's table).
-pub fn limit_rejected(limit: &'static str) {
+pub(crate) fn limit_rejected(limit: &'static str) {
     metrics::counter!("herald_limit_rejections_total", "limit" => limit).increment(1);
 }
 
 /// Counts an authorization failure by its RFC 6750 outcome.
-pub fn auth_failed(reason: &'static str) {
+pub(crate) fn auth_failed(reason: &'static str) {
     metrics::counter!("herald_auth_failures_total", "reason" => reason).increment(1);
 }
 
 /// `GET /metrics`: the Prometheus text format.
-pub async fn handle_scrape(State(state): State<AppState>) -> Response {
+pub(crate) async fn handle_scrape(State(state): State<AppState>) -> Response {
     let Some(handle) = handle() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "metrics are unavailable in this process\n").into_response();
     };

@@ -15,7 +15,9 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 /// A rate as configured: `count` publishes per `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
+    /// Publishes allowed per period, and the largest burst.
     pub count: NonZeroU32,
+    /// The period.
     pub period: Duration,
 }
 
@@ -67,6 +69,7 @@ impl std::fmt::Debug for PublishRate {
 }
 
 impl PublishRate {
+    /// A limiter allowing `rate` to each publisher.
     pub fn new(rate: Rate) -> Self {
         let interval = rate.period / rate.count.get();
         let quota = Quota::with_period(interval.max(Duration::from_nanos(1)))

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::cli::TokenArgs;
 
 /// The `type` of a Mercure authorization detail.
-use herald_server::auth::claims::DETAIL_TYPE;
+use herald_server::auth::DETAIL_TYPE;
 /// The prefix that makes a selector a URL pattern in `authorization_details`.
 const PATTERN_PREFIX: &str = "pattern:";
 

@@ -25,7 +25,7 @@ const MAX_SELECTOR: usize = 4096;
 
 /// The claims Herald reads; others are ignored.
 #[derive(Debug, Default, Deserialize)]
-pub struct Claims {
+pub(super) struct Claims {
     #[serde(default)]
     pub mercure: Option<LegacyClaim>,
     #[serde(default)]
@@ -36,7 +36,7 @@ pub struct Claims {
 
 /// The legacy `mercure` claim.
 #[derive(Debug, Default, Deserialize)]
-pub struct LegacyClaim {
+pub(super) struct LegacyClaim {
     #[serde(default)]
     pub publish: Option<Vec<String>>,
     #[serde(default)]
@@ -45,14 +45,14 @@ pub struct LegacyClaim {
 
 /// What a valid token allows.
 #[derive(Debug, Default)]
-pub struct Grants {
+pub(super) struct Grants {
     pub publish: Vec<Matcher>,
     pub subscribe: Vec<Matcher>,
 }
 
 impl Grants {
     /// Reads the grants of `claims`; an error makes the token invalid.
-    pub fn from_claims(claims: &Claims, hub_url: &Url) -> Result<Self, String> {
+    pub(super) fn from_claims(claims: &Claims, hub_url: &Url) -> Result<Self, String> {
         let mut grants = Grants::default();
         if let Some(legacy) = &claims.mercure {
             for (selectors, into) in

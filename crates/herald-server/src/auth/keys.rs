@@ -28,7 +28,9 @@ impl std::fmt::Debug for KeyMaterial {
 /// A configured key: material and, optionally, the algorithm to accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyConfig {
+    /// The secret or public key.
     pub material: KeyMaterial,
+    /// The one algorithm to accept; by default the usual one for the key's kind.
     pub algorithm: Option<String>,
 }
 
@@ -49,7 +51,7 @@ impl KeyConfig {
 
 /// A key ready to verify signatures.
 #[derive(Clone)]
-pub struct VerifyingKey {
+pub(super) struct VerifyingKey {
     pub key: DecodingKey,
     pub algorithm: Algorithm,
 }
@@ -62,7 +64,7 @@ impl std::fmt::Debug for VerifyingKey {
 
 impl VerifyingKey {
     /// Parses the key and checks that the algorithm suits it; the error says what to fix.
-    pub fn new(config: &KeyConfig) -> Result<Self, String> {
+    pub(super) fn new(config: &KeyConfig) -> Result<Self, String> {
         let named = config
             .algorithm
             .as_deref()

@@ -21,8 +21,8 @@
 //! 403 `insufficient_scope` when it does not grant the operation, 400 `invalid_request` when
 //! the `Authorization` header is malformed.
 
-pub mod claims;
-pub mod keys;
+mod claims;
+mod keys;
 
 use std::collections::HashSet;
 
@@ -32,7 +32,8 @@ use jsonwebtoken::Validation;
 use url::Url;
 
 use crate::rate::PublisherKey;
-pub use claims::Grants;
+use claims::Grants;
+pub use claims::DETAIL_TYPE;
 use keys::VerifyingKey;
 pub use keys::{KeyConfig, KeyMaterial};
 
@@ -140,7 +141,12 @@ pub enum PublishRights {
     /// No publisher key is configured: anything.
     Open,
     /// Topics matched by `selectors`, for the token's subject (`sub`), if it names one.
-    Granted { selectors: Vec<Matcher>, subject: Option<String> },
+    Granted {
+        /// The topics it may publish to.
+        selectors: Vec<Matcher>,
+        /// The token's `sub`, which the publish rate is counted by.
+        subject: Option<String>,
+    },
 }
 
 impl PublishRights {

@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use herald_core::{Hub, Update};
 
 /// The topic of the demo clock.
-pub const TOPIC: &str = "/demo/clock";
+pub(crate) const TOPIC: &str = "/demo/clock";
 /// The event type of the demo clock's events.
-pub const EVENT: &str = "server-time";
+pub(crate) const EVENT: &str = "server-time";
 
 /// Publishes the time every second, on the second, until the process ends.
-pub async fn run(hub: Arc<Hub>) {
+pub(crate) async fn run(hub: Arc<Hub>) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

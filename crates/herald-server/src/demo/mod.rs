@@ -7,8 +7,8 @@
 //! JavaScript client itself is served at `/herald.js`. Everything is embedded in the binary, so
 //! the hub needs no files to run.
 
-pub mod clock;
-pub mod ticker;
+pub(crate) mod clock;
+pub(crate) mod ticker;
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ const TICKER_HTML: &str = include_str!("../../assets/ticker.html");
 const CLIENT_JS: &str = include_str!("../../assets/herald.js");
 const CLIENT_TYPES: &str = include_str!("../../assets/herald.d.ts");
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| page(INDEX_HTML)))
         .route("/chat", get(|| page(CHAT_HTML)))
@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Starts the demo publishers.
-pub fn spawn_publishers(hub: &Arc<Hub>) {
+pub(crate) fn spawn_publishers(hub: &Arc<Hub>) {
     tokio::spawn(clock::run(hub.clone()));
     tokio::spawn(ticker::run(hub.clone()));
 }

@@ -10,15 +10,15 @@ use std::time::Duration;
 use herald_core::{Hub, Update};
 
 /// The topics' common prefix.
-pub const TOPIC_PREFIX: &str = "/demo/stocks/";
+pub(crate) const TOPIC_PREFIX: &str = "/demo/stocks/";
 /// The event type of a price move.
-pub const EVENT: &str = "quote";
+pub(crate) const EVENT: &str = "quote";
 
 const SYMBOLS: [(&str, f64); 6] =
     [("HRLD", 120.0), ("ACME", 42.5), ("GLBX", 310.0), ("INIT", 8.75), ("ZETA", 57.2), ("NOVA", 1_020.0)];
 
 /// Publishes price moves until the process ends.
-pub async fn run(hub: Arc<Hub>) {
+pub(crate) async fn run(hub: Arc<Hub>) {
     let mut prices: Vec<f64> = SYMBOLS.iter().map(|(_, price)| *price).collect();
     let mut ticks = tokio::time::interval(Duration::from_millis(250));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -88,6 +88,7 @@ impl Listener {
         Self { tcp, tls }
     }
 
+    /// The address it is bound to (with the port chosen when it was 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
     }

@@ -43,7 +43,7 @@ impl FailureKind {
 
 /// A size or count limit, named as in `herald_limit_rejections_total{limit}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     /// The publish body (`--max-body-bytes`).
     BodySize {
         /// The limit, in bytes.
@@ -70,7 +70,7 @@ pub enum Limit {
 
 impl Limit {
     /// The metric label.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::BodySize { .. } => "body_size",
             Self::FieldSize { .. } => "field_size",
@@ -99,7 +99,7 @@ impl fmt::Display for Limit {
 
 /// Why a publish was refused; nothing was published.
 #[derive(Debug, Clone)]
-pub enum PublishFailure {
+pub(crate) enum PublishFailure {
     /// The credentials do not allow it.
     Auth(AuthError),
     /// The publisher is over its rate: retry after this many seconds.
@@ -121,7 +121,7 @@ pub enum PublishFailure {
 
 impl PublishFailure {
     /// The class of answer.
-    pub fn kind(&self) -> FailureKind {
+    pub(crate) fn kind(&self) -> FailureKind {
         match self {
             Self::Auth(e) => e.kind(),
             Self::RateLimited { .. } => FailureKind::RateLimited,
@@ -160,7 +160,7 @@ impl From<Limit> for PublishFailure {
 
 /// Why a subscription was refused.
 #[derive(Debug, Clone)]
-pub enum SubscribeFailure {
+pub(crate) enum SubscribeFailure {
     /// The credentials do not allow it.
     Auth(AuthError),
     /// More matchers than allowed.
@@ -185,7 +185,7 @@ pub enum SubscribeFailure {
 
 impl SubscribeFailure {
     /// The class of answer. A matcher limit is `400` here, as the Mercure protocol says.
-    pub fn kind(&self) -> FailureKind {
+    pub(crate) fn kind(&self) -> FailureKind {
         match self {
             Self::Auth(e) => e.kind(),
             Self::TooLarge(_) | Self::Malformed(_) | Self::NoMatcher | Self::InvalidMatcher { .. } => {

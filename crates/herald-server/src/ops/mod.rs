@@ -12,9 +12,9 @@
 //! [`publish::Admitted::publish`] (limits, validation, rights, then the hub).
 
 mod failure;
-pub mod publish;
-pub mod subscribe;
+pub(crate) mod publish;
+pub(crate) mod subscribe;
 
-pub use failure::{FailureKind, Limit, PublishFailure, SubscribeFailure};
-pub use publish::{admit, Publisher};
-pub use subscribe::{subscribe, MatchKind, MatcherSpec, SubscribeRequest, Subscriber};
+pub(crate) use failure::{FailureKind, Limit, PublishFailure, SubscribeFailure};
+pub(crate) use publish::{admit, Publisher};
+pub(crate) use subscribe::{subscribe, MatchKind, MatcherSpec, SubscribeRequest, Subscriber};

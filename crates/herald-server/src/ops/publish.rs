@@ -13,21 +13,21 @@ use crate::AppState;
 
 /// Who is publishing: decided once per request (HTTP) or per connection (WebSocket).
 #[derive(Debug)]
-pub struct Publisher {
+pub(crate) struct Publisher {
     rights: Result<PublishRights, AuthError>,
     client: Option<IpAddr>,
 }
 
 impl Publisher {
     /// A publisher with these rights (or the reason it has none), from `client`'s address.
-    pub fn new(rights: Result<PublishRights, AuthError>, client: Option<IpAddr>) -> Self {
+    pub(crate) fn new(rights: Result<PublishRights, AuthError>, client: Option<IpAddr>) -> Self {
         Self { rights, client }
     }
 }
 
 /// A publisher that passed authorization and its rate: its update comes next.
 #[derive(Debug)]
-pub struct Admitted<'a> {
+pub(crate) struct Admitted<'a> {
     state: &'a AppState,
     rights: &'a PublishRights,
 }
@@ -35,7 +35,7 @@ pub struct Admitted<'a> {
 /// Checks authorization, then takes one publish from the publisher's rate. A transport calls
 /// it before reading its input, so an unauthorized or too-fast client learns nothing about its
 /// request's validity and costs no parsing.
-pub fn admit<'a>(state: &'a AppState, publisher: &'a Publisher) -> Result<Admitted<'a>, PublishFailure> {
+pub(crate) fn admit<'a>(state: &'a AppState, publisher: &'a Publisher) -> Result<Admitted<'a>, PublishFailure> {
     let rights = publisher.rights.as_ref().map_err(|e| PublishFailure::Auth(e.clone()))?;
     if let Some(rate) = &state.publish_rate {
         rate.check(&rights.publisher_key(publisher.client))
@@ -47,7 +47,7 @@ pub fn admit<'a>(state: &'a AppState, publisher: &'a Publisher) -> Result<Admitt
 impl Admitted<'_> {
     /// Checks the limits, the protocol's rules and the publisher's rights on the topics, then
     /// publishes; returns the event once the hub holds it (durably, with the disk store).
-    pub async fn publish(self, update: Update) -> Result<Arc<Event>, PublishFailure> {
+    pub(crate) async fn publish(self, update: Update) -> Result<Arc<Event>, PublishFailure> {
         check_limits(&update, &self.state.config.limits)?;
         let update = update.into_valid(&self.state.hub.config().hub_url).map_err(PublishFailure::Invalid)?;
         self.rights.check(&update.get().topics)?;
@@ -62,7 +62,7 @@ impl Admitted<'_> {
 }
 
 /// Refuses an update past the field-length and topic-count limits.
-pub fn check_limits(update: &Update, limits: &Limits) -> Result<(), Limit> {
+pub(crate) fn check_limits(update: &Update, limits: &Limits) -> Result<(), Limit> {
     check_topic_count(update.topics.len(), limits)?;
     let max = limits.max_field_bytes;
     let fields = update.topics.iter().map(|t| ("topic", t)).chain(update.id.iter().map(|i| ("id", i)));
@@ -76,7 +76,7 @@ pub fn check_limits(update: &Update, limits: &Limits) -> Result<(), Limit> {
 
 /// Refuses more topics than one update may have; parsers call it as they go, so a flood of
 /// topics is refused before it is all collected.
-pub fn check_topic_count(count: usize, limits: &Limits) -> Result<(), Limit> {
+pub(crate) fn check_topic_count(count: usize, limits: &Limits) -> Result<(), Limit> {
     let max = limits.max_topics_per_publish;
     if count > max {
         return Err(Limit::TopicsPerPublish { max }.rejected());
@@ -85,7 +85,7 @@ pub fn check_topic_count(count: usize, limits: &Limits) -> Result<(), Limit> {
 }
 
 /// Reads a `retry` value given as text: digits only, fitting in 64 bits.
-pub fn parse_retry(value: &str) -> Result<u64, PublishFailure> {
+pub(crate) fn parse_retry(value: &str) -> Result<u64, PublishFailure> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PublishFailure::Malformed("\"retry\" must be a number of milliseconds (digits only)".into()));
     }

@@ -11,20 +11,20 @@ use crate::AppState;
 
 /// Who is subscribing: decided once per request, or per WebSocket connection.
 #[derive(Debug)]
-pub struct Subscriber {
+pub(crate) struct Subscriber {
     rights: Result<ReadRights, AuthError>,
 }
 
 impl Subscriber {
     /// A subscriber with these rights, or the reason it has none.
-    pub fn new(rights: Result<ReadRights, AuthError>) -> Self {
+    pub(crate) fn new(rights: Result<ReadRights, AuthError>) -> Self {
         Self { rights }
     }
 }
 
 /// How a matcher's value selects topics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchKind {
+pub(crate) enum MatchKind {
     /// Exactly this topic, byte for byte (`match`, `match_exact`).
     Exact,
     /// A URL Pattern (`match_urlpattern`).
@@ -37,7 +37,7 @@ impl MatchKind {
     /// The kind a parameter (or WebSocket field) name asks for: `None` for a name that is not a
     /// matcher; an error for an unsupported name in the reserved `match` namespace, so that a
     /// misspelled matcher type fails loudly.
-    pub fn from_param(name: &str) -> Result<Option<Self>, SubscribeFailure> {
+    pub(crate) fn from_param(name: &str) -> Result<Option<Self>, SubscribeFailure> {
         Ok(Some(match name {
             "match" | "match_exact" => Self::Exact,
             "match_urlpattern" => Self::UrlPattern,
@@ -62,7 +62,7 @@ impl MatchKind {
 
 /// One matcher as the client wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MatcherSpec {
+pub(crate) struct MatcherSpec {
     /// How it selects.
     pub kind: MatchKind,
     /// The topic, pattern or template.
@@ -71,7 +71,7 @@ pub struct MatcherSpec {
 
 /// What a subscriber asks for, as its transport read it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SubscribeRequest {
+pub(crate) struct SubscribeRequest {
     /// The topic matchers (at least one).
     pub matchers: Vec<MatcherSpec>,
     /// Where to resume, if anywhere.
@@ -80,7 +80,7 @@ pub struct SubscribeRequest {
 
 impl SubscribeRequest {
     /// Adds the matcher a parameter carries, if it is a matcher parameter; returns whether it was.
-    pub fn take_param(&mut self, name: &str, value: &str) -> Result<bool, SubscribeFailure> {
+    pub(crate) fn take_param(&mut self, name: &str, value: &str) -> Result<bool, SubscribeFailure> {
         match MatchKind::from_param(name)? {
             Some(kind) => {
                 self.matchers.push(MatcherSpec { kind, value: value.to_owned() });
@@ -93,7 +93,7 @@ impl SubscribeRequest {
 
 /// Subscribes: authorization, the matcher limit, each matcher's validity, then the hub. The
 /// subscription ends by itself when the subscriber's token expires.
-pub fn subscribe(
+pub(crate) fn subscribe(
     state: &AppState,
     subscriber: &Subscriber,
     request: SubscribeRequest,

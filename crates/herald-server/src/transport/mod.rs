@@ -38,7 +38,7 @@ use select::Transport;
 use stream::{EventStream, StreamFormat};
 
 /// Where the hub lives, as the Mercure protocol fixes it.
-pub const PATH: &str = herald_core::event::HUB_PATH;
+pub(crate) const PATH: &str = herald_core::HUB_PATH;
 
 /// `GET /.well-known/mercure`: a WebSocket upgrade goes to the WebSocket transport; any other
 /// request subscribes over the transport it asks for.
