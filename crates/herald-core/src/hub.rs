@@ -23,10 +23,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
-use url::Url;
 use uuid::Uuid;
 
 use crate::access::ReadAccess;
+use crate::config::HubConfig;
 use crate::event::{Event, Update, UpdateError, ValidUpdate};
 use crate::history::History;
 use crate::mailbox::{Mailbox, Offer};
@@ -35,31 +35,6 @@ use crate::retention::{now_ms, Retention};
 use crate::store::{Store, StoreError};
 use crate::subscription::{CatchUp, Ended, Subscription};
 use crate::writer::{self, Pending};
-
-/// Settings of a hub.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    /// How much history is kept for replay.
-    pub retention: Retention,
-    /// With a store: how many of the newest events are also kept in memory, so most resumptions
-    /// never read the disk. Without one, memory holds the whole history and this is unused.
-    pub cache_size: u64,
-    /// Events queued per subscriber before it is considered too slow and disconnected.
-    pub queue_capacity: usize,
-    /// The hub's public URL: relative topics and URL patterns resolve against it.
-    pub hub_url: Url,
-}
-
-impl Default for HubConfig {
-    fn default() -> Self {
-        Self {
-            retention: Retention::default(),
-            cache_size: 10_000,
-            queue_capacity: 1_024,
-            hub_url: Url::parse("http://localhost/.well-known/mercure").expect("static URL parses"),
-        }
-    }
-}
 
 /// Where a resuming subscriber wants to start.
 #[derive(Debug, Clone, PartialEq, Eq)]

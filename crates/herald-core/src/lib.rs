@@ -4,10 +4,11 @@
 //! ([`matcher`]), the event as published and as encoded once for the wire ([`event`]), the
 //! bounded history used to replay missed events ([`history`]), read rights for private updates
 //! ([`access`]), retention limits ([`retention`]), the durable log interface ([`store`]) and
-//! the fan-out itself ([`hub`]). It knows nothing of HTTP: the server crate turns requests into
-//! calls on [`Hub`], and streams what a [`Subscription`] yields.
+//! the fan-out itself ([`hub`]), with its settings ([`config`]). It knows nothing of HTTP: the
+//! server crate turns requests into calls on [`Hub`], and streams what a [`Subscription`] yields.
 
 pub mod access;
+pub mod config;
 pub mod event;
 mod history;
 pub mod hub;
@@ -21,8 +22,9 @@ mod text;
 mod writer;
 
 pub use access::ReadAccess;
+pub use config::HubConfig;
 pub use event::{Event, Format, Update, UpdateError, ValidUpdate, HUB_PATH};
-pub use hub::{Cursor, Hub, HubConfig, HubStats, PublishError};
+pub use hub::{Cursor, Hub, HubStats, PublishError};
 pub use matcher::{Matcher, MatcherError};
 pub use retention::Retention;
 pub use store::{Store, StoreError};

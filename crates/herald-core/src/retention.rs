@@ -8,12 +8,44 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Retention limits; `None` means unlimited on that axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Retention {
-    /// Most events kept.
+    /// Most events kept for replay to reconnecting clients.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "history_size",
+            long = "history-size",
+            env = "HERALD_HISTORY_SIZE",
+            value_name = "EVENTS",
+            default_value = crate::config::default_text(Retention::default().max_events)
+        )
+    )]
     pub max_events: Option<u64>,
-    /// Oldest event kept, by its publication time.
+    /// Drop events older than this from history, e.g. `24h`; unset, events never age out.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "history_max_age",
+            long = "history-max-age",
+            env = "HERALD_HISTORY_MAX_AGE",
+            value_name = "DURATION",
+            value_parser = crate::config::parse_duration,
+            default_value = crate::config::default_text(Retention::default().max_age.map(humantime::format_duration))
+        )
+    )]
     pub max_age: Option<Duration>,
-    /// Most bytes kept, as counted by `Event::size`.
+    /// Keep history under this many bytes; unset, no size limit.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            id = "history_max_bytes",
+            long = "history-max-bytes",
+            env = "HERALD_HISTORY_MAX_BYTES",
+            value_name = "BYTES",
+            default_value = crate::config::default_text(Retention::default().max_bytes)
+        )
+    )]
     pub max_bytes: Option<u64>,
 }
 

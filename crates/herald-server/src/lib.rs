@@ -72,7 +72,7 @@ use axum::routing::get;
 use axum::Router;
 use herald_core::Hub;
 
-pub use config::{ServerConfig, StoreChoice};
+pub use config::{ConfigError, ServerConfig, StoreKind};
 use herald_store::DiskStore;
 pub use listener::{ConnectionLimits, Listener};
 pub use tls::TlsFiles;
@@ -90,16 +90,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the configured store and builds the hub; the error says what to fix.
+    /// Validates `config` ([`ServerConfig::validate`]), opens the configured store and builds the
+    /// hub; the error says what to fix.
     pub fn new(config: ServerConfig) -> Result<Self, String> {
-        let hub = match &config.store {
-            StoreChoice::Memory => Hub::new(config.hub_config()),
-            StoreChoice::Disk(dir) => {
-                let store = DiskStore::open(dir).map_err(|e| e.to_string())?;
-                Hub::with_store(config.hub_config(), Arc::new(store)).map_err(|e| e.to_string())?
+        let config = config.validate().map_err(|e| e.to_string())?;
+        let hub = match config.store {
+            StoreKind::Memory => Hub::new(config.hub.clone()),
+            StoreKind::Disk => {
+                let store = DiskStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+                Hub::with_store(config.hub.clone(), Arc::new(store)).map_err(|e| e.to_string())?
             }
         };
-        let auth = auth::Authorizer::new(&config.auth, &config.hub_url(), &config.cors_origins)?;
+        let auth = auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins)?;
         metrics::init();
         let publish_rate = config.limits.publish_rate.map(|r| Arc::new(rate::PublishRate::new(r)));
         Ok(Self { hub, auth: Arc::new(auth), publish_rate, config: Arc::new(config) })

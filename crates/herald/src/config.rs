@@ -1,290 +1,291 @@
-//! Building the server configuration from defaults, a TOML file, the environment and flags.
+//! The command line, with the values of `herald serve --config FILE` as defaults.
 //!
-//! Precedence, highest first: flags, `HERALD_*` variables (both read by clap), the file, the
-//! defaults of [`ServerConfig`]. Unknown keys in the file are errors, so a typo never silently
-//! leaves a setting at its default.
+//! Precedence, highest first: flags, `HERALD_*` variables, the file, the built-in defaults. clap
+//! applies all of it: each key of the file names an argument of [`ServerConfig`] by its id (the
+//! flag name with `_` for `-`), and its value replaces that argument's default before the
+//! command line is parsed. So this needs two parses: the first finds the file. Unknown keys and
+//! values of the wrong type are errors, so a typo never silently leaves a setting at its default.
 
-use std::net::SocketAddr;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use herald_core::Retention;
-use herald_server::auth::{AuthConfig, KeyConfig, KeyMaterial};
-use herald_server::{ConnectionLimits, ServerConfig, StoreChoice, TlsFiles};
-use serde::Deserialize;
-use url::Url;
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Args, Command, CommandFactory, FromArgMatches};
+use herald_server::ServerConfig;
 
-use crate::cli::{ServeArgs, StoreKind};
+use crate::cli::Cli;
 
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// Keys that files may still use for the argument they name, with the opposite value: `demo =
+/// false` is `no_demo = true`.
+const INVERTED_KEYS: [(&str, &str); 2] = [("demo", "no_demo"), ("demo_clock", "no_demo")];
 
-/// The TOML file's keys: the flags' names with `_` instead of `-`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    addr: Option<SocketAddr>,
-    public_url: Option<Url>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    max_connections: Option<usize>,
-    max_connections_per_ip: Option<usize>,
-    #[serde(default, with = "humantime_opt")]
-    header_read_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_opt")]
-    idle_timeout: Option<Duration>,
-    store: Option<StoreKind>,
-    data_dir: Option<PathBuf>,
-    history_size: Option<u64>,
-    #[serde(default, with = "humantime_opt")]
-    history_max_age: Option<Duration>,
-    history_max_bytes: Option<u64>,
-    cache_size: Option<u64>,
-    queue_capacity: Option<usize>,
-    #[serde(default, with = "humantime_opt")]
-    heartbeat: Option<Duration>,
-    #[serde(default, with = "humantime_opt")]
-    retry: Option<Duration>,
-    #[serde(default, with = "humantime_opt")]
-    long_poll_max: Option<Duration>,
-    cors_origins: Option<Vec<String>>,
-    #[serde(alias = "demo_clock")]
-    demo: Option<bool>,
-    max_body_bytes: Option<usize>,
-    max_field_bytes: Option<usize>,
-    max_topics_per_publish: Option<usize>,
-    max_matchers: Option<usize>,
-    #[serde(default, deserialize_with = "rate_opt")]
-    publish_rate: Option<herald_server::rate::Rate>,
-    jwt_key: Option<String>,
-    jwt_key_file: Option<PathBuf>,
-    jwt_alg: Option<String>,
-    publisher_jwt_key: Option<String>,
-    publisher_jwt_key_file: Option<PathBuf>,
-    subscriber_jwt_key: Option<String>,
-    subscriber_jwt_key_file: Option<PathBuf>,
-    anonymous: Option<bool>,
-    jwt_query_param: Option<bool>,
-    jwt_audience: Option<String>,
-    jwt_issuer: Option<String>,
-}
-
-mod humantime_opt {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| {
-            humantime::parse_duration(&t)
-                .map_err(|e| serde::de::Error::custom(format!("{e} (write e.g. \"15s\" or \"500ms\")")))
-        })
-        .transpose()
-    }
-}
-
-fn rate_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<herald_server::rate::Rate>, D::Error> {
-    let text: Option<String> = Option::deserialize(d)?;
-    text.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
-}
-
-fn read_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
-}
-
-/// The address to listen on and the server configuration.
-pub fn resolve(args: ServeArgs) -> Result<(SocketAddr, ServerConfig), String> {
-    let file = match &args.config {
-        Some(path) => read_file(path)?,
-        None => FileConfig::default(),
+/// Parses the command line, `args` starting with the program's name.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let matches = Cli::command().try_get_matches_from(&args)?;
+    let Some(("serve", serve)) = matches.subcommand() else {
+        return Cli::from_arg_matches(&matches);
     };
-    let defaults = ServerConfig::default();
-    let auth = auth_config(&args, &file)?;
-    let addr = match args.addr.or(file.addr) {
-        Some(addr) => addr,
-        None => DEFAULT_ADDR.parse().map_err(|e| format!("bad default address: {e}"))?,
+    let Some(path) = serve.get_one::<PathBuf>("config_file") else {
+        return Cli::from_arg_matches(&matches);
     };
-    let cors_origins =
-        if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
-    for origin in &cors_origins {
-        check_origin(origin)?;
-    }
-    let limits = herald_server::config::Limits {
-        max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(defaults.limits.max_body_bytes),
-        max_field_bytes: args.max_field_bytes.or(file.max_field_bytes).unwrap_or(defaults.limits.max_field_bytes),
-        max_topics_per_publish: args
-            .max_topics_per_publish
-            .or(file.max_topics_per_publish)
-            .unwrap_or(defaults.limits.max_topics_per_publish),
-        max_matchers: args.max_matchers.or(file.max_matchers).unwrap_or(defaults.limits.max_matchers),
-        publish_rate: args.publish_rate.or(file.publish_rate),
-    };
-    let connections = ConnectionLimits {
-        max_connections: args.max_connections.or(file.max_connections).unwrap_or(defaults.connections.max_connections),
-        max_connections_per_ip: args
-            .max_connections_per_ip
-            .or(file.max_connections_per_ip)
-            .unwrap_or(defaults.connections.max_connections_per_ip),
-        header_read_timeout: args
-            .header_read_timeout
-            .or(file.header_read_timeout)
-            .unwrap_or(defaults.connections.header_read_timeout),
-        idle_timeout: args.idle_timeout.or(file.idle_timeout).unwrap_or(defaults.connections.idle_timeout),
-    };
-    check_connections(&connections)?;
-    let tls = tls_files(args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key))?;
-    let config = ServerConfig {
-        public_url: args.public_url.or(file.public_url).unwrap_or(defaults.public_url),
-        store: match args.store.or(file.store).unwrap_or(StoreKind::Disk) {
-            StoreKind::Memory => StoreChoice::Memory,
-            StoreKind::Disk => {
-                StoreChoice::Disk(args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("herald-data")))
-            }
-        },
-        retention: Retention {
-            max_events: Some(args.history_size.or(file.history_size).unwrap_or(10_000)),
-            max_age: args.history_max_age.or(file.history_max_age),
-            max_bytes: args.history_max_bytes.or(file.history_max_bytes),
-        },
-        cache_size: args.cache_size.or(file.cache_size).unwrap_or(defaults.cache_size),
-        queue_capacity: args.queue_capacity.or(file.queue_capacity).unwrap_or(defaults.queue_capacity),
-        connections,
-        tls,
-        heartbeat: args.heartbeat.or(file.heartbeat).unwrap_or(defaults.heartbeat),
-        retry: args.retry.or(file.retry).or(defaults.retry),
-        long_poll_max: args.long_poll_max.or(file.long_poll_max).unwrap_or(defaults.long_poll_max),
-        cors_origins,
-        demo: !args.no_demo && file.demo.unwrap_or(defaults.demo),
-        ws_echo: args.ws_echo,
-        limits,
-        auth,
-    };
-    if config.queue_capacity == 0 {
-        return Err("queue-capacity must be at least 1".into());
-    }
-    if config.heartbeat.is_zero() {
-        return Err("heartbeat must be longer than 0s".into());
-    }
-    Ok((addr, config))
-}
-
-/// The JWT keys and policy. A role's own key wins over the shared `jwt_key`; each key is a
-/// secret or a file, not both.
-fn auth_config(args: &ServeArgs, file: &FileConfig) -> Result<AuthConfig, String> {
-    let alg = args.jwt_alg.clone().or_else(|| file.jwt_alg.clone());
-    let key = |flag: &str, secret: &Option<String>, path: &Option<PathBuf>| -> Result<Option<KeyConfig>, String> {
-        match (secret, path) {
-            (Some(_), Some(_)) => Err(format!("give --{flag} or --{flag}-file, not both")),
-            (Some(secret), None) => Ok(Some(KeyConfig {
-                material: KeyMaterial::Secret(secret.as_bytes().to_vec()),
-                algorithm: alg.clone(),
-            })),
-            (None, Some(path)) => KeyConfig::from_file(path, alg.clone()).map(Some),
-            (None, None) => Ok(None),
+    let defaults = file_defaults(path, serve)?;
+    let command = Cli::command().mut_subcommand("serve", |mut serve| {
+        for (id, values) in defaults {
+            serve = serve.mut_arg(id, |arg| arg.default_values(values));
         }
-    };
-    let pick = |flag: &str, a: (&Option<String>, &Option<PathBuf>), f: (&Option<String>, &Option<PathBuf>)| {
-        // Flags (and environment) replace the file's setting of the same key as a whole.
-        if a.0.is_some() || a.1.is_some() {
-            key(flag, a.0, a.1)
-        } else {
-            key(flag, f.0, f.1)
+        serve
+    });
+    Cli::from_arg_matches(&command.try_get_matches_from(&args)?)
+}
+
+/// The file's values as the defaults of `herald serve`'s arguments: (argument id, values).
+/// `given` holds what the command line and environment gave.
+fn file_defaults(path: &Path, given: &ArgMatches) -> Result<Vec<(String, Vec<String>)>, clap::Error> {
+    let invalid =
+        |problem: String| error(ErrorKind::InvalidValue, format!("invalid config file {}: {problem}", path.display()));
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(ErrorKind::Io, format!("cannot read config file {}: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+    let mut settings = ServerConfig::augment_args(Command::new("herald serve").disable_help_flag(true));
+    settings.build();
+    let mut defaults = Vec::new();
+    for (key, value) in &table {
+        let (id, inverted) = match INVERTED_KEYS.iter().find(|(old, _)| old == key) {
+            Some((_, id)) => (*id, true),
+            None => (key.as_str(), false),
+        };
+        let Some(arg) = settings.get_arguments().find(|arg| arg.get_id() == id) else {
+            return Err(error(
+                ErrorKind::UnknownArgument,
+                format!(
+                    "invalid config file {}: unknown field `{key}`: correct or remove it (keys are the flag names \
+                     that `herald serve --help` lists, with `_` for `-`)",
+                    path.display()
+                ),
+            ));
+        };
+        let values = values(arg, value, inverted).map_err(|expected| invalid(format!("`{key}` must be {expected}")))?;
+        check(arg, &values).map_err(|reason| invalid(format!("`{key}`: {reason}")))?;
+        if !replaced(&settings, arg, given) {
+            defaults.push((id.to_owned(), values));
         }
+    }
+    Ok(defaults)
+}
+
+/// The TOML `value` as `arg`'s values, or what the value should have been.
+fn values(arg: &Arg, value: &toml::Value, inverted: bool) -> Result<Vec<String>, String> {
+    use toml::Value;
+    let id = arg.get_id();
+    let example = match (arg.get_default_values().first(), arg.get_value_names()) {
+        (Some(default), _) => default.to_string_lossy().into_owned(),
+        (None, Some([name, ..])) => name.to_string(),
+        (None, _) => "…".to_owned(),
     };
-    let shared = pick("jwt-key", (&args.jwt_key, &args.jwt_key_file), (&file.jwt_key, &file.jwt_key_file))?;
-    let publisher = pick(
-        "publisher-jwt-key",
-        (&args.publisher_jwt_key, &args.publisher_jwt_key_file),
-        (&file.publisher_jwt_key, &file.publisher_jwt_key_file),
-    )?;
-    let subscriber = pick(
-        "subscriber-jwt-key",
-        (&args.subscriber_jwt_key, &args.subscriber_jwt_key_file),
-        (&file.subscriber_jwt_key, &file.subscriber_jwt_key_file),
-    )?;
-    Ok(AuthConfig {
-        publisher_key: publisher.or_else(|| shared.clone()),
-        subscriber_key: subscriber.or(shared),
-        anonymous: args.anonymous || file.anonymous.unwrap_or(false),
-        query_param: args.jwt_query_param || file.jwt_query_param.unwrap_or(false),
-        audience: args.jwt_audience.clone().or_else(|| file.jwt_audience.clone()),
-        issuer: args.jwt_issuer.clone().or_else(|| file.jwt_issuer.clone()),
+    match (arg.get_action(), value) {
+        (ArgAction::SetTrue, Value::Boolean(on)) => Ok(vec![(*on != inverted).to_string()]),
+        (ArgAction::SetTrue, _) => Err(format!("true or false, e.g. `{id} = true`")),
+        (ArgAction::Append, Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("a list of strings, e.g. `{id} = [\"{example}\"]`")),
+        (ArgAction::Append, _) => Err(format!("a list of strings, e.g. `{id} = [\"{example}\"]`")),
+        (_, Value::Integer(n)) if is_integer(arg) => Ok(vec![n.to_string()]),
+        _ if is_integer(arg) => Err(format!("a number without quotes, e.g. `{id} = {example}`")),
+        (_, Value::String(text)) => Ok(vec![text.clone()]),
+        _ => Err(format!("a string in quotes, e.g. `{id} = \"{example}\"`")),
+    }
+}
+
+/// True when `arg` takes a whole number.
+fn is_integer(arg: &Arg) -> bool {
+    let parsed = arg.get_value_parser().type_id();
+    let integers: [clap::builder::ValueParser; 4] =
+        [value_parser!(u64).into(), value_parser!(usize).into(), value_parser!(u32).into(), value_parser!(u16).into()];
+    integers.iter().any(|integer| integer.type_id() == parsed)
+}
+
+/// Runs `values` through `arg`'s parser, as the real parse will; the error says why they fail.
+fn check(arg: &Arg, values: &[String]) -> Result<(), String> {
+    let probe = Command::new("herald serve")
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .arg(arg.clone().env(None::<&str>).default_values(values));
+    probe.try_get_matches_from(std::iter::empty::<&str>()).map(drop).map_err(|e| {
+        let text = e.to_string();
+        let text = text.strip_prefix("error: ").unwrap_or(&text);
+        text.split("\n\nFor more information").next().unwrap_or(text).trim().to_owned()
     })
 }
 
-/// An origin is `*` or `scheme://host[:port]`, with nothing after.
-fn check_origin(origin: &str) -> Result<(), String> {
-    if origin == "*" {
-        return Ok(());
-    }
-    let bad =
-        || format!("invalid CORS origin {origin:?}: write it as scheme://host[:port], e.g. https://app.example.com");
-    let url = Url::parse(origin).map_err(|_| bad())?;
-    if url.host().is_none() || url.origin().ascii_serialization() != origin.trim_end_matches('/') {
-        return Err(bad());
-    }
-    Ok(())
+/// True when a flag or variable gave `arg`'s setting in another form: an argument of an exclusive
+/// group `arg` belongs to, e.g. `--jwt-key` for the file's `jwt_key_file`. The file's value then
+/// gives way instead of joining it.
+fn replaced(settings: &Command, arg: &Arg, given: &ArgMatches) -> bool {
+    let explicit = |id: &clap::Id| {
+        matches!(given.value_source(id.as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+    };
+    settings
+        .get_groups()
+        .filter(|group| {
+            !clap::ArgGroup::clone(group).is_multiple() && group.get_args().any(|member| member == arg.get_id())
+        })
+        .flat_map(|group| group.get_args())
+        .any(explicit)
 }
 
-/// Both TLS files, or neither.
-fn tls_files(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<TlsFiles>, String> {
-    match (cert, key) {
-        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
-        (None, None) => Ok(None),
-        (Some(_), None) => Err("--tls-cert needs --tls-key too: give the certificate's private key (PEM)".into()),
-        (None, Some(_)) => Err("--tls-key needs --tls-cert too: give the certificate chain (PEM)".into()),
-    }
-}
-
-fn check_connections(limits: &ConnectionLimits) -> Result<(), String> {
-    if limits.max_connections == 0 || limits.max_connections_per_ip == 0 {
-        return Err("max-connections and max-connections-per-ip must be at least 1".into());
-    }
-    if limits.header_read_timeout.is_zero() || limits.idle_timeout.is_zero() {
-        return Err("header-read-timeout and idle-timeout must be longer than 0s".into());
-    }
-    Ok(())
+/// An error about the configuration, shown with `herald serve`'s usage.
+fn error(kind: ErrorKind, message: String) -> clap::Error {
+    let mut command = Cli::command();
+    command.build();
+    command.find_subcommand_mut("serve").expect("serve is a subcommand").error(kind, message)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use herald_server::{ConnectionLimits, TlsFiles};
+
     use super::*;
+    use crate::cli::Command as Subcommand;
+
+    /// Tests that set `HERALD_*` variables run one at a time, and no other test reads them.
+    static ENV: Mutex<()> = Mutex::new(());
+
+    fn serve(argv: &[&str]) -> Result<ServerConfig, clap::Error> {
+        match parse([&["herald", "serve"], argv].concat())?.command {
+            Subcommand::Serve(args) => Ok(args.config),
+            _ => unreachable!("parsed serve"),
+        }
+    }
+
+    fn file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("herald.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path.to_str().unwrap().to_owned())
+    }
 
     #[test]
-    fn origins_must_be_bare() {
-        for ok in ["*", "https://app.example.com", "http://localhost:3000", "https://a.example/"] {
-            assert!(check_origin(ok).is_ok(), "{ok}");
+    fn flags_win_over_the_environment_which_wins_over_the_file() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let (_dir, path) =
+            file("heartbeat = \"5s\"\nhistory_size = 3\ncors_origins = [\"https://file.example\"]\nanonymous = true\n");
+        let config = serve(&["--config", &path]).unwrap();
+        assert_eq!(config.heartbeat, Duration::from_secs(5));
+        assert_eq!(config.hub.retention.max_events, Some(3));
+        assert_eq!(config.cors_origins, ["https://file.example"]);
+        assert!(config.auth.anonymous);
+
+        let vars = [
+            ("HERALD_HEARTBEAT", "6s"),
+            ("HERALD_HISTORY_SIZE", "4"),
+            ("HERALD_CORS_ORIGINS", "https://env.example,https://env2.example"),
+            ("HERALD_ANONYMOUS", "false"),
+        ];
+        for (name, value) in vars {
+            std::env::set_var(name, value);
         }
-        for bad in ["app.example.com", "https://a.example/path", "https://a.example?x", "nonsense"] {
-            assert!(check_origin(bad).is_err(), "{bad}");
+        let from_env = serve(&["--config", &path]);
+        let from_flags = serve(&[
+            "--config",
+            &path,
+            "--heartbeat",
+            "7s",
+            "--history-size",
+            "5",
+            "--cors-origin",
+            "https://flag.example",
+            "--anonymous",
+        ]);
+        for (name, _) in vars {
+            std::env::remove_var(name);
         }
+        let config = from_env.unwrap();
+        assert_eq!(config.heartbeat, Duration::from_secs(6));
+        assert_eq!(config.hub.retention.max_events, Some(4));
+        assert_eq!(config.cors_origins, ["https://env.example", "https://env2.example"]);
+        assert!(!config.auth.anonymous);
+        let config = from_flags.unwrap();
+        assert_eq!(config.heartbeat, Duration::from_secs(7));
+        assert_eq!(config.hub.retention.max_events, Some(5));
+        assert_eq!(config.cors_origins, ["https://flag.example"]);
+        assert!(config.auth.anonymous);
+    }
+
+    #[test]
+    fn an_empty_command_line_gives_the_defaults() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let command = Cli::command().mut_subcommand("serve", |serve| serve.mut_args(|arg| arg.env(None::<&str>)));
+        let cli = Cli::from_arg_matches(&command.try_get_matches_from(["herald", "serve"]).unwrap()).unwrap();
+        let Subcommand::Serve(args) = cli.command else { unreachable!("parsed serve") };
+        assert_eq!(args.config, ServerConfig::default());
+        assert_eq!(args.config_file, None);
     }
 
     #[test]
     fn file_keys_are_checked() {
-        let cfg: FileConfig = toml::from_str("heartbeat = \"5s\"\nhistory_size = 3\ncors_origins = [\"*\"]").unwrap();
-        assert_eq!(cfg.heartbeat, Some(Duration::from_secs(5)));
-        assert_eq!(cfg.history_size, Some(3));
-        assert!(toml::from_str::<FileConfig>("histroy_size = 3").is_err());
-        assert!(toml::from_str::<FileConfig>("heartbeat = \"soon\"").is_err());
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let error = |text: &str| serve(&["--config", &file(text).1]).unwrap_err().to_string();
+        let unknown = error("histroy_size = 3");
+        assert!(unknown.contains("unknown field `histroy_size`") && unknown.contains("herald.toml"), "{unknown}");
+        for (text, message) in [
+            ("history_size = \"3\"", "`history_size` must be a number"),
+            ("heartbeat = 5", "`heartbeat` must be a string"),
+            ("anonymous = \"yes\"", "`anonymous` must be true or false"),
+            ("cors_origins = \"*\"", "`cors_origins` must be a list of strings"),
+            ("heartbeat = \"soon\"", "`heartbeat`: invalid value 'soon'"),
+            ("store = \"dsk\"", "possible values: disk, memory"),
+            ("history_size = -1", "`history_size`: invalid value '-1'"),
+            ("config_file = \"other.toml\"", "unknown field `config_file`"),
+            ("heartbeat = ", "invalid config file"),
+        ] {
+            let message_seen = error(text);
+            assert!(message_seen.contains(message), "{text}: {message_seen}");
+        }
+        let missing = serve(&["--config", "/nonexistent/herald.toml"]).unwrap_err().to_string();
+        assert!(missing.contains("cannot read config file"), "{missing}");
+    }
+
+    #[test]
+    fn demo_false_in_the_file_turns_the_demos_off() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        for (text, demo) in [("demo = false", false), ("demo_clock = false", false), ("demo = true", true)] {
+            assert_eq!(serve(&["--config", &file(text).1]).unwrap().demo, demo, "{text}");
+        }
+        assert!(!serve(&["--config", &file("no_demo = true").1]).unwrap().demo);
+        assert!(!serve(&["--config", &file("demo = true").1, "--no-demo"]).unwrap().demo);
+    }
+
+    #[test]
+    fn a_key_given_as_a_flag_replaces_the_files_key_file() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let (_dir, path) = file("jwt_key_file = \"/nonexistent/key.pem\"\n");
+        let config = serve(&["--config", &path, "--jwt-key", "flag-secret"]).unwrap();
+        assert_eq!(config.auth.jwt_key_file, None);
+        assert!(config.validate().unwrap().auth.publisher_key.is_some());
+        let both = serve(&["--config", &file("jwt_key = \"a\"\njwt_key_file = \"b\"\n").1]).unwrap();
+        assert_eq!(both.validate().unwrap_err().to_string(), "give --jwt-key or --jwt-key-file, not both");
     }
 
     #[test]
     fn tls_and_connection_limits_come_from_the_file_and_flags_win() {
-        use clap::Parser;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("herald.toml");
-        let file = "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nmax_connections = 5\nidle_timeout = \"1m\"\n";
-        std::fs::write(&path, file).unwrap();
-        let serve = |extra: &[&str]| {
-            let argv = [&["herald", "serve", "--config", path.to_str().unwrap()], extra].concat();
-            match crate::cli::Cli::try_parse_from(argv).unwrap().command {
-                crate::cli::Command::Serve(args) => resolve(*args).map(|(_, config)| config),
-                _ => unreachable!("parsed serve"),
-            }
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let (_dir, path) =
+            file("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nmax_connections = 5\nidle_timeout = \"1m\"\n");
+        let validated = |extra: &[&str]| {
+            serve(&[&["--config", path.as_str()], extra].concat()).unwrap().validate().map_err(|e| e.to_string())
         };
-        let config = serve(&["--max-connections", "7", "--header-read-timeout", "3s"]).unwrap();
+        let config = validated(&["--max-connections", "7", "--header-read-timeout", "3s"]).unwrap();
         assert_eq!(config.tls, Some(TlsFiles { cert: "c.pem".into(), key: "k.pem".into() }));
         let expected = ConnectionLimits {
             max_connections: 7,
@@ -293,10 +294,24 @@ mod tests {
             idle_timeout: Duration::from_secs(60),
         };
         assert_eq!(config.connections, expected);
-        assert!(serve(&["--max-connections-per-ip", "0"]).unwrap_err().contains("at least 1"));
-        assert_eq!(
-            tls_files(Some("c.pem".into()), None).unwrap_err().split(':').next(),
-            Some("--tls-cert needs --tls-key too")
-        );
+        assert!(validated(&["--max-connections-per-ip", "0"]).unwrap_err().contains("at least 1"));
+    }
+
+    #[test]
+    fn every_setting_is_named_after_its_flag_and_variable() {
+        let settings = ServerConfig::augment_args(Command::new("herald serve"));
+        for arg in settings.get_arguments() {
+            let id = arg.get_id().as_str();
+            let long = arg.get_long().expect("every setting has a flag");
+            match id {
+                "cors_origins" => assert_eq!(long, "cors-origin"),
+                _ => assert_eq!(long.replace('-', "_"), id),
+            }
+            let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());
+            match id {
+                "ws_echo" => assert_eq!(env, None),
+                _ => assert_eq!(env, Some(format!("HERALD_{}", id.to_uppercase())), "{id}"),
+            }
+        }
     }
 }

@@ -8,9 +8,7 @@ mod serve;
 mod subscribe;
 mod token;
 
-use clap::Parser;
-
-use cli::{Cli, Command};
+use cli::Command;
 
 /// jemalloc keeps many connections' small allocations less fragmented than the system
 /// allocator does: idle connections cost less resident memory (figures in bench/RESULTS.md).
@@ -19,7 +17,7 @@ use cli::{Cli, Command};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = config::parse(std::env::args_os()).unwrap_or_else(|error| error.exit());
     init_logging(&cli.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

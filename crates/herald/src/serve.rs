@@ -1,31 +1,22 @@
-//! `herald serve`: resolve the configuration, open the store, bind, and run until Ctrl-C or
+//! `herald serve`: validate the configuration, open the store, bind, and run until Ctrl-C or
 //! SIGTERM.
 
 use herald_server::{AppState, Listener};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-use crate::config;
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let no_auth = args.no_auth;
-    let (addr, config) = config::resolve(args)?;
-    // Open publishing is for a laptop: reachable from other hosts, a hub needs a key (or says so).
-    if config.auth.publisher_key.is_none() && !addr.ip().is_loopback() && !no_auth {
-        return Err(format!(
-            "listening on {addr} without a JWT key would let anyone who reaches it publish: give --jwt-key \
-             (see the README's Security section), or --no-auth to run open on a trusted network"
-        ));
-    }
-    let tls = config.tls.as_ref().map(herald_server::tls::load).transpose()?;
-    let state = AppState::new(config)?;
+    let state = AppState::new(args.config)?;
+    let tls = state.config.tls.as_ref().map(herald_server::tls::load).transpose()?;
+    let addr = state.config.addr;
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another process using the port? choose another with --addr)")
     })?;
     let listener = Listener::new(listener, tls);
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let scheme = listener.scheme();
-    tracing::info!(config = ?state.config, "configuration");
+    tracing::info!(file = ?args.config_file, config = ?state.config, "configuration");
     if state.publishing_is_open() {
         tracing::warn!(
             "no JWT key configured: anyone who can reach the hub can publish (set --jwt-key for any untrusted network)"

@@ -25,6 +25,23 @@ impl std::fmt::Debug for KeyMaterial {
     }
 }
 
+/// An HMAC secret as configured (`--jwt-key`); debug output shows `Secret(..)`, so logging the
+/// configuration never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Self(secret)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// A configured key: material and, optionally, the algorithm to accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyConfig {
@@ -37,8 +54,8 @@ pub struct KeyConfig {
 impl KeyConfig {
     /// Reads a key file: PEM if it looks like PEM, an HMAC secret otherwise (trailing newline
     /// removed).
-    pub fn from_file(path: &std::path::Path, algorithm: Option<String>) -> Result<Self, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read JWT key file {}: {e}", path.display()))?;
+    pub fn from_file(path: &std::path::Path, algorithm: Option<String>) -> std::io::Result<Self> {
+        let bytes = std::fs::read(path)?;
         let material = if bytes.starts_with(b"-----BEGIN") {
             KeyMaterial::Pem(bytes)
         } else {

@@ -25,17 +25,19 @@ mod claims;
 mod keys;
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 use axum::http::{header, HeaderMap};
 use herald_core::{Matcher, ReadAccess};
 use jsonwebtoken::Validation;
 use url::Url;
 
+use crate::config::ConfigError;
 use crate::rate::PublisherKey;
 use claims::Grants;
 pub use claims::DETAIL_TYPE;
 use keys::VerifyingKey;
-pub use keys::{KeyConfig, KeyMaterial};
+pub use keys::{KeyConfig, KeyMaterial, Secret};
 
 /// Cookies that may carry the token: the legacy Mercure name and the one the protocol now
 /// recommends.
@@ -103,21 +105,102 @@ impl std::fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-/// Authorization settings.
-#[derive(Debug, Clone, Default)]
+/// Authorization settings: each role's key as configured (a secret or a file), and the policy.
+///
+/// A key given on its own for a role wins over the shared `--jwt-key`; each key is a secret or a
+/// file, not both (a flag or variable for one replaces the file's setting of either). The keys
+/// themselves are read by [`ServerConfig::validate`](crate::ServerConfig::validate), which fills
+/// in `publisher_key` and `subscriber_key`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct AuthConfig {
-    /// Verifies publishers' tokens; `None` leaves publishing open.
-    pub publisher_key: Option<KeyConfig>,
-    /// Verifies subscribers' tokens; `None` makes every subscriber anonymous.
-    pub subscriber_key: Option<KeyConfig>,
-    /// Let subscribers without a token read public updates.
+    /// HMAC secret verifying both publishers' and subscribers' JWTs. Without any key the hub
+    /// is open: anyone who can reach it may publish.
+    #[arg(long, env = "HERALD_JWT_KEY", value_name = "SECRET", hide_env_values = true, group = "jwt_key_source")]
+    pub jwt_key: Option<Secret>,
+    /// File holding the JWT key: a PEM public key (RSA, EC or Ed25519) or an HMAC secret.
+    #[arg(long, env = "HERALD_JWT_KEY_FILE", value_name = "FILE", group = "jwt_key_source")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// The one JWT algorithm accepted, e.g. HS256, RS256, ES256, EdDSA; unset, HS256 for a
+    /// secret, else the usual one for the PEM key's kind.
+    #[arg(long, env = "HERALD_JWT_ALG", value_name = "ALG")]
+    pub jwt_alg: Option<String>,
+    /// Publishers' key, when it differs from --jwt-key (recommended).
+    #[arg(
+        long,
+        env = "HERALD_PUBLISHER_JWT_KEY",
+        value_name = "SECRET",
+        hide_env_values = true,
+        group = "publisher_jwt_key_source"
+    )]
+    pub publisher_jwt_key: Option<Secret>,
+    /// File holding the publishers' key (PEM public key or secret).
+    #[arg(long, env = "HERALD_PUBLISHER_JWT_KEY_FILE", value_name = "FILE", group = "publisher_jwt_key_source")]
+    pub publisher_jwt_key_file: Option<PathBuf>,
+    /// Subscribers' key, when it differs from --jwt-key (recommended).
+    #[arg(
+        long,
+        env = "HERALD_SUBSCRIBER_JWT_KEY",
+        value_name = "SECRET",
+        hide_env_values = true,
+        group = "subscriber_jwt_key_source"
+    )]
+    pub subscriber_jwt_key: Option<Secret>,
+    /// File holding the subscribers' key (PEM public key or secret).
+    #[arg(long, env = "HERALD_SUBSCRIBER_JWT_KEY_FILE", value_name = "FILE", group = "subscriber_jwt_key_source")]
+    pub subscriber_jwt_key_file: Option<PathBuf>,
+    /// Run without a publisher key on a non-loopback address, letting anyone who reaches the
+    /// hub publish (trusted networks only; on 127.0.0.1 the hub runs open without it).
+    #[arg(long, env = "HERALD_NO_AUTH")]
+    pub no_auth: bool,
+    /// Let subscribers without a token in (they receive public updates only).
+    #[arg(long, env = "HERALD_ANONYMOUS")]
     pub anonymous: bool,
-    /// Accept the token in the `authorization` query parameter (discouraged: URLs get logged).
+    /// Also accept the token in the `authorization` query parameter (URLs end up in logs:
+    /// prefer the header or the cookie).
+    #[arg(id = "jwt_query_param", long = "jwt-query-param", env = "HERALD_JWT_QUERY_PARAM")]
     pub query_param: bool,
-    /// When set, tokens must name it in `aud`.
+    /// Require tokens to name this audience in `aud`, e.g. the hub's URL.
+    #[arg(id = "jwt_audience", long = "jwt-audience", env = "HERALD_JWT_AUDIENCE", value_name = "AUDIENCE")]
     pub audience: Option<String>,
-    /// When set, tokens must have exactly this `iss`.
+    /// Require tokens to have exactly this issuer in `iss`.
+    #[arg(id = "jwt_issuer", long = "jwt-issuer", env = "HERALD_JWT_ISSUER", value_name = "ISSUER")]
     pub issuer: Option<String>,
+    /// Verifies publishers' tokens (built by validation); `None` leaves publishing open.
+    #[arg(skip)]
+    pub publisher_key: Option<KeyConfig>,
+    /// Verifies subscribers' tokens (built by validation); `None` makes every subscriber
+    /// anonymous.
+    #[arg(skip)]
+    pub subscriber_key: Option<KeyConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        crate::config::defaults()
+    }
+}
+
+impl AuthConfig {
+    /// Reads the key files and fills in `publisher_key` and `subscriber_key` from the settings.
+    pub(crate) fn load_keys(&mut self) -> Result<(), ConfigError> {
+        let key = |flag: &'static str, secret: &Option<Secret>, file: &Option<PathBuf>| match (secret, file) {
+            (Some(_), Some(_)) => Err(ConfigError::KeyTwice(flag)),
+            (Some(Secret(secret)), None) => Ok(Some(KeyConfig {
+                material: KeyMaterial::Secret(secret.as_bytes().to_vec()),
+                algorithm: self.jwt_alg.clone(),
+            })),
+            (None, Some(path)) => KeyConfig::from_file(path, self.jwt_alg.clone())
+                .map(Some)
+                .map_err(|source| ConfigError::KeyFile { path: path.clone(), source }),
+            (None, None) => Ok(None),
+        };
+        let shared = key("jwt-key", &self.jwt_key, &self.jwt_key_file)?;
+        let publisher = key("publisher-jwt-key", &self.publisher_jwt_key, &self.publisher_jwt_key_file)?;
+        let subscriber = key("subscriber-jwt-key", &self.subscriber_jwt_key, &self.subscriber_jwt_key_file)?;
+        self.publisher_key = publisher.or_else(|| shared.clone());
+        self.subscriber_key = subscriber.or(shared);
+        Ok(())
+    }
 }
 
 /// A role's key and checks.

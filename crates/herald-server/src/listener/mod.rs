@@ -46,27 +46,40 @@ const READ_BUFFER_CAP: usize = 8192;
 pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
 
 /// Limits on connections (as opposed to requests: see [`crate::config::Limits`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct ConnectionLimits {
-    /// Most open connections; past it new ones get `503` (`--max-connections`).
+    /// Most open connections; past it, new ones are answered 503 (with TLS: closed at once).
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS", value_name = "N", default_value = "10000")]
     pub max_connections: usize,
-    /// Most open connections from one IP address; past it new ones get `429`.
+    /// Most open connections from one IP address; past it, new ones are answered 429 (with TLS:
+    /// closed at once).
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_IP", value_name = "N", default_value = "256")]
     pub max_connections_per_ip: usize,
-    /// Time a client has to complete the TLS handshake and send a whole request head (slow-loris
-    /// protection); an HTTP/1.1 connection kept alive must send its next request head within it too.
+    /// Time a client has to finish the TLS handshake and send a whole request head (slow-loris
+    /// protection); a kept-alive HTTP/1.1 connection must send its next request head within it too.
+    #[arg(
+        long,
+        env = "HERALD_HEADER_READ_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "10s"
+    )]
     pub header_read_timeout: Duration,
-    /// A connection with no request in progress and no byte sent either way for this long is closed.
+    /// Close a connection that has no request in progress and sent nothing either way for this
+    /// long; event streams are never idle.
+    #[arg(
+        long,
+        env = "HERALD_IDLE_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "120s"
+    )]
     pub idle_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self {
-            max_connections: 10_000,
-            max_connections_per_ip: 256,
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(120),
-        }
+        crate::config::defaults()
     }
 }
 
