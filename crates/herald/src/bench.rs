@@ -8,7 +8,7 @@ use herald_bench::{BenchConfig, Pace, Target, Transport};
 
 /// Flags of `herald bench`.
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Kind of hub under test; decides the URLs and the publish format.
     #[arg(long, value_enum, default_value = "herald")]
     pub target: TargetArg,
@@ -78,20 +78,20 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum TargetArg {
+pub(crate) enum TargetArg {
     Herald,
     Nchan,
     Pushpin,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum TransportArg {
+pub(crate) enum TransportArg {
     Sse,
     Ws,
     LongPoll,
 }
 
-pub async fn run(args: BenchArgs) -> Result<(), String> {
+pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     let target = match args.target {
         TargetArg::Herald => Target::Herald,
         TargetArg::Nchan => Target::Nchan,

@@ -13,7 +13,7 @@ use url::Url;
 /// an event to them with one HTTP POST. The HTTP API follows the Mercure protocol.
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
@@ -23,7 +23,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the hub.
     ///
     /// Every setting can come from a flag, a `HERALD_*` environment variable, or a TOML file
@@ -44,7 +44,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// TOML configuration file (keys are the flag names with `_` for `-`).
     #[arg(id = "config_file", long = "config", short = 'c', env = "HERALD_CONFIG", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
@@ -54,7 +54,7 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PublishArgs {
+pub(crate) struct PublishArgs {
     /// Hub URL.
     #[arg(long, env = "HERALD_HUB", default_value = "http://localhost:8080/.well-known/mercure")]
     pub hub: Url,
@@ -82,7 +82,7 @@ pub struct PublishArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SubscribeArgs {
+pub(crate) struct SubscribeArgs {
     /// Hub URL.
     #[arg(long, env = "HERALD_HUB", default_value = "http://localhost:8080/.well-known/mercure")]
     pub hub: Url,
@@ -102,7 +102,7 @@ pub struct SubscribeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub(crate) struct TokenArgs {
     /// HMAC secret to sign with (the hub's --jwt-key).
     #[arg(long, env = "HERALD_JWT_KEY", hide_env_values = true)]
     pub key: Option<String>,

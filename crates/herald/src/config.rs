@@ -21,7 +21,7 @@ use crate::cli::Cli;
 const INVERTED_KEYS: [(&str, &str); 2] = [("demo", "no_demo"), ("demo_clock", "no_demo")];
 
 /// Parses the command line, `args` starting with the program's name.
-pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+pub(crate) fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,

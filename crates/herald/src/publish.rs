@@ -5,7 +5,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::cli::PublishArgs;
 
-pub async fn run(args: PublishArgs) -> Result<(), String> {
+pub(crate) async fn run(args: PublishArgs) -> Result<(), String> {
     let data = if args.data == "-" {
         let mut text = String::new();
         tokio::io::stdin().read_to_string(&mut text).await.map_err(|e| format!("cannot read standard input: {e}"))?;

@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 
-pub async fn run(args: ServeArgs) -> Result<(), String> {
+pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     let state = AppState::new(args.config)?;
     let tls = state.config.tls.as_ref().map(herald_server::tls::load).transpose()?;
     let addr = state.config.addr;

@@ -6,7 +6,7 @@ use herald_client::EventSource;
 
 use crate::cli::SubscribeArgs;
 
-pub async fn run(args: SubscribeArgs) -> Result<(), String> {
+pub(crate) async fn run(args: SubscribeArgs) -> Result<(), String> {
     let mut url = args.hub.clone();
     {
         let mut query = url.query_pairs_mut();

@@ -17,7 +17,7 @@ use herald_server::auth::DETAIL_TYPE;
 /// The prefix that makes a selector a URL pattern in `authorization_details`.
 const PATTERN_PREFIX: &str = "pattern:";
 
-pub fn run(args: TokenArgs) -> Result<(), String> {
+pub(crate) fn run(args: TokenArgs) -> Result<(), String> {
     println!("{}", mint(&args)?);
     Ok(())
 }

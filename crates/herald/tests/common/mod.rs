@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 use url::Url;
 
 /// A running hub on a free loopback port; killed when dropped.
-pub struct TestHub {
+pub(crate) struct TestHub {
     child: Child,
     pub base: Url,
     pub client: reqwest::Client,
@@ -20,12 +20,12 @@ pub struct TestHub {
 
 impl TestHub {
     /// Starts `herald serve` with the demo clock off, plus `args`.
-    pub async fn start(args: &[&str]) -> Self {
+    pub(crate) async fn start(args: &[&str]) -> Self {
         Self::start_with(&["--no-demo-clock"], args).await
     }
 
     /// Starts `herald serve` with exactly `base_args` and `args`, on a fresh data directory.
-    pub async fn start_with(base_args: &[&str], args: &[&str]) -> Self {
+    pub(crate) async fn start_with(base_args: &[&str], args: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("a temporary directory");
         let mut hub = Self::start_in(data.path(), &[base_args, args].concat()).await;
         hub._data = Some(data);
@@ -33,12 +33,12 @@ impl TestHub {
     }
 
     /// Starts `herald serve --no-demo-clock` with `args` on the data directory `dir`.
-    pub async fn start_in(dir: &std::path::Path, args: &[&str]) -> Self {
+    pub(crate) async fn start_in(dir: &std::path::Path, args: &[&str]) -> Self {
         Self::try_start_in(dir, args).await.unwrap_or_else(|stderr| panic!("herald did not start: {stderr}"))
     }
 
     /// Like [`TestHub::start_in`], but returns what the hub printed when it exits instead.
-    pub async fn try_start_in(dir: &std::path::Path, args: &[&str]) -> Result<Self, String> {
+    pub(crate) async fn try_start_in(dir: &std::path::Path, args: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
@@ -82,25 +82,25 @@ impl TestHub {
         })
     }
 
-    pub fn hub_url(&self) -> Url {
+    pub(crate) fn hub_url(&self) -> Url {
         self.base.join("/.well-known/mercure").expect("hub path joins")
     }
 
     /// The subscription URL for `params` (name, value) pairs.
-    pub fn subscribe_url(&self, params: &[(&str, &str)]) -> Url {
+    pub(crate) fn subscribe_url(&self, params: &[(&str, &str)]) -> Url {
         let mut url = self.hub_url();
         url.query_pairs_mut().extend_pairs(params);
         url
     }
 
     /// An [`EventSource`] on exact topics.
-    pub fn event_source(&self, topics: &[&str]) -> EventSource {
+    pub(crate) fn event_source(&self, topics: &[&str]) -> EventSource {
         let params: Vec<_> = topics.iter().map(|t| ("match", *t)).collect();
         EventSource::new(self.subscribe_url(&params)).reconnect_delay(Duration::from_millis(50))
     }
 
     /// POSTs a raw form body; returns status and body text.
-    pub async fn post_form(&self, body: impl Into<reqwest::Body>) -> (u16, String) {
+    pub(crate) async fn post_form(&self, body: impl Into<reqwest::Body>) -> (u16, String) {
         let response = self
             .client
             .post(self.hub_url())
@@ -114,28 +114,28 @@ impl TestHub {
     }
 
     /// Publishes `data` to `topic` and returns the id; panics on refusal.
-    pub async fn publish(&self, topic: &str, data: &str) -> String {
+    pub(crate) async fn publish(&self, topic: &str, data: &str) -> String {
         let update = Publication { topics: vec![topic.into()], data: data.into(), ..Default::default() };
         self.publish_update(&update).await
     }
 
-    pub async fn publish_update(&self, update: &Publication) -> String {
+    pub(crate) async fn publish_update(&self, update: &Publication) -> String {
         herald_client::publish(&self.client, &self.hub_url(), update).await.expect("publish accepted")
     }
 
     /// Kills the hub with SIGKILL (no chance to flush anything) and waits for it to exit.
-    pub async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         let _ = self.child.kill().await;
     }
 }
 
 /// Awaits `future` for at most 10 s, so a missing event fails the test instead of hanging it.
-pub async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(10), future).await.expect("timed out after 10s")
 }
 
 /// Reads the next `n` events.
-pub async fn take(source: &mut EventSource, n: usize) -> Vec<herald_client::Event> {
+pub(crate) async fn take(source: &mut EventSource, n: usize) -> Vec<herald_client::Event> {
     let mut events = Vec::with_capacity(n);
     for _ in 0..n {
         events.push(within(source.next()).await.expect("event source keeps running"));
