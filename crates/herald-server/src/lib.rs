@@ -89,19 +89,48 @@ pub struct AppState {
     publish_rate: Option<Arc<rate::PublishRate>>,
 }
 
+/// Why the hub cannot start; each message says what went wrong (the binary adds which setting
+/// to change).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The settings do not work together.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Store(#[from] herald_core::StoreError),
+    /// A JWT key is unusable.
+    #[error("{0}")]
+    Key(String),
+}
+
 impl AppState {
     /// Validates `config` ([`ServerConfig::validate`]), opens the configured store and builds the
-    /// hub; the error says what to fix.
-    pub fn new(config: ServerConfig) -> Result<Self, String> {
-        let config = config.validate().map_err(|e| e.to_string())?;
-        let hub = match config.store {
-            StoreKind::Memory => Hub::new(config.hub.clone()),
+    /// hub.
+    pub fn new(config: ServerConfig) -> Result<Self, StartError> {
+        let config = config.validate()?;
+        match config.store {
+            StoreKind::Memory => Self::build(config, None),
             StoreKind::Disk => {
-                let store = DiskStore::open(&config.data_dir).map_err(|e| e.to_string())?;
-                Hub::with_store(config.hub.clone(), Arc::new(store)).map_err(|e| e.to_string())?
+                let store = DiskStore::open(&config.data_dir)?;
+                Self::build(config, Some(Arc::new(store)))
             }
+        }
+    }
+
+    /// Like [`AppState::new`], with history kept by `store` instead of the configured one.
+    pub fn with_store(config: ServerConfig, store: Arc<dyn herald_core::Store>) -> Result<Self, StartError> {
+        Self::build(config.validate()?, Some(store))
+    }
+
+    fn build(config: ServerConfig, store: Option<Arc<dyn herald_core::Store>>) -> Result<Self, StartError> {
+        let hub = match store {
+            None => Hub::new(config.hub.clone()),
+            Some(store) => Hub::with_store(config.hub.clone(), store)?,
         };
-        let auth = auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins)?;
+        let auth =
+            auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins).map_err(StartError::Key)?;
         metrics::init();
         let publish_rate = config.limits.publish_rate.map(|r| Arc::new(rate::PublishRate::new(r)));
         Ok(Self { hub, auth: Arc::new(auth), publish_rate, config: Arc::new(config) })

@@ -1,13 +1,14 @@
 //! `herald serve`: validate the configuration, open the store, bind, and run until Ctrl-C or
 //! SIGTERM.
 
-use herald_server::{AppState, Listener};
+use herald_core::StoreError;
+use herald_server::{AppState, Listener, StartError};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
-    let state = AppState::new(args.config)?;
+    let state = AppState::new(args.config).map_err(with_hint)?;
     let tls = state.config.tls.as_ref().map(herald_server::tls::load).transpose()?;
     let addr = state.config.addr;
     let listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -25,6 +26,19 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     // Tests and scripts read this line to find the port when --addr ends in :0.
     println!("Herald listening on {scheme}://{local}/ (hub: {scheme}://{local}/.well-known/mercure)");
     herald_server::serve(listener, state, shutdown_signal()).await.map_err(|e| format!("server stopped: {e}"))
+}
+
+/// The start error, with the setting to change when there is one.
+fn with_hint(error: StartError) -> String {
+    let hint = match &error {
+        StartError::Store(StoreError::Locked { .. }) => "; stop the other hub, or give this one another --data-dir",
+        StartError::Store(StoreError::Unwritable { .. }) => " (choose another with --data-dir)",
+        StartError::Store(StoreError::Corrupt { .. }) => {
+            ": move the directory aside to start with an empty history, or give another --data-dir"
+        }
+        _ => "",
+    };
+    format!("{error}{hint}")
 }
 
 async fn shutdown_signal() {
