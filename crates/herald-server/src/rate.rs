@@ -41,7 +41,7 @@ impl std::str::FromStr for Rate {
 
 /// Who is publishing, for rate limiting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum PublisherKey {
+pub(crate) enum PublisherKey {
     /// The token's subject (`sub`).
     Subject(String),
     /// The client's address, for tokens without a subject and open hubs.
@@ -52,13 +52,13 @@ pub enum PublisherKey {
 
 /// A publish refused by the rate limit: retry after this many seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimited {
+pub(crate) struct RateLimited {
     /// Whole seconds until the publisher's bucket allows one more, at least 1.
     pub retry_after: u64,
 }
 
 /// The limiter shared by every transport.
-pub struct PublishRate {
+pub(crate) struct PublishRate {
     limiter: DefaultKeyedRateLimiter<PublisherKey>,
 }
 
@@ -70,7 +70,7 @@ impl std::fmt::Debug for PublishRate {
 
 impl PublishRate {
     /// A limiter allowing `rate` to each publisher.
-    pub fn new(rate: Rate) -> Self {
+    pub(crate) fn new(rate: Rate) -> Self {
         let interval = rate.period / rate.count.get();
         let quota = Quota::with_period(interval.max(Duration::from_nanos(1)))
             .unwrap_or_else(|| Quota::per_second(rate.count))
@@ -79,7 +79,7 @@ impl PublishRate {
     }
 
     /// Takes one publish from `publisher`'s bucket, or says when to retry.
-    pub fn check(&self, publisher: &PublisherKey) -> Result<(), RateLimited> {
+    pub(crate) fn check(&self, publisher: &PublisherKey) -> Result<(), RateLimited> {
         self.limiter.check_key(publisher).map_err(|not_until| {
             crate::metrics::limit_rejected("publish_rate");
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -89,7 +89,7 @@ impl PublishRate {
     }
 
     /// Drops the buckets of publishers whose bucket is full again (nothing to remember).
-    pub fn forget_idle(&self) {
+    pub(crate) fn forget_idle(&self) {
         self.limiter.retain_recent();
     }
 }

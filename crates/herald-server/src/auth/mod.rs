@@ -41,15 +41,15 @@ pub use keys::{KeyConfig, KeyMaterial, Secret};
 
 /// Cookies that may carry the token: the legacy Mercure name and the one the protocol now
 /// recommends.
-pub const COOKIE_NAMES: [&str; 2] = ["mercureAuthorization", "__Secure-mercure_access_token"];
+pub(crate) const COOKIE_NAMES: [&str; 2] = ["mercureAuthorization", "__Secure-mercure_access_token"];
 /// The query parameter that may carry the token, when enabled.
-pub const QUERY_PARAM: &str = "authorization";
+pub(crate) const QUERY_PARAM: &str = "authorization";
 /// Allowed clock difference when checking `exp` and `nbf`, in seconds.
 const LEEWAY_SECS: u64 = 30;
 
 /// The role a token is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// Publishing updates.
     Publisher,
     /// Receiving updates.
@@ -59,7 +59,7 @@ pub enum Role {
 /// Why a request's credentials do not allow what it asks. Each transport answers it in its own
 /// terms (HTTP: RFC 6750 statuses and challenges; WebSocket: an error message).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No token came, and the role needs one (401).
     MissingToken(Role),
     /// The token failed validation (401 `invalid_token`); the reason is logged, not told.
@@ -220,7 +220,7 @@ enum Source {
 
 /// What a publisher may publish to.
 #[derive(Debug)]
-pub enum PublishRights {
+pub(crate) enum PublishRights {
     /// No publisher key is configured: anything.
     Open,
     /// Topics matched by `selectors`, for the token's subject (`sub`), if it names one.
@@ -234,7 +234,7 @@ pub enum PublishRights {
 
 impl PublishRights {
     /// Checks that every topic of an update is granted (nothing is published otherwise).
-    pub fn check(&self, topics: &[String]) -> Result<(), AuthError> {
+    pub(crate) fn check(&self, topics: &[String]) -> Result<(), AuthError> {
         let Self::Granted { selectors, .. } = self else {
             return Ok(());
         };
@@ -248,7 +248,7 @@ impl PublishRights {
     }
 
     /// Who publishes, for rate limiting: the token's subject, else the client's address.
-    pub fn publisher_key(&self, client: Option<std::net::IpAddr>) -> PublisherKey {
+    pub(crate) fn publisher_key(&self, client: Option<std::net::IpAddr>) -> PublisherKey {
         match (self, client) {
             (Self::Granted { subject: Some(subject), .. }, _) => PublisherKey::Subject(subject.clone()),
             (_, Some(address)) => PublisherKey::Address(address),
@@ -266,7 +266,7 @@ struct Verified {
 
 /// What a subscriber may read, and until when (its token's `exp`, in seconds since the epoch).
 #[derive(Debug, Clone, Default)]
-pub struct ReadRights {
+pub(crate) struct ReadRights {
     /// The private topics it may read.
     pub access: ReadAccess,
     /// The token's `exp`, if it has one.
@@ -276,7 +276,7 @@ pub struct ReadRights {
 impl ReadRights {
     /// When a subscription using these rights must end: the token's expiry, as a timer instant;
     /// `None` when it never expires (or so far ahead that no timer reaches it).
-    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+    pub(crate) fn deadline(&self) -> Option<tokio::time::Instant> {
         let expires = self.expires?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         tokio::time::Instant::now().checked_add(std::time::Duration::from_secs(expires).saturating_sub(now))
@@ -285,7 +285,7 @@ impl ReadRights {
 
 /// Decides the rights of each request.
 #[derive(Debug)]
-pub struct Authorizer {
+pub(crate) struct Authorizer {
     publisher: Option<Verifier>,
     subscriber: Option<Verifier>,
     anonymous: bool,
@@ -297,7 +297,7 @@ pub struct Authorizer {
 
 impl Authorizer {
     /// Builds the authorizer; the error says which key is unusable and why.
-    pub fn new(config: &AuthConfig, hub_url: &Url, cors_origins: &[String]) -> Result<Self, String> {
+    pub(crate) fn new(config: &AuthConfig, hub_url: &Url, cors_origins: &[String]) -> Result<Self, String> {
         let verifier = |key: &Option<KeyConfig>, role: &str| {
             key.as_ref()
                 .map(|key| {
@@ -320,12 +320,12 @@ impl Authorizer {
     }
 
     /// True when anyone may publish (no publisher key configured).
-    pub fn publishing_is_open(&self) -> bool {
+    pub(crate) fn publishing_is_open(&self) -> bool {
         self.publisher.is_none()
     }
 
     /// The publish rights of a request.
-    pub fn publisher(&self, headers: &HeaderMap, query: Option<&str>) -> Result<PublishRights, AuthError> {
+    pub(crate) fn publisher(&self, headers: &HeaderMap, query: Option<&str>) -> Result<PublishRights, AuthError> {
         let Some(verifier) = &self.publisher else {
             return Ok(PublishRights::Open);
         };
@@ -341,7 +341,7 @@ impl Authorizer {
     }
 
     /// The read rights of a subscriber.
-    pub fn subscriber(&self, headers: &HeaderMap, query: Option<&str>) -> Result<ReadRights, AuthError> {
+    pub(crate) fn subscriber(&self, headers: &HeaderMap, query: Option<&str>) -> Result<ReadRights, AuthError> {
         let Some(verifier) = &self.subscriber else {
             return Ok(ReadRights::default());
         };

@@ -12,7 +12,7 @@ use crate::auth::AuthError;
 
 /// The class of a failure: what kind of answer the client gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// The request is malformed or breaks a protocol rule (HTTP 400).
     BadRequest,
     /// Credentials are missing or invalid (HTTP 401).
@@ -29,7 +29,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// A stable name, sent as the `code` of WebSocket error messages.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
@@ -219,7 +219,7 @@ impl From<AuthError> for SubscribeFailure {
 
 impl AuthError {
     /// The class of answer.
-    pub fn kind(&self) -> FailureKind {
+    pub(crate) fn kind(&self) -> FailureKind {
         match self {
             Self::MissingToken(_) | Self::InvalidToken | Self::Expired => FailureKind::Unauthorized,
             Self::MalformedHeader => FailureKind::BadRequest,
