@@ -220,7 +220,7 @@ impl ServerConfig {
             return Err(ConfigError::OpenToTheNetwork(self.addr));
         }
         self.hub.hub_url = self.public_url.clone();
-        self.hub.hub_url.set_path(crate::transport::PATH);
+        self.hub.hub_url.set_path(herald_core::HUB_PATH);
         self.hub.hub_url.set_query(None);
         self.hub.hub_url.set_fragment(None);
         Ok(self)
