@@ -17,6 +17,8 @@ pub mod retention;
 pub mod store;
 mod subscription;
 mod template;
+#[cfg(test)]
+pub(crate) mod test_store;
 pub mod text;
 mod writer;
 
