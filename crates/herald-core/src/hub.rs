@@ -465,11 +465,237 @@ impl FanOut {
         match mailbox.push(event) {
             Offer::Queued => self.delivered += 1,
             Offer::Duplicate => {}
+            // Offered again through another of its topics: already counted.
+            Offer::Full if self.overflowing.contains(&mailbox.key) => {}
             Offer::Full => {
                 self.overflowed += 1;
                 self.overflowing.push(mailbox.key);
             }
             Offer::Closed => self.gone.push(mailbox.key),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn hub(queue_capacity: usize) -> Arc<Hub> {
+        Hub::new(HubConfig { queue_capacity, ..HubConfig::default() })
+    }
+
+    fn update(topics: &[&str], data: &str) -> Update {
+        Update { topics: topics.iter().map(|t| t.to_string()).collect(), data: data.into(), ..Update::default() }
+    }
+
+    fn exact(topics: &[&str]) -> Vec<Matcher> {
+        topics.iter().map(|t| Matcher::exact(t).unwrap()).collect()
+    }
+
+    /// Subscribes live with public access; returns the subscriber's registry key too.
+    fn subscribe(hub: &Arc<Hub>, matchers: Vec<Matcher>) -> (u64, Subscription) {
+        let key = hub.next_key.load(Ordering::Relaxed);
+        let subscription = hub.subscribe(matchers, ReadAccess::public_only(), None).unwrap();
+        assert!(hub.state.lock().subscribers.contains_key(&key));
+        (key, subscription)
+    }
+
+    /// The data of the events waiting for `subscription`.
+    fn received(subscription: &mut Subscription) -> Vec<String> {
+        std::iter::from_fn(|| subscription.try_recv()).map(|e| e.data.clone()).collect()
+    }
+
+    /// The keys indexed under each topic, and the keys on the broad list.
+    fn index(hub: &Hub) -> (BTreeMap<String, Vec<u64>>, Vec<u64>) {
+        let state = hub.state.lock();
+        let by_topic = state
+            .by_topic
+            .iter()
+            .map(|(topic, mailboxes)| (topic.to_string(), mailboxes.iter().map(|m| m.key).collect()))
+            .collect();
+        (by_topic, state.broad.iter().map(|m| m.key).collect())
+    }
+
+    async fn ended(subscription: &mut Subscription) -> Ended {
+        let next = tokio::time::timeout(crate::test_store::PATIENCE, subscription.recv()).await;
+        next.expect("the feed did not end").expect_err("the feed should have ended")
+    }
+
+    #[tokio::test]
+    async fn exact_subscribers_are_indexed_by_topic_and_reached_only_for_their_topics() {
+        let hub = hub(16);
+        let (a, mut sub_a) = subscribe(&hub, exact(&["/a"]));
+        let (b, mut sub_b) = subscribe(&hub, exact(&["/b"]));
+        let (ab, mut sub_ab) = subscribe(&hub, exact(&["/a", "/b"]));
+        let (by_topic, broad) = index(&hub);
+        assert_eq!(by_topic, BTreeMap::from([("/a".into(), vec![a, ab]), ("/b".into(), vec![b, ab])]));
+        assert!(broad.is_empty());
+
+        hub.publish(update(&["/a"], "1")).await.unwrap();
+        hub.publish(update(&["/b"], "2")).await.unwrap();
+        hub.publish(update(&["/c"], "3")).await.unwrap();
+        assert_eq!(received(&mut sub_a), ["1"]);
+        assert_eq!(received(&mut sub_b), ["2"]);
+        assert_eq!(received(&mut sub_ab), ["1", "2"]);
+        assert_eq!(hub.stats().delivered, 4);
+    }
+
+    #[tokio::test]
+    async fn broad_subscribers_are_reached_when_one_of_their_matchers_selects_a_topic() {
+        let hub = hub(16);
+        let hub_url = hub.config().hub_url.clone();
+        let (pattern, mut by_pattern) = subscribe(&hub, vec![Matcher::url_pattern("/books/:id", &hub_url).unwrap()]);
+        let (template, mut by_template) = subscribe(&hub, vec![Matcher::legacy_topic("/authors/{id}").unwrap()]);
+        // One matcher that is not exact puts the whole subscriber on the broad list.
+        let (mixed, mut mixed_sub) = subscribe(
+            &hub,
+            vec![Matcher::exact("/news").unwrap(), Matcher::legacy_topic("/authors/{id}/books").unwrap()],
+        );
+        let (indexed, mut indexed_sub) = subscribe(&hub, exact(&["/books/1"]));
+        let (by_topic, broad) = index(&hub);
+        assert_eq!(by_topic, BTreeMap::from([("/books/1".into(), vec![indexed])]));
+        assert_eq!(broad, [pattern, template, mixed]);
+
+        hub.publish(update(&["/books/1"], "relative book")).await.unwrap();
+        hub.publish(update(&["http://localhost/books/2"], "absolute book")).await.unwrap();
+        hub.publish(update(&["/authors/7"], "author")).await.unwrap();
+        hub.publish(update(&["/authors/7/books"], "author's books")).await.unwrap();
+        hub.publish(update(&["/news"], "news")).await.unwrap();
+        hub.publish(update(&["/books/1/reviews", "http://elsewhere.example/books/3"], "nobody")).await.unwrap();
+        assert_eq!(received(&mut by_pattern), ["relative book", "absolute book"]);
+        assert_eq!(received(&mut by_template), ["author"]);
+        assert_eq!(received(&mut mixed_sub), ["author's books", "news"]);
+        assert_eq!(received(&mut indexed_sub), ["relative book"]);
+        assert_eq!(hub.stats().delivered, 6);
+    }
+
+    #[tokio::test]
+    async fn an_event_selected_through_several_topics_of_one_subscriber_is_queued_once() {
+        let hub = hub(16);
+        let (_, mut indexed) = subscribe(&hub, exact(&["/a", "/b"]));
+        let (_, mut broad) =
+            subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap(), Matcher::exact("/a").unwrap()]);
+        hub.publish(update(&["/a", "/b"], "1")).await.unwrap();
+        hub.publish(update(&["/b", "/a", "/b"], "2")).await.unwrap();
+        assert_eq!(received(&mut indexed), ["1", "2"]);
+        assert_eq!(received(&mut broad), ["1", "2"]);
+        assert_eq!(hub.stats().delivered, 4);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_overflowing_on_an_event_with_several_of_its_topics_counts_once() {
+        let hub = hub(1);
+        let (_, mut slow) = subscribe(&hub, exact(&["/a", "/b"]));
+        hub.publish(update(&["/a"], "1")).await.unwrap();
+        hub.publish(update(&["/a", "/b"], "2")).await.unwrap();
+        let stats = hub.stats();
+        assert_eq!((stats.delivered, stats.overflowed, stats.subscribers), (1, 1, 0));
+        assert_eq!(index(&hub), (BTreeMap::new(), vec![]), "dropped from the index");
+        assert_eq!(received(&mut slow), ["1"]);
+        assert_eq!(ended(&mut slow).await, Ended::Overflowed);
+    }
+
+    #[tokio::test]
+    async fn dropping_subscriptions_removes_them_from_the_index() {
+        let hub = hub(16);
+        let hub_url = hub.config().hub_url.clone();
+        let (a, sub_a) = subscribe(&hub, exact(&["/a"]));
+        let (_, sub_ab) = subscribe(&hub, exact(&["/a", "/b"]));
+        let (p, sub_p) = subscribe(&hub, vec![Matcher::url_pattern("/books/:id", &hub_url).unwrap()]);
+        let (q, sub_q) = subscribe(&hub, vec![Matcher::exact("*").unwrap()]);
+
+        drop(sub_ab);
+        assert_eq!(index(&hub), (BTreeMap::from([("/a".into(), vec![a])]), vec![p, q]));
+        drop(sub_p);
+        assert_eq!(index(&hub), (BTreeMap::from([("/a".into(), vec![a])]), vec![q]));
+        drop(sub_a);
+        drop(sub_q);
+        let state = hub.state.lock();
+        assert!(state.by_topic.is_empty(), "no topic left behind: {:?}", state.by_topic.keys().collect::<Vec<_>>());
+        assert!(state.broad.is_empty());
+        assert!(state.subscribers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn disconnect_all_ends_every_feed_and_later_subscriptions_end_at_once() {
+        let hub = hub(16);
+        let (_, mut indexed) = subscribe(&hub, exact(&["/a"]));
+        let (_, mut broad) = subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap()]);
+        hub.publish(update(&["/a"], "1")).await.unwrap();
+        hub.disconnect_all();
+        assert_eq!(index(&hub), (BTreeMap::new(), vec![]));
+        assert_eq!(hub.stats().subscribers, 0);
+        // What was queued still comes out, then the end.
+        assert_eq!(received(&mut indexed), ["1"]);
+        assert_eq!(ended(&mut indexed).await, Ended::Closed);
+        assert_eq!(received(&mut broad), ["1"]);
+        assert_eq!(ended(&mut broad).await, Ended::Closed);
+
+        let mut late = hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), None).unwrap();
+        assert_eq!(ended(&mut late).await, Ended::Closed);
+        let mut resuming = hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+        assert_eq!(received(&mut resuming), ["1"], "the replay, then the end");
+        assert_eq!(ended(&mut resuming).await, Ended::Closed);
+        hub.publish(update(&["/a"], "2")).await.unwrap();
+        assert_eq!(hub.stats().subscribers, 0);
+        assert_eq!(hub.stats().delivered, 2);
+        assert!(hub.state.lock().subscribers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn stats_count_published_delivered_and_overflowed() {
+        let hub = hub(2);
+        let mut fast = hub.subscribe(exact(&["/t"]), ReadAccess::with_private(exact(&["/t"])), None).unwrap();
+        let (_, slow) = subscribe(&hub, exact(&["/t"]));
+        let (_, _other) = subscribe(&hub, exact(&["/other"]));
+        let stats = |published, delivered, overflowed, subscribers| HubStats {
+            subscribers,
+            published,
+            delivered,
+            overflowed,
+            history_len: published,
+        };
+        assert_eq!(hub.stats(), stats(0, 0, 0, 3));
+
+        hub.publish(update(&["/t"], "1")).await.unwrap();
+        assert_eq!(hub.stats(), stats(1, 2, 0, 3));
+        // Private: only the subscriber allowed to read it counts as a delivery.
+        hub.publish(Update { private: true, ..update(&["/t"], "2") }).await.unwrap();
+        assert_eq!(hub.stats(), stats(2, 3, 0, 3));
+        assert_eq!(received(&mut fast), ["1", "2"]);
+        hub.publish(update(&["/t"], "3")).await.unwrap();
+        assert_eq!(hub.stats(), stats(3, 5, 0, 3));
+        // The slow subscriber holds two events: the next one overflows its queue.
+        hub.publish(update(&["/t"], "4")).await.unwrap();
+        assert_eq!(hub.stats(), stats(4, 6, 1, 2));
+        assert_eq!(received(&mut fast), ["3", "4"]);
+        hub.publish(update(&["/t"], "5")).await.unwrap();
+        assert_eq!(hub.stats(), stats(5, 7, 1, 2));
+        assert_eq!(received(&mut fast), ["5"]);
+        drop(slow);
+        assert_eq!(hub.stats(), stats(5, 7, 1, 2), "dropping it afterwards changes no counter");
+    }
+
+    #[tokio::test]
+    async fn head_if_subscribed_is_the_log_head_while_registered_and_none_after() {
+        let hub = hub(1);
+        let (key, subscription) = subscribe(&hub, exact(&["/a"]));
+        let (slow_key, _slow) = subscribe(&hub, exact(&["/b"]));
+        assert_eq!(hub.head_if_subscribed(key), None, "nothing in history yet");
+        let first = hub.publish(update(&["/a"], "1")).await.unwrap();
+        assert_eq!(hub.head_if_subscribed(key), Some((first.seq, first.id.clone())));
+        // The head of the hub-wide log, whatever the subscriber selects.
+        let other = hub.publish(update(&["/b"], "2")).await.unwrap();
+        assert_eq!(hub.head_if_subscribed(key), Some((other.seq, other.id.clone())));
+        assert_eq!(hub.head_if_subscribed(slow_key), Some((other.seq, other.id.clone())));
+        // Dropped for overflow: no longer offered every event.
+        hub.publish(update(&["/b"], "3")).await.unwrap();
+        assert_eq!(hub.head_if_subscribed(slow_key), None);
+        assert!(hub.head_if_subscribed(key).is_some());
+        drop(subscription);
+        assert_eq!(hub.head_if_subscribed(key), None);
+        assert_eq!(hub.head_if_subscribed(u64::MAX), None, "an unknown key");
     }
 }

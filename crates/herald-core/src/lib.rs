@@ -18,6 +18,8 @@ pub mod retention;
 pub mod store;
 mod subscription;
 mod template;
+#[cfg(test)]
+mod test_store;
 mod text;
 mod writer;
 

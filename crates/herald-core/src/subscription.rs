@@ -353,3 +353,293 @@ impl Drop for Subscription {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::access::ReadAccess;
+    use crate::config::HubConfig;
+    use crate::event::Update;
+    use crate::hub::Cursor;
+    use crate::matcher::Matcher;
+    use crate::test_store::{Call, Calls, TestStore, PATIENCE};
+
+    /// A waker that counts how often it was woken.
+    struct Counting(AtomicUsize);
+
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Counting>, Waker) {
+        let counter = Arc::new(Counting(AtomicUsize::new(0)));
+        (counter.clone(), Waker::from(counter))
+    }
+
+    fn memory_hub(queue_capacity: usize) -> Arc<Hub> {
+        Hub::new(HubConfig { queue_capacity, ..HubConfig::default() })
+    }
+
+    /// A hub over a store holding events 1 to `events` (ids `e1`...), the newest `cache` of
+    /// them also in memory; the calls made while building it are forgotten.
+    fn store_hub(events: u64, cache: u64) -> (Arc<Hub>, Arc<TestStore>, Calls) {
+        let (store, mut calls) = TestStore::with_events(events);
+        let hub = Hub::with_store(HubConfig { cache_size: cache, ..HubConfig::default() }, store.clone()).unwrap();
+        calls.clear();
+        (hub, store, calls)
+    }
+
+    /// An update on topic `t` with the id `e{n}`, like the events the test store holds.
+    fn update(n: u64) -> Update {
+        Update { topics: vec!["t".into()], data: n.to_string(), id: Some(format!("e{n}")), ..Update::default() }
+    }
+
+    fn subscribe(hub: &Arc<Hub>, from: Option<Cursor>) -> Subscription {
+        hub.subscribe(vec![Matcher::exact("t").unwrap()], ReadAccess::public_only(), from).unwrap()
+    }
+
+    fn after(id: &str) -> Option<Cursor> {
+        Some(Cursor::After(id.into()))
+    }
+
+    async fn recv(subscription: &mut Subscription) -> Result<Arc<Event>, Ended> {
+        tokio::time::timeout(PATIENCE, subscription.recv()).await.expect("no event came")
+    }
+
+    async fn recv_seqs(subscription: &mut Subscription, n: usize) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for _ in 0..n {
+            seqs.push(recv(subscription).await.expect("an event").seq);
+        }
+        seqs
+    }
+
+    fn seqs(events: &[Arc<Event>]) -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expire_at_ends_a_waiting_feed_at_the_deadline() {
+        let hub = memory_hub(16);
+        let mut subscription = subscribe(&hub, None);
+        subscription.expire_at(Instant::now() + Duration::from_secs(60));
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut out = Vec::new();
+        assert!(subscription.poll_recv_many(&mut cx, &mut out, 8).is_pending());
+
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "not woken before the deadline");
+        hub.publish(update(1)).await.unwrap();
+        assert_eq!(subscription.poll_recv_many(&mut cx, &mut out, 8), Poll::Ready(Ok(1)), "still live");
+        assert!(subscription.poll_recv_many(&mut cx, &mut out, 8).is_pending());
+        let before = wakes.0.load(Ordering::SeqCst);
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(wakes.0.load(Ordering::SeqCst) > before, "the deadline wakes the waiting subscriber");
+        assert_eq!(subscription.poll_recv_many(&mut cx, &mut out, 8), Poll::Ready(Err(Ended::Expired)));
+        assert_eq!(hub.stats().subscribers, 0, "it left the registry at once");
+        hub.publish(update(2)).await.unwrap();
+        assert_eq!(hub.stats().delivered, 1);
+        assert_eq!(recv(&mut subscription).await.unwrap_err(), Ended::Expired, "and stays ended");
+        assert_eq!(seqs(&out), [1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_wins_over_queued_events() {
+        let hub = memory_hub(16);
+        for n in 1..=3 {
+            hub.publish(update(n)).await.unwrap();
+        }
+        let mut subscription = subscribe(&hub, Some(Cursor::Earliest));
+        subscription.expire_at(Instant::now() + Duration::from_secs(1));
+        hub.publish(update(4)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // Three events to replay and one queued live, yet the rights ran out first.
+        let mut out = Vec::new();
+        assert_eq!(subscription.drain(10, &mut out).await, Err(Ended::Expired));
+        assert!(out.is_empty());
+        assert_eq!(recv(&mut subscription).await.unwrap_err(), Ended::Expired);
+        assert_eq!(hub.stats().subscribers, 0);
+    }
+
+    #[tokio::test]
+    async fn an_overflowed_feed_returns_what_it_holds_then_overflowed() {
+        let hub = memory_hub(2);
+        for n in 1..=2 {
+            hub.publish(update(n)).await.unwrap();
+        }
+        let mut subscription = subscribe(&hub, Some(Cursor::Earliest));
+        for n in 3..=5 {
+            hub.publish(update(n)).await.unwrap();
+        }
+        assert_eq!(hub.stats().overflowed, 1, "the third live event found its queue full");
+        assert_eq!(hub.stats().subscribers, 0);
+        // The replay, then the two queued live events, then the end: event 5 never comes.
+        assert_eq!(recv_seqs(&mut subscription, 4).await, [1, 2, 3, 4]);
+        assert_eq!(recv(&mut subscription).await.unwrap_err(), Ended::Overflowed);
+        let mut out = Vec::new();
+        assert_eq!(subscription.drain(10, &mut out).await, Err(Ended::Overflowed));
+    }
+
+    #[tokio::test]
+    async fn catching_up_reads_store_pages_off_the_runtime_thread() {
+        let (store, mut calls) = TestStore::with_events(10);
+        let hub = Hub::with_store(HubConfig { cache_size: 2, ..HubConfig::default() }, store.clone()).unwrap();
+        let here = std::thread::current().id();
+        // The fixture records threads faithfully: building the hub reads inline, on this one.
+        assert_eq!(calls.next().await, Call::Read { after: 8, thread: here });
+
+        let mut subscription = subscribe(&hub, after("e3"));
+        assert_eq!(subscription.resumed_from(), Some("e3"));
+        assert_eq!(hub.stats().subscribers, 0, "unregistered while catching up");
+        assert_eq!(recv_seqs(&mut subscription, 7).await, (4..=10).collect::<Vec<_>>());
+        let Call::Read { after, thread } = calls.next().await else { panic!("a store read") };
+        assert_eq!(after, 3);
+        assert_ne!(thread, here, "the page was read on the blocking pool, not on the runtime's thread");
+
+        // Memory covers the rest: it joins the live feed, with what was published meanwhile.
+        hub.publish(update(11)).await.unwrap();
+        assert_eq!(recv_seqs(&mut subscription, 1).await, [11]);
+        assert_eq!(hub.stats().subscribers, 1);
+        hub.publish(update(12)).await.unwrap();
+        assert_eq!(recv_seqs(&mut subscription, 1).await, [12]);
+        assert!(calls.so_far().iter().all(|call| matches!(call, Call::Append { .. })), "no other read");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blocked_store_read_holds_up_only_its_own_subscriber() {
+        let (hub, store, mut calls) = store_hub(10, 2);
+        store.reads.close();
+        // As many subscribers catching up as there are async workers: if their store reads ran
+        // inside a poll, they would hold both workers and no task could receive anything.
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            let mut subscription = subscribe(&hub, after("e3"));
+            readers.push(tokio::spawn(async move { recv_seqs(&mut subscription, 8).await }));
+        }
+        for _ in 0..2 {
+            assert!(matches!(calls.next().await, Call::Read { after: 3, .. }));
+        }
+        let mut live = subscribe(&hub, None);
+        let listener = tokio::spawn(async move { recv(&mut live).await.map(|e| e.seq) });
+        let published = hub.publish(update(11)).await.unwrap();
+        let received = tokio::time::timeout(PATIENCE, listener).await.expect("the live subscriber is held up");
+        assert_eq!(received.unwrap(), Ok(published.seq));
+        assert!(readers.iter().all(|reader| !reader.is_finished()), "the readers still wait for the store");
+
+        store.reads.open();
+        for reader in readers {
+            let seqs = tokio::time::timeout(PATIENCE, reader).await.unwrap().unwrap();
+            assert_eq!(seqs, (4..=11).collect::<Vec<_>>(), "the store up to 10, then 11 from memory");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_read_ends_the_feed_after_the_events_already_read() {
+        let (hub, store, _calls) = store_hub(10, 2);
+        store.page.store(3, Ordering::SeqCst);
+        let mut subscription = subscribe(&hub, after("e1"));
+        assert_eq!(recv_seqs(&mut subscription, 1).await, [2]);
+        // The first page (2 to 4) is in; reading the next one fails.
+        store.fail_reads.store(true, Ordering::SeqCst);
+        assert_eq!(recv_seqs(&mut subscription, 2).await, [3, 4]);
+        assert_eq!(recv(&mut subscription).await.unwrap_err(), Ended::StoreFailed);
+        assert_eq!(recv(&mut subscription).await.unwrap_err(), Ended::StoreFailed, "it stays ended");
+        let mut out = Vec::new();
+        assert_eq!(subscription.drain(10, &mut out).await, Err(Ended::StoreFailed));
+        assert_eq!(hub.stats().subscribers, 0, "it never joined the live feed");
+        store.fail_reads.store(false, Ordering::SeqCst);
+        hub.publish(update(11)).await.unwrap();
+        assert!(subscription.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn drain_waits_for_store_pages_and_meets_the_live_feed_without_gap_or_duplicate() {
+        let (hub, store, mut calls) = store_hub(10, 2);
+        store.page.store(4, Ordering::SeqCst);
+        store.reads.close();
+        let mut subscription = subscribe(&hub, after("e3"));
+        let draining = tokio::spawn(async move {
+            let mut out = Vec::new();
+            let next = subscription.drain(5, &mut out).await;
+            (subscription, out, next)
+        });
+        assert!(matches!(calls.next().await, Call::Read { after: 3, .. }));
+        assert!(!draining.is_finished(), "drain waits for the page being read");
+        // Published while the subscriber catches up: stored and delivered, but not to it.
+        assert_eq!(hub.publish(update(11)).await.unwrap().seq, 11);
+        assert_eq!(hub.publish(update(12)).await.unwrap().seq, 12);
+        store.reads.open();
+
+        let (mut subscription, out, next) = tokio::time::timeout(PATIENCE, draining).await.unwrap().unwrap();
+        assert_eq!(seqs(&out), [4, 5, 6, 7, 8], "a page of four, and one of the next page");
+        assert_eq!(next, Ok(Some("e8".into())), "resume after the last event taken");
+        let mut all = out;
+
+        let mut out = Vec::new();
+        let next = subscription.drain(100, &mut out).await;
+        assert_eq!(seqs(&out), [9, 10, 11, 12]);
+        assert_eq!(next, Ok(Some("e12".into())));
+        assert_eq!(hub.stats().subscribers, 1, "caught up: live");
+        all.extend(out);
+
+        hub.publish(update(13)).await.unwrap();
+        let other = Update { topics: vec!["other".into()], ..update(14) };
+        hub.publish(other).await.unwrap();
+        let mut out = Vec::new();
+        let next = subscription.drain(100, &mut out).await;
+        assert_eq!(seqs(&out), [13]);
+        assert_eq!(next, Ok(Some("e14".into())), "past the newest event it does not want");
+        all.extend(out);
+        let mut out = Vec::new();
+        assert_eq!(subscription.drain(100, &mut out).await, Ok(Some("e14".into())));
+        assert!(out.is_empty());
+
+        assert_eq!(seqs(&all), (4..=13).collect::<Vec<_>>(), "every event once, in order");
+        let reads: Vec<u64> = calls
+            .so_far()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::Read { after, .. } => Some(after),
+                Call::Append { .. } => None,
+            })
+            .collect();
+        assert_eq!(reads, [7], "after the first page, one more page was read");
+    }
+
+    #[tokio::test]
+    async fn a_batch_stored_but_not_yet_delivered_reaches_a_catching_up_subscriber_once() {
+        let (hub, store, mut calls) = store_hub(10, 2);
+        store.appends.close();
+        let publisher = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.publish(update(11)).await }
+        });
+        assert_eq!(calls.next().await, Call::Append { len: 1 });
+        // Event 11 is in the store, and the writer has not delivered it yet.
+        let mut subscription = subscribe(&hub, after("e3"));
+        assert_eq!(recv_seqs(&mut subscription, 7).await, (4..=10).collect::<Vec<_>>());
+        assert!(matches!(calls.next().await, Call::Read { after: 3, .. }));
+        // Nothing more to read up to what was delivered: it joins the live feed and waits.
+        let (wakes, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut out = Vec::new();
+        assert!(subscription.poll_recv_many(&mut cx, &mut out, 8).is_pending());
+        assert_eq!(hub.stats().subscribers, 1);
+
+        store.appends.open();
+        let published = tokio::time::timeout(PATIENCE, publisher).await.unwrap().unwrap().unwrap();
+        assert_eq!(published.seq, 11);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(subscription.poll_recv_many(&mut cx, &mut out, 8), Poll::Ready(Ok(1)));
+        assert_eq!(seqs(&out), [11]);
+        assert!(subscription.poll_recv_many(&mut cx, &mut out, 8).is_pending(), "event 11 came once");
+    }
+}

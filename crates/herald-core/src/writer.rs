@@ -99,3 +99,133 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    use super::*;
+    use crate::access::ReadAccess;
+    use crate::config::HubConfig;
+    use crate::event::Update;
+    use crate::matcher::Matcher;
+    use crate::subscription::Subscription;
+    use crate::test_store::{Call, TestStore, PATIENCE};
+
+    type Publishing = Pin<Box<dyn Future<Output = Result<Arc<Event>, PublishError>> + Send>>;
+
+    fn update(data: &str) -> Update {
+        Update { topics: vec!["t".into()], data: data.into(), ..Update::default() }
+    }
+
+    fn publishing(hub: &Arc<Hub>, data: &str) -> Publishing {
+        let (hub, update) = (hub.clone(), update(data));
+        Box::pin(async move { hub.publish(update).await })
+    }
+
+    /// Starts each publish: it hands its event to the writer, then waits for the answer.
+    async fn start(publishes: &mut [Publishing]) {
+        std::future::poll_fn(|cx| {
+            for publish in publishes.iter_mut() {
+                assert!(publish.as_mut().poll(cx).is_pending(), "answered while the writer is busy");
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    async fn answer<T>(publish: impl Future<Output = T>) -> T {
+        tokio::time::timeout(PATIENCE, publish).await.expect("the publisher got no answer")
+    }
+
+    fn subscribe(hub: &Arc<Hub>) -> Subscription {
+        hub.subscribe(vec![Matcher::exact("t").unwrap()], ReadAccess::public_only(), None).unwrap()
+    }
+
+    fn received(subscription: &mut Subscription) -> Vec<String> {
+        std::iter::from_fn(|| subscription.try_recv()).map(|e| e.data.clone()).collect()
+    }
+
+    #[tokio::test]
+    async fn publishes_waiting_during_a_write_share_the_next_one_in_order() {
+        let (store, mut calls) = TestStore::with_events(5);
+        let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
+        calls.clear();
+        let mut subscription = subscribe(&hub);
+        store.appends.close();
+        let first = tokio::spawn(publishing(&hub, "first"));
+        assert_eq!(calls.next().await, Call::Append { len: 1 });
+        // While that batch is being written, eight publishers queue up.
+        let mut waiting: Vec<Publishing> = (0..8).map(|i| publishing(&hub, &i.to_string())).collect();
+        start(&mut waiting).await;
+        store.appends.open();
+
+        assert_eq!(answer(first).await.unwrap().unwrap().seq, 6, "positions continue after the store's");
+        let mut seqs = Vec::new();
+        for publish in waiting {
+            seqs.push(answer(publish).await.unwrap().seq);
+        }
+        assert_eq!(store.batches(), [1, 8], "one write for the eight waiting publishes");
+        assert_eq!(seqs, (7..=14).collect::<Vec<_>>(), "consecutive, in the order they were sent");
+        assert_eq!(store.seqs(), (1..=14).collect::<Vec<_>>());
+        assert_eq!(hub.state.lock().next_seq, 15);
+        let expected: Vec<String> = std::iter::once("first".to_owned()).chain((0..8).map(|i| i.to_string())).collect();
+        assert_eq!(received(&mut subscription), expected, "delivered in the order on disk");
+        assert_eq!(hub.stats().published, 9);
+    }
+
+    #[tokio::test]
+    async fn positions_follow_next_seq_across_a_restart() {
+        let (store, _calls) = TestStore::with_events(0);
+        let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
+        for expected in 1..=3 {
+            assert_eq!(answer(hub.publish(update("x"))).await.unwrap().seq, expected);
+            assert_eq!(hub.state.lock().next_seq, expected + 1);
+        }
+        drop(hub);
+        let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
+        assert_eq!(hub.state.lock().next_seq, 4);
+        assert_eq!(answer(hub.publish(update("y"))).await.unwrap().seq, 4);
+        assert_eq!(store.seqs(), [1, 2, 3, 4]);
+        assert_eq!(store.batches(), [1, 1, 1, 1]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_fails_every_publish_of_its_batch_and_delivers_nothing() {
+        let (store, mut calls) = TestStore::with_events(0);
+        let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
+        calls.clear();
+        let mut subscription = subscribe(&hub);
+        store.appends.close();
+        let first = tokio::spawn(publishing(&hub, "stored"));
+        assert_eq!(calls.next().await, Call::Append { len: 1 });
+        store.fail_appends.store(1, std::sync::atomic::Ordering::SeqCst);
+        let mut doomed: Vec<Publishing> = (0..3).map(|i| publishing(&hub, &format!("lost {i}"))).collect();
+        start(&mut doomed).await;
+        store.appends.open();
+
+        assert_eq!(answer(first).await.unwrap().unwrap().seq, 1);
+        let mut errors = Vec::new();
+        for publish in doomed {
+            match answer(publish).await {
+                Err(PublishError::Storage(e)) => errors.push(e),
+                other => panic!("expected a storage error, got {other:?}"),
+            }
+        }
+        assert_eq!(store.batches(), [1, 3], "the three failed together");
+        assert!(errors.iter().all(|e| Arc::ptr_eq(e, &errors[0])), "one error, shared by the batch");
+        assert!(errors[0].to_string().contains("injected failure"));
+        assert_eq!(received(&mut subscription), ["stored"], "nothing of the failed batch is delivered");
+        let stats = hub.stats();
+        assert_eq!((stats.published, stats.history_len, stats.delivered), (1, 1, 1));
+
+        // The next batch is written, at the position the failed one did not take.
+        let next = answer(hub.publish(update("after"))).await.unwrap();
+        assert_eq!(next.seq, 2);
+        assert_eq!(received(&mut subscription), ["after"]);
+        assert_eq!(store.seqs(), [1, 2]);
+        assert_eq!(store.batches(), [1, 3, 1]);
+    }
+}
