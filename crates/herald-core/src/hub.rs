@@ -261,8 +261,10 @@ impl Hub {
     /// Subscribes to topics selected by `matchers`, first replaying history after `from`.
     ///
     /// An unknown or trimmed id replays everything history still holds, and
-    /// [`Subscription::resumed_from`] says `earliest` so the client can tell.
-    pub fn subscribe(
+    /// [`Subscription::resumed_from`] says `earliest` so the client can tell. A cursor older than
+    /// the in-memory history is looked up in the store on tokio's blocking pool, never on the
+    /// async worker that awaits this.
+    pub async fn subscribe(
         self: &Arc<Self>,
         matchers: Vec<Matcher>,
         access: ReadAccess,
@@ -277,7 +279,7 @@ impl Hub {
                 let cached = self.state.lock().history.position_of(&id);
                 let found = match (cached, &self.store) {
                     (Some(seq), _) => Some(seq),
-                    (None, Some(store)) => store.position_of(&id)?,
+                    (None, Some(store)) => position_in_store(store.clone(), id.clone()).await?,
                     (None, None) => None,
                 };
                 Some(match found {
@@ -356,6 +358,18 @@ impl Hub {
             return None;
         }
         state.history.last().map(|event| (event.seq, event.id.clone()))
+    }
+}
+
+/// The position of the earliest retained event bearing `id`, read on the blocking pool (inline
+/// outside a tokio runtime).
+async fn position_in_store(store: Arc<dyn Store>, id: String) -> Result<Option<u64>, StoreError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime
+            .spawn_blocking(move || store.position_of(&id))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Io { operation: "looking up an event id", source: Box::new(e) })),
+        Err(_) => store.position_of(&id),
     }
 }
 
@@ -495,9 +509,9 @@ mod tests {
     }
 
     /// Subscribes live with public access; returns the subscriber's registry key too.
-    fn subscribe(hub: &Arc<Hub>, matchers: Vec<Matcher>) -> (u64, Subscription) {
+    async fn subscribe(hub: &Arc<Hub>, matchers: Vec<Matcher>) -> (u64, Subscription) {
         let key = hub.next_key.load(Ordering::Relaxed);
-        let subscription = hub.subscribe(matchers, ReadAccess::public_only(), None).unwrap();
+        let subscription = hub.subscribe(matchers, ReadAccess::public_only(), None).await.unwrap();
         assert!(hub.state.lock().subscribers.contains_key(&key));
         (key, subscription)
     }
@@ -526,9 +540,9 @@ mod tests {
     #[tokio::test]
     async fn exact_subscribers_are_indexed_by_topic_and_reached_only_for_their_topics() {
         let hub = hub(16);
-        let (a, mut sub_a) = subscribe(&hub, exact(&["/a"]));
-        let (b, mut sub_b) = subscribe(&hub, exact(&["/b"]));
-        let (ab, mut sub_ab) = subscribe(&hub, exact(&["/a", "/b"]));
+        let (a, mut sub_a) = subscribe(&hub, exact(&["/a"])).await;
+        let (b, mut sub_b) = subscribe(&hub, exact(&["/b"])).await;
+        let (ab, mut sub_ab) = subscribe(&hub, exact(&["/a", "/b"])).await;
         let (by_topic, broad) = index(&hub);
         assert_eq!(by_topic, BTreeMap::from([("/a".into(), vec![a, ab]), ("/b".into(), vec![b, ab])]));
         assert!(broad.is_empty());
@@ -546,14 +560,16 @@ mod tests {
     async fn broad_subscribers_are_reached_when_one_of_their_matchers_selects_a_topic() {
         let hub = hub(16);
         let hub_url = hub.config().hub_url.clone();
-        let (pattern, mut by_pattern) = subscribe(&hub, vec![Matcher::url_pattern("/books/:id", &hub_url).unwrap()]);
-        let (template, mut by_template) = subscribe(&hub, vec![Matcher::legacy_topic("/authors/{id}").unwrap()]);
+        let (pattern, mut by_pattern) =
+            subscribe(&hub, vec![Matcher::url_pattern("/books/:id", &hub_url).unwrap()]).await;
+        let (template, mut by_template) = subscribe(&hub, vec![Matcher::legacy_topic("/authors/{id}").unwrap()]).await;
         // One matcher that is not exact puts the whole subscriber on the broad list.
         let (mixed, mut mixed_sub) = subscribe(
             &hub,
             vec![Matcher::exact("/news").unwrap(), Matcher::legacy_topic("/authors/{id}/books").unwrap()],
-        );
-        let (indexed, mut indexed_sub) = subscribe(&hub, exact(&["/books/1"]));
+        )
+        .await;
+        let (indexed, mut indexed_sub) = subscribe(&hub, exact(&["/books/1"])).await;
         let (by_topic, broad) = index(&hub);
         assert_eq!(by_topic, BTreeMap::from([("/books/1".into(), vec![indexed])]));
         assert_eq!(broad, [pattern, template, mixed]);
@@ -574,9 +590,9 @@ mod tests {
     #[tokio::test]
     async fn an_event_selected_through_several_topics_of_one_subscriber_is_queued_once() {
         let hub = hub(16);
-        let (_, mut indexed) = subscribe(&hub, exact(&["/a", "/b"]));
+        let (_, mut indexed) = subscribe(&hub, exact(&["/a", "/b"])).await;
         let (_, mut broad) =
-            subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap(), Matcher::exact("/a").unwrap()]);
+            subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap(), Matcher::exact("/a").unwrap()]).await;
         hub.publish(update(&["/a", "/b"], "1")).await.unwrap();
         hub.publish(update(&["/b", "/a", "/b"], "2")).await.unwrap();
         assert_eq!(received(&mut indexed), ["1", "2"]);
@@ -587,7 +603,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_overflowing_on_an_event_with_several_of_its_topics_counts_once() {
         let hub = hub(1);
-        let (_, mut slow) = subscribe(&hub, exact(&["/a", "/b"]));
+        let (_, mut slow) = subscribe(&hub, exact(&["/a", "/b"])).await;
         hub.publish(update(&["/a"], "1")).await.unwrap();
         hub.publish(update(&["/a", "/b"], "2")).await.unwrap();
         let stats = hub.stats();
@@ -601,10 +617,10 @@ mod tests {
     async fn dropping_subscriptions_removes_them_from_the_index() {
         let hub = hub(16);
         let hub_url = hub.config().hub_url.clone();
-        let (a, sub_a) = subscribe(&hub, exact(&["/a"]));
-        let (_, sub_ab) = subscribe(&hub, exact(&["/a", "/b"]));
-        let (p, sub_p) = subscribe(&hub, vec![Matcher::url_pattern("/books/:id", &hub_url).unwrap()]);
-        let (q, sub_q) = subscribe(&hub, vec![Matcher::exact("*").unwrap()]);
+        let (a, sub_a) = subscribe(&hub, exact(&["/a"])).await;
+        let (_, sub_ab) = subscribe(&hub, exact(&["/a", "/b"])).await;
+        let (p, sub_p) = subscribe(&hub, vec![Matcher::url_pattern("/books/:id", &hub_url).unwrap()]).await;
+        let (q, sub_q) = subscribe(&hub, vec![Matcher::exact("*").unwrap()]).await;
 
         drop(sub_ab);
         assert_eq!(index(&hub), (BTreeMap::from([("/a".into(), vec![a])]), vec![p, q]));
@@ -621,8 +637,8 @@ mod tests {
     #[tokio::test]
     async fn disconnect_all_ends_every_feed_and_later_subscriptions_end_at_once() {
         let hub = hub(16);
-        let (_, mut indexed) = subscribe(&hub, exact(&["/a"]));
-        let (_, mut broad) = subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap()]);
+        let (_, mut indexed) = subscribe(&hub, exact(&["/a"])).await;
+        let (_, mut broad) = subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap()]).await;
         hub.publish(update(&["/a"], "1")).await.unwrap();
         hub.disconnect_all();
         assert_eq!(index(&hub), (BTreeMap::new(), vec![]));
@@ -633,9 +649,10 @@ mod tests {
         assert_eq!(received(&mut broad), ["1"]);
         assert_eq!(ended(&mut broad).await, Ended::Closed);
 
-        let mut late = hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), None).unwrap();
+        let mut late = hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), None).await.unwrap();
         assert_eq!(ended(&mut late).await, Ended::Closed);
-        let mut resuming = hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+        let mut resuming =
+            hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
         assert_eq!(received(&mut resuming), ["1"], "the replay, then the end");
         assert_eq!(ended(&mut resuming).await, Ended::Closed);
         hub.publish(update(&["/a"], "2")).await.unwrap();
@@ -647,9 +664,9 @@ mod tests {
     #[tokio::test]
     async fn stats_count_published_delivered_and_overflowed() {
         let hub = hub(2);
-        let mut fast = hub.subscribe(exact(&["/t"]), ReadAccess::with_private(exact(&["/t"])), None).unwrap();
-        let (_, slow) = subscribe(&hub, exact(&["/t"]));
-        let (_, _other) = subscribe(&hub, exact(&["/other"]));
+        let mut fast = hub.subscribe(exact(&["/t"]), ReadAccess::with_private(exact(&["/t"])), None).await.unwrap();
+        let (_, slow) = subscribe(&hub, exact(&["/t"])).await;
+        let (_, _other) = subscribe(&hub, exact(&["/other"])).await;
         let stats = |published, delivered, overflowed, subscribers| HubStats {
             subscribers,
             published,
@@ -681,8 +698,8 @@ mod tests {
     #[tokio::test]
     async fn head_if_subscribed_is_the_log_head_while_registered_and_none_after() {
         let hub = hub(1);
-        let (key, subscription) = subscribe(&hub, exact(&["/a"]));
-        let (slow_key, _slow) = subscribe(&hub, exact(&["/b"]));
+        let (key, subscription) = subscribe(&hub, exact(&["/a"])).await;
+        let (slow_key, _slow) = subscribe(&hub, exact(&["/b"])).await;
         assert_eq!(hub.head_if_subscribed(key), None, "nothing in history yet");
         let first = hub.publish(update(&["/a"], "1")).await.unwrap();
         assert_eq!(hub.head_if_subscribed(key), Some((first.seq, first.id.clone())));

@@ -190,6 +190,12 @@ impl Subscription {
     /// Moves up to `max` events already in memory into `out` (replay and queue; this never
     /// reads the store) and returns how many, or why the feed ended.
     pub fn try_recv_many(&mut self, out: &mut Vec<Arc<Event>>, max: usize) -> Result<usize, Ended> {
+        if self.ended.is_none() && self.expiry.as_ref().is_some_and(|expiry| expiry.deadline() <= Instant::now()) {
+            self.end(Ended::Expired);
+        }
+        if self.ended == Some(Ended::Expired) {
+            return Err(Ended::Expired);
+        }
         let mut taken = self.take_replay(out, max);
         if taken < max && self.catch_up.is_none() {
             if let Some(why) = self.ended {
@@ -400,8 +406,8 @@ mod tests {
         Update { topics: vec!["t".into()], data: n.to_string(), id: Some(format!("e{n}")), ..Update::default() }
     }
 
-    fn subscribe(hub: &Arc<Hub>, from: Option<Cursor>) -> Subscription {
-        hub.subscribe(vec![Matcher::exact("t").unwrap()], ReadAccess::public_only(), from).unwrap()
+    async fn subscribe(hub: &Arc<Hub>, from: Option<Cursor>) -> Subscription {
+        hub.subscribe(vec![Matcher::exact("t").unwrap()], ReadAccess::public_only(), from).await.unwrap()
     }
 
     fn after(id: &str) -> Option<Cursor> {
@@ -427,7 +433,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn expire_at_ends_a_waiting_feed_at_the_deadline() {
         let hub = memory_hub(16);
-        let mut subscription = subscribe(&hub, None);
+        let mut subscription = subscribe(&hub, None).await;
         subscription.expire_at(Instant::now() + Duration::from_secs(60));
         let (wakes, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
@@ -457,7 +463,7 @@ mod tests {
         for n in 1..=3 {
             hub.publish(update(n)).await.unwrap();
         }
-        let mut subscription = subscribe(&hub, Some(Cursor::Earliest));
+        let mut subscription = subscribe(&hub, Some(Cursor::Earliest)).await;
         subscription.expire_at(Instant::now() + Duration::from_secs(1));
         hub.publish(update(4)).await.unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
@@ -469,13 +475,26 @@ mod tests {
         assert_eq!(hub.stats().subscribers, 0);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn taking_without_waiting_sees_the_expiry_too() {
+        let hub = memory_hub(16);
+        hub.publish(update(1)).await.unwrap();
+        let mut subscription = subscribe(&hub, Some(Cursor::Earliest)).await;
+        subscription.expire_at(Instant::now() + Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let mut out = Vec::new();
+        assert_eq!(subscription.try_recv_many(&mut out, 10), Err(Ended::Expired), "no timer poll needed");
+        assert!(out.is_empty() && subscription.try_recv().is_none());
+        assert_eq!(hub.stats().subscribers, 0);
+    }
+
     #[tokio::test]
     async fn an_overflowed_feed_returns_what_it_holds_then_overflowed() {
         let hub = memory_hub(2);
         for n in 1..=2 {
             hub.publish(update(n)).await.unwrap();
         }
-        let mut subscription = subscribe(&hub, Some(Cursor::Earliest));
+        let mut subscription = subscribe(&hub, Some(Cursor::Earliest)).await;
         for n in 3..=5 {
             hub.publish(update(n)).await.unwrap();
         }
@@ -496,7 +515,7 @@ mod tests {
         // The fixture records threads faithfully: building the hub reads inline, on this one.
         assert_eq!(calls.next().await, Call::Read { after: 8, thread: here });
 
-        let mut subscription = subscribe(&hub, after("e3"));
+        let mut subscription = subscribe(&hub, after("e3")).await;
         assert_eq!(subscription.resumed_from(), Some("e3"));
         assert_eq!(hub.stats().subscribers, 0, "unregistered while catching up");
         assert_eq!(recv_seqs(&mut subscription, 7).await, (4..=10).collect::<Vec<_>>());
@@ -521,13 +540,13 @@ mod tests {
         // inside a poll, they would hold both workers and no task could receive anything.
         let mut readers = Vec::new();
         for _ in 0..2 {
-            let mut subscription = subscribe(&hub, after("e3"));
+            let mut subscription = subscribe(&hub, after("e3")).await;
             readers.push(tokio::spawn(async move { recv_seqs(&mut subscription, 8).await }));
         }
         for _ in 0..2 {
             assert!(matches!(calls.next().await, Call::Read { after: 3, .. }));
         }
-        let mut live = subscribe(&hub, None);
+        let mut live = subscribe(&hub, None).await;
         let listener = tokio::spawn(async move { recv(&mut live).await.map(|e| e.seq) });
         let published = hub.publish(update(11)).await.unwrap();
         let received = tokio::time::timeout(PATIENCE, listener).await.expect("the live subscriber is held up");
@@ -545,7 +564,7 @@ mod tests {
     async fn a_failing_store_read_ends_the_feed_after_the_events_already_read() {
         let (hub, store, _calls) = store_hub(10, 2);
         store.page.store(3, Ordering::SeqCst);
-        let mut subscription = subscribe(&hub, after("e1"));
+        let mut subscription = subscribe(&hub, after("e1")).await;
         assert_eq!(recv_seqs(&mut subscription, 1).await, [2]);
         // The first page (2 to 4) is in; reading the next one fails.
         store.fail_reads.store(true, Ordering::SeqCst);
@@ -565,7 +584,7 @@ mod tests {
         let (hub, store, mut calls) = store_hub(10, 2);
         store.page.store(4, Ordering::SeqCst);
         store.reads.close();
-        let mut subscription = subscribe(&hub, after("e3"));
+        let mut subscription = subscribe(&hub, after("e3")).await;
         let draining = tokio::spawn(async move {
             let mut out = Vec::new();
             let next = subscription.drain(5, &mut out).await;
@@ -624,7 +643,7 @@ mod tests {
         });
         assert_eq!(calls.next().await, Call::Append { len: 1 });
         // Event 11 is in the store, and the writer has not delivered it yet.
-        let mut subscription = subscribe(&hub, after("e3"));
+        let mut subscription = subscribe(&hub, after("e3")).await;
         assert_eq!(recv_seqs(&mut subscription, 7).await, (4..=10).collect::<Vec<_>>());
         assert!(matches!(calls.next().await, Call::Read { after: 3, .. }));
         // Nothing more to read up to what was delivered: it joins the live feed and waits.

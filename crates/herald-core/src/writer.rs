@@ -140,8 +140,8 @@ mod tests {
         tokio::time::timeout(PATIENCE, publish).await.expect("the publisher got no answer")
     }
 
-    fn subscribe(hub: &Arc<Hub>) -> Subscription {
-        hub.subscribe(vec![Matcher::exact("t").unwrap()], ReadAccess::public_only(), None).unwrap()
+    async fn subscribe(hub: &Arc<Hub>) -> Subscription {
+        hub.subscribe(vec![Matcher::exact("t").unwrap()], ReadAccess::public_only(), None).await.unwrap()
     }
 
     fn received(subscription: &mut Subscription) -> Vec<String> {
@@ -153,7 +153,7 @@ mod tests {
         let (store, mut calls) = TestStore::with_events(5);
         let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
         calls.clear();
-        let mut subscription = subscribe(&hub);
+        let mut subscription = subscribe(&hub).await;
         store.appends.close();
         let first = tokio::spawn(publishing(&hub, "first"));
         assert_eq!(calls.next().await, Call::Append { len: 1 });
@@ -197,7 +197,7 @@ mod tests {
         let (store, mut calls) = TestStore::with_events(0);
         let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
         calls.clear();
-        let mut subscription = subscribe(&hub);
+        let mut subscription = subscribe(&hub).await;
         store.appends.close();
         let first = tokio::spawn(publishing(&hub, "stored"));
         assert_eq!(calls.next().await, Call::Append { len: 1 });

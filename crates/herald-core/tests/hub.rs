@@ -29,10 +29,10 @@ fn drain(sub: &mut Subscription) -> Vec<String> {
 #[tokio::test]
 async fn events_reach_matching_subscribers_once_and_in_order() {
     let hub = hub(100, 100);
-    let mut a = hub.subscribe(exact(&["a", "b"]), ReadAccess::public_only(), None).unwrap();
-    let mut all = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None).unwrap();
+    let mut a = hub.subscribe(exact(&["a", "b"]), ReadAccess::public_only(), None).await.unwrap();
+    let mut all = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None).await.unwrap();
     let mut tpl =
-        hub.subscribe(vec![Matcher::legacy_topic("/x/{id}").unwrap()], ReadAccess::public_only(), None).unwrap();
+        hub.subscribe(vec![Matcher::legacy_topic("/x/{id}").unwrap()], ReadAccess::public_only(), None).await.unwrap();
     hub.publish(update("a", "1")).await.unwrap();
     hub.publish(Update { topics: vec!["a".into(), "b".into()], data: "2".into(), ..Default::default() }).await.unwrap();
     hub.publish(update("/x/9", "3")).await.unwrap();
@@ -63,12 +63,12 @@ async fn replay_resumes_after_the_given_id_and_reports_where() {
     }
     hub.publish(update("other", "x")).await.unwrap();
     let mut sub =
-        hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(ids[1].to_string()))).unwrap();
+        hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(ids[1].to_string()))).await.unwrap();
     assert_eq!(sub.resumed_from(), Some(&*ids[1]));
     hub.publish(update("t", "live")).await.unwrap();
     assert_eq!(drain(&mut sub), ["2", "3", "4", "live"]);
 
-    let mut from_start = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+    let mut from_start = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
     assert_eq!(from_start.resumed_from(), Some("earliest"));
     assert_eq!(drain(&mut from_start), ["0", "1", "2", "3", "4", "live"]);
 }
@@ -80,8 +80,10 @@ async fn a_trimmed_id_replays_what_is_left_and_says_earliest() {
     for i in 1..5 {
         hub.publish(update("t", &i.to_string())).await.unwrap();
     }
-    let mut sub =
-        hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(first.id.to_string()))).unwrap();
+    let mut sub = hub
+        .subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(first.id.to_string())))
+        .await
+        .unwrap();
     assert_eq!(sub.resumed_from(), Some("earliest"));
     assert_eq!(drain(&mut sub), ["2", "3", "4"]);
 }
@@ -89,8 +91,8 @@ async fn a_trimmed_id_replays_what_is_left_and_says_earliest() {
 #[tokio::test]
 async fn a_full_queue_disconnects_only_that_subscriber() {
     let hub = hub(100, 2);
-    let mut slow = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
-    let mut fast = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
+    let mut slow = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
+    let mut fast = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
     for i in 0..2 {
         hub.publish(update("t", &i.to_string())).await.unwrap();
     }
@@ -109,24 +111,25 @@ async fn a_full_queue_disconnects_only_that_subscriber() {
 #[tokio::test]
 async fn private_updates_need_read_access_live_and_on_replay() {
     let hub = hub(100, 100);
-    let mut anon = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
+    let mut anon = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
     let rights = ReadAccess::with_private(exact(&["t"]));
-    let mut allowed = hub.subscribe(exact(&["t"]), rights.clone(), None).unwrap();
+    let mut allowed = hub.subscribe(exact(&["t"]), rights.clone(), None).await.unwrap();
     hub.publish(Update { private: true, ..update("t", "secret") }).await.unwrap();
     hub.publish(update("t", "public")).await.unwrap();
     assert_eq!(drain(&mut anon), ["public"]);
     assert_eq!(drain(&mut allowed), ["secret", "public"]);
-    let mut anon_replay = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+    let mut anon_replay =
+        hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
     assert_eq!(drain(&mut anon_replay), ["public"]);
-    let mut allowed_replay = hub.subscribe(exact(&["t"]), rights, Some(Cursor::Earliest)).unwrap();
+    let mut allowed_replay = hub.subscribe(exact(&["t"]), rights, Some(Cursor::Earliest)).await.unwrap();
     assert_eq!(drain(&mut allowed_replay), ["secret", "public"]);
 }
 
 #[tokio::test]
 async fn dropping_a_subscription_unregisters_it() {
     let hub = hub(10, 10);
-    let a = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).unwrap();
-    let b = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None).unwrap();
+    let a = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
+    let b = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None).await.unwrap();
     assert_eq!(hub.stats().subscribers, 2);
     drop(a);
     drop(b);

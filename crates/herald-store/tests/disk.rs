@@ -164,7 +164,7 @@ async fn the_hub_resumes_from_disk_beyond_its_memory_and_after_a_restart() {
             ids.push(hub.publish(update).await.unwrap().id.to_string());
         }
         // Far behind the 3 cached events: caught up from disk, then live, no gap, no repeat.
-        let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[1].clone()))).unwrap();
+        let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[1].clone()))).await.unwrap();
         assert_eq!(sub.resumed_from(), Some(ids[1].as_str()));
         let first = sub.recv().await.unwrap();
         assert_eq!(first.data, "2");
@@ -175,13 +175,13 @@ async fn the_hub_resumes_from_disk_beyond_its_memory_and_after_a_restart() {
     }
     // After a restart, an id issued before it resumes exactly, and new positions follow on.
     let hub = Hub::with_store(config, Arc::new(DiskStore::open(dir.path()).unwrap())).unwrap();
-    let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[16].clone()))).unwrap();
+    let mut sub = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::After(ids[16].clone()))).await.unwrap();
     assert_eq!(drain(&mut sub).await, ["17", "18", "live"]);
     let next =
         hub.publish(Update { topics: vec!["t".into()], data: "after".into(), ..Default::default() }).await.unwrap();
     assert_eq!(next.seq, 22);
     assert_eq!(drain(&mut sub).await, ["after"]);
-    let mut everything = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::Earliest)).unwrap();
+    let mut everything = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
     assert_eq!(drain(&mut everything).await.len(), 18);
 }
 

@@ -93,7 +93,7 @@ impl SubscribeRequest {
 
 /// Subscribes: authorization, the matcher limit, each matcher's validity, then the hub. The
 /// subscription ends by itself when the subscriber's token expires.
-pub(crate) fn subscribe(
+pub(crate) async fn subscribe(
     state: &AppState,
     subscriber: &Subscriber,
     request: SubscribeRequest,
@@ -126,6 +126,7 @@ pub(crate) fn subscribe(
     let mut subscription = state
         .hub
         .subscribe(matchers, rights.access.clone(), request.cursor)
+        .await
         .map_err(|e| SubscribeFailure::Unavailable(Arc::new(e)))?;
     if let Some(deadline) = rights.deadline() {
         subscription.expire_at(deadline);

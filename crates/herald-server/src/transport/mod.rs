@@ -56,7 +56,7 @@ pub(crate) async fn subscribe(
     let selected = select::select(uri.query().unwrap_or(""), &headers, &state.config)?;
     let cursor = selected.request.cursor.clone();
     let subscriber = Subscriber::new(state.auth.subscriber(&headers, uri.query()));
-    let subscription = ops::subscribe(&state, &subscriber, selected.request)?;
+    let subscription = ops::subscribe(&state, &subscriber, selected.request).await?;
     let mut response_headers = HeaderMap::new();
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Some(from) = subscription.resumed_from() {

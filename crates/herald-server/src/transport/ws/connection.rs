@@ -171,7 +171,7 @@ impl Connection {
                 }
                 // Drop the old subscription first, so it never overlaps the new one's replay.
                 self.subscription = None;
-                match ops::subscribe(&self.state, &self.subscriber, request) {
+                match ops::subscribe(&self.state, &self.subscriber, request).await {
                     Ok(subscription) => {
                         let resumed_from = subscription.resumed_from().map_or(Value::Null, |r| r.into());
                         let mut ack = json!({"for": "subscribe", "last_event_id": resumed_from});
