@@ -1,8 +1,6 @@
-//! End to end: 1,000 events to 100 subscribers, each receiving all of them once, in order.
+//! 1,000 events to 100 subscribers, each receiving all of them once, in order (in process).
 
 mod common;
-
-use std::time::Duration;
 
 use common::{take, within, TestHub};
 
@@ -17,8 +15,8 @@ async fn thousand_events_reach_hundred_subscribers_in_order() {
         let mut source = hub.event_source(&["https://example.com/ticker"]).last_event_id("earliest");
         readers.push(tokio::spawn(async move { take(&mut source, EVENTS).await }));
     }
-    // Let every subscriber connect before publishing, so all of them receive everything live.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Every subscriber connects before publishing, so all of them receive everything live.
+    hub.wait_for_subscribers(SUBSCRIBERS as u64).await;
     let mut ids = Vec::with_capacity(EVENTS);
     for i in 0..EVENTS {
         ids.push(hub.publish("https://example.com/ticker", &format!("tick {i}")).await);

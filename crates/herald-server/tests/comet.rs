@@ -1,5 +1,5 @@
-//! End to end: the Comet transports (long-polling, polling, NDJSON streaming, the forever frame)
-//! against the built binary.
+//! The Comet transports (long-polling, polling, NDJSON streaming, the forever frame), against a
+//! hub served in process.
 
 mod common;
 
@@ -46,7 +46,7 @@ async fn long_poll_answers_as_soon_as_an_event_arrives() {
     let hub = TestHub::start(&[]).await;
     let url = hub.subscribe_url(&[("match", "t"), ("transport", "long-poll"), ("timeout", "60")]);
     let pending = tokio::spawn(hub.client.get(url).send());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    hub.wait_for_subscribers(1).await;
     let id = hub.publish("t", "wake up").await;
     let response = within(pending).await.unwrap().unwrap();
     let body: Value = response.json().await.unwrap();
@@ -130,7 +130,7 @@ async fn concurrent_polls_from_one_client_each_get_the_whole_batch() {
             tokio::spawn(hub.client.get(url).send())
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    hub.wait_for_subscribers(4).await;
     let id = hub.publish("c", "after").await;
     for pending in polls {
         let body: Value = within(pending).await.unwrap().unwrap().json().await.unwrap();

@@ -1,8 +1,6 @@
-//! End to end: subscribing over Server-Sent Events to the built binary.
+//! Subscribing over Server-Sent Events, against a hub served in process.
 
 mod common;
-
-use std::time::Duration;
 
 use common::{take, within, TestHub};
 use herald_client::{EventSource, Publication};
@@ -16,7 +14,7 @@ async fn events_carry_id_type_retry_and_multiline_unicode_data() {
         let events = take(&mut source, 2).await;
         (source, events)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    hub.wait_for_subscribers(1).await;
     let update = Publication {
         topics: vec!["https://example.com/books/1".into()],
         data: "line one\nline two\r\nline three ✓ 日本".into(),
@@ -103,7 +101,7 @@ async fn a_dropped_connection_resumes_without_loss_or_repeat() {
         let got = take(&mut source, 1).await;
         (source, got)
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    hub.wait_for_subscribers(1).await;
     hub.publish("t", "live-1").await;
     let (mut source, got) = within(waiter).await.unwrap();
     assert_eq!(got[0].data, "live-1");
