@@ -140,6 +140,40 @@ async fn a_subscriber_that_stops_reading_is_closed_with_1013_and_others_get_ever
 }
 
 #[tokio::test]
+async fn a_peer_that_takes_no_write_for_two_heartbeats_is_dropped() {
+    const MAX_EVENTS: usize = 2000;
+    // One connection at most: the next one is admitted only once the stalled socket is gone.
+    let args = ["--store", "memory", "--queue-capacity", "8", "--heartbeat", "1s", "--max-connections", "1"];
+    let hub = TestHub::start(&args).await;
+    let mut stalled = hub.ws_connect(None).await;
+    subscribe(&mut stalled, json!({"match": "t"})).await;
+    // Events far larger than the socket buffers, so that writing a batch blocks for good.
+    let payload = "x".repeat(4 * 1024 * 1024);
+    let mut published = 0;
+    while hub.state.hub.stats().overflowed == 0 {
+        assert!(published < MAX_EVENTS, "the stalled subscriber never overflowed");
+        publish(&hub, "t", &payload).await;
+        published += 1;
+    }
+    // The peer reads nothing, neither events nor the close frame: within two heartbeats the hub
+    // stops waiting for it and drops the connection.
+    let health = hub.base.join("/healthz").unwrap();
+    within(async {
+        loop {
+            match hub.client.get(health.clone()).send().await {
+                Ok(answer) if answer.status() == 200 => break,
+                // Refused while the stalled connection counts: the answer comes before the request.
+                Ok(answer) => assert_eq!(answer.status(), 503, "refused only for the connection limit"),
+                Err(_) => {}
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    drop(stalled);
+}
+
+#[tokio::test]
 async fn an_expiring_token_ends_the_subscription_with_1008() {
     const KEY: &str = "a-secret-for-tests";
     let hub = TestHub::start(&["--jwt-key", KEY]).await;

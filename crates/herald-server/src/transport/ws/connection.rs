@@ -6,11 +6,15 @@
 //! their kind's `code`. Events are sent as the shared JSON encoded once per event; the events
 //! waiting are sent together and flushed once, so a burst costs one write rather than one per
 //! event. The keep-alive sends a ping every heartbeat period and closes a peer that has not
-//! answered (nor sent anything) for two periods. When the subscription ends, the close code says
+//! answered (nor sent anything) for two periods, and drops one that takes no write for two
+//! periods (it stopped reading: no close frame could reach it). When the subscription ends, the
+//! close code says
 //! why: 1013 (too far behind: reconnect with the last id), 1001 (hub shutting down), 1008 (token
 //! expired), 1011 (history could not be read).
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
@@ -34,7 +38,7 @@ const TRY_AGAIN_LATER: u16 = 1013;
 /// How long to wait for the peer's answer to our close frame. Closing the socket before the
 /// peer has read everything would reset the connection and lose the close frame, so a client
 /// catching up on a backlog gets time to reach it.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Most events sent before one flush.
 const EVENTS_PER_FLUSH: usize = 128;
 
@@ -55,6 +59,8 @@ pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publi
     let mut keep_alive = tokio::time::interval_at(crate::timing::after(heartbeat), heartbeat);
     keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
+    // A peer that takes none of our writes for this long stopped reading.
+    let stall_limit = heartbeat.saturating_mul(2);
     let close = loop {
         // In this order: the client's messages (so a flow of events never starves them), then
         // events, then the keep-alive, which thus sees the freshest sign of life.
@@ -65,7 +71,7 @@ pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publi
                 match incoming {
                     Some(Ok(Message::Text(text))) => {
                         let answer = connection.handle(&text).await;
-                        if socket.send(Message::Text(answer.into())).await.is_err() {
+                        if !written(stall_limit, socket.send(Message::Text(answer.into()))).await {
                             return;
                         }
                     }
@@ -85,12 +91,13 @@ pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publi
             }
             events = next_events(&mut connection.subscription) => match events {
                 Ok(events) => {
-                    for event in events {
-                        if socket.feed(Message::Text(json_text(&event))).await.is_err() {
-                            return;
+                    let batch = async {
+                        for event in events {
+                            socket.feed(Message::Text(json_text(&event))).await?;
                         }
-                    }
-                    if socket.flush().await.is_err() {
+                        socket.flush().await
+                    };
+                    if !written(stall_limit, batch).await {
                         return;
                     }
                 }
@@ -103,7 +110,7 @@ pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publi
                 if last_heard.elapsed() > heartbeat.saturating_mul(2) {
                     break Some((GOING_AWAY, "no answer to pings"));
                 }
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                if !written(stall_limit, socket.send(Message::Ping(Bytes::new()))).await {
                     return;
                 }
             }
@@ -111,10 +118,24 @@ pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publi
     };
     if let Some((code, reason)) = close {
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        if written(stall_limit, socket.send(Message::Close(Some(frame)))).await {
             // Wait briefly for the peer's close frame, so the handshake completes cleanly.
             let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
-            let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+            // A peer that reads nothing for the stall limit is gone: no longer wait for it.
+            let _ = tokio::time::timeout(CLOSE_WAIT.min(stall_limit), drain).await;
+        }
+    }
+}
+
+/// Whether `write` went through within `limit`. A peer that takes nothing for that long has
+/// stopped reading; its connection is dropped (and counted), since no close frame could reach it.
+async fn written(limit: Duration, write: impl Future<Output = Result<(), axum::Error>>) -> bool {
+    match tokio::time::timeout(limit, write).await {
+        Ok(result) => result.is_ok(),
+        Err(_) => {
+            crate::metrics::limit_rejected("ws_write_stalled");
+            tracing::debug!("WebSocket peer took no write for {limit:?}; dropping the connection");
+            false
         }
     }
 }
