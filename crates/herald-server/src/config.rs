@@ -162,6 +162,9 @@ pub enum ConfigError {
     /// A connection timeout of zero.
     #[error("--header-read-timeout and --idle-timeout must be longer than 0s")]
     ZeroTimeout,
+    /// A request head limit below what the HTTP stack accepts.
+    #[error("--max-header-bytes must be at least 8192")]
+    SmallHeaderLimit,
     /// A queue that holds nothing.
     #[error("--queue-capacity must be at least 1")]
     ZeroQueueCapacity,
@@ -207,6 +210,9 @@ impl ServerConfig {
         }
         if connections.header_read_timeout.is_zero() || connections.idle_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout);
+        }
+        if connections.max_header_bytes < crate::listener::MIN_HEADER_BYTES {
+            return Err(ConfigError::SmallHeaderLimit);
         }
         if self.hub.queue_capacity == 0 {
             return Err(ConfigError::ZeroQueueCapacity);
@@ -291,6 +297,16 @@ mod tests {
         assert_eq!(config.connections.idle_timeout, Duration::from_secs(120));
         assert_eq!(config.auth, AuthConfig::default());
         assert!(config.auth.jwt_key.is_none() && !config.auth.anonymous && !config.auth.no_auth);
+    }
+
+    #[test]
+    fn the_request_head_limit_has_the_http_stacks_floor() {
+        let small = parse(&["--max-header-bytes", "8191"]).unwrap().validate();
+        assert!(matches!(small, Err(ConfigError::SmallHeaderLimit)), "{small:?}");
+        assert_eq!(
+            parse(&["--max-header-bytes", "65536"]).unwrap().validate().unwrap().connections.max_header_bytes,
+            65536
+        );
     }
 
     #[test]

@@ -57,6 +57,7 @@ mod cors;
 mod demo;
 mod error;
 mod form;
+mod host;
 pub mod listener;
 mod metrics;
 mod ops;
@@ -157,6 +158,7 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
+    let app = app.layer(axum::middleware::from_fn(host::require_host));
     app.with_state(state)
 }
 

@@ -61,7 +61,7 @@ pub(crate) async fn serve_tls(stream: TcpStream, permit: Permit, tls: TlsAccepto
 /// Serves a cleartext connection: its first request head decides whether it is a lean event
 /// stream or a connection for hyper.
 pub(crate) async fn serve_plain(mut stream: TcpStream, permit: Permit, shared: Shared, watcher: Watcher) {
-    match sniff::first_request(&mut stream, shared.limits.header_read_timeout).await {
+    match sniff::first_request(&mut stream, shared.limits.header_read_timeout, shared.limits.max_header_bytes).await {
         Sniffed::Stream(request) => {
             // Held so that a graceful shutdown waits for the stream's end, as for hyper's.
             let _watcher = watcher;

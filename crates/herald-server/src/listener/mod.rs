@@ -35,10 +35,10 @@ use crate::tls::TlsAcceptor;
 use admission::Admission;
 use connection::Shared;
 
-/// The smallest read buffer cap hyper accepts. Hyper lets the buffer grow to 16 KiB while reading
-/// a request head and keeps it for the connection's life, which for long-lived event streams and
-/// WebSockets is most of their memory.
-const READ_BUFFER_CAP: usize = 8192;
+/// The smallest read buffer cap hyper accepts, and so the smallest `--max-header-bytes`. Hyper
+/// lets the buffer grow to its cap while reading a request head and keeps it for the
+/// connection's life, which for long-lived WebSockets is most of their memory.
+pub(crate) const MIN_HEADER_BYTES: usize = 8192;
 
 /// The client's address, put in each request's extensions by the listener (for limits per
 /// client, such as the publish rate).
@@ -75,6 +75,11 @@ pub struct ConnectionLimits {
         default_value = "120s"
     )]
     pub idle_timeout: Duration,
+    /// Largest request head (request line and headers, a token in a cookie included), in
+    /// bytes; a larger one is answered 431. At least 8192. Idle connections keep no more than
+    /// their own head needed.
+    #[arg(long, env = "HERALD_MAX_HEADER_BYTES", value_name = "BYTES", default_value = "8192")]
+    pub max_header_bytes: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -171,8 +176,10 @@ fn builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .max_buf_size(READ_BUFFER_CAP)
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
+    let max_header_list = u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX);
+    builder.http2().max_header_list_size(max_header_list);
     builder
 }

@@ -17,8 +17,6 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, Version};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-/// Longest request head read here; a longer one goes to hyper, which refuses it (431).
-const MAX_HEAD: usize = 8 * 1024;
 /// Headers parsed here; a request with more goes to hyper.
 const MAX_HEADERS: usize = 64;
 
@@ -34,8 +32,9 @@ pub(crate) enum Sniffed {
     Gone,
 }
 
-/// Reads until the end of the first request head (or [`MAX_HEAD`] bytes) within `timeout`.
-pub(crate) async fn first_request(stream: &mut TcpStream, timeout: Duration) -> Sniffed {
+/// Reads until the end of the first request head (or `max_head` bytes, `--max-header-bytes`)
+/// within `timeout`; a longer head goes to hyper, which refuses it (431).
+pub(crate) async fn first_request(stream: &mut TcpStream, timeout: Duration, max_head: usize) -> Sniffed {
     let mut head = Vec::with_capacity(1024);
     let read = async {
         loop {
@@ -45,7 +44,7 @@ pub(crate) async fn first_request(stream: &mut TcpStream, timeout: Duration) -> 
             if stream.read_buf(&mut head).await? == 0 {
                 return Ok::<_, std::io::Error>(false);
             }
-            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= MAX_HEAD {
+            if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() >= max_head {
                 return Ok(true);
             }
         }
