@@ -17,7 +17,9 @@ fn app(args: &[&str]) -> axum::Router {
     herald_server::router(AppState::new(config).expect("the hub starts"))
 }
 
-async fn call(app: &axum::Router, request: Request<Body>) -> Response {
+/// Calls the router with `request`, naming the host as every HTTP/1.1 client does.
+async fn call(app: &axum::Router, mut request: Request<Body>) -> Response {
+    request.headers_mut().entry(header::HOST).or_insert(header::HeaderValue::from_static("hub.example"));
     app.clone().oneshot(request).await.expect("the router always answers")
 }
 
@@ -39,6 +41,14 @@ async fn text(response: Response) -> String {
 
 fn content_type(response: &Response) -> &str {
     response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_request_without_host_is_400() {
+    let app = app(&[]);
+    let response = app.clone().oneshot(get("/healthz")).await.expect("the router always answers");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(text(response).await.contains("missing Host header"));
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use super::activity::{Activity, InFlight, Tracked, TrackedBody};
 use super::admission::Permit;
+use super::closing::ClosingTcp;
 use super::prefixed::Prefixed;
 use super::sniff::{self, Sniffed};
 use super::stream_writer;
@@ -48,7 +49,7 @@ pub(crate) struct Shared {
 /// Completes the TLS handshake within `--header-read-timeout`, then serves the connection.
 pub(crate) async fn serve_tls(stream: TcpStream, permit: Permit, tls: TlsAcceptor, shared: Shared, watcher: Watcher) {
     let peer = stream.peer_addr().ok();
-    match tokio::time::timeout(shared.limits.header_read_timeout, tls.accept(stream)).await {
+    match tokio::time::timeout(shared.limits.header_read_timeout, tls.accept(ClosingTcp::new(stream))).await {
         Ok(Ok(stream)) => serve(stream, permit, shared, watcher).await,
         Ok(Err(e)) => tracing::debug!(?peer, "TLS handshake failed: {e}"),
         Err(_) => {
@@ -68,7 +69,9 @@ pub(crate) async fn serve_plain(mut stream: TcpStream, permit: Permit, shared: S
             stream_writer::serve(stream, request, permit, shared).await;
         }
         // Boxed: the task's own allocation then stays the size a lean stream needs.
-        Sniffed::Other(head) => Box::pin(serve(Prefixed::new(head, stream), permit, shared, watcher)).await,
+        Sniffed::Other(head) => {
+            Box::pin(serve(Prefixed::new(head, ClosingTcp::new(stream)), permit, shared, watcher)).await
+        }
         Sniffed::TimedOut => {
             limit_rejected("header_timeout");
             tracing::debug!("no complete request head within the header read timeout; closing the connection");

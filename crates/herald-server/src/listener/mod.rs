@@ -13,6 +13,7 @@
 
 mod activity;
 mod admission;
+mod closing;
 mod connection;
 mod prefixed;
 mod sniff;
