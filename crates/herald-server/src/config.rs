@@ -84,6 +84,16 @@ pub struct ServerConfig {
         default_value = "2s"
     )]
     pub retry: Option<Duration>,
+    /// Up to this many percent are added at random to each connection's `retry:` advice, so
+    /// that clients cut off together (a restart, a network blip) do not all come back at once.
+    #[arg(
+        long,
+        env = "HERALD_RETRY_JITTER",
+        value_name = "PERCENT",
+        default_value = "50",
+        value_parser = clap::value_parser!(u16).range(0..=100)
+    )]
+    pub retry_jitter: u16,
     /// Longest a long-poll request waits for events; longer `timeout`s are cut to this.
     #[arg(
         long,

@@ -38,7 +38,7 @@ async fn events_carry_id_type_retry_and_multiline_unicode_data() {
 
 #[tokio::test]
 async fn response_headers_and_retry_advice() {
-    let hub = TestHub::start(&["--retry", "750ms"]).await;
+    let hub = TestHub::start(&["--retry", "750ms", "--retry-jitter", "0"]).await;
     let url = hub.subscribe_url(&[("match", "a")]);
     let mut response = hub.client.get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -49,6 +49,21 @@ async fn response_headers_and_retry_advice() {
     assert!(h.get("mercure-last-event-id").is_none(), "only set when resuming");
     let first = within(response.chunk()).await.unwrap().unwrap();
     assert_eq!(&first[..], b"retry: 750\n\n");
+}
+
+#[tokio::test]
+async fn each_connection_is_advised_its_own_retry_delay() {
+    let hub = TestHub::start(&["--retry", "1000ms"]).await;
+    let mut advised = Vec::new();
+    for _ in 0..20 {
+        let mut response = hub.client.get(hub.subscribe_url(&[("match", "a")])).send().await.unwrap();
+        let first = within(response.chunk()).await.unwrap().unwrap();
+        let text = std::str::from_utf8(&first).unwrap();
+        let ms: u64 = text.strip_prefix("retry: ").and_then(|r| r.split('\n').next()).unwrap().parse().unwrap();
+        advised.push(ms);
+    }
+    assert!(advised.iter().all(|ms| (1000..=1500).contains(ms)), "within the 50% jitter: {advised:?}");
+    assert!(advised.iter().any(|ms| *ms != advised[0]), "spread, not in lock-step: {advised:?}");
 }
 
 #[tokio::test]
@@ -211,7 +226,7 @@ async fn demo_page_and_clock() {
 
 #[tokio::test]
 async fn a_fresh_subscriber_is_told_where_it_starts_and_can_resume_from_there() {
-    let hub = TestHub::start(&["--retry", "500ms"]).await;
+    let hub = TestHub::start(&["--retry", "500ms", "--retry-jitter", "0"]).await;
     let before = hub.publish("p", "before").await;
     let mut response = hub.client.get(hub.subscribe_url(&[("match", "p")])).send().await.unwrap();
     let first = within(response.chunk()).await.unwrap().unwrap();

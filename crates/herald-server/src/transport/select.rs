@@ -91,7 +91,7 @@ impl TransportParams {
         }
         let timeout = self.timeout.as_deref().map(timeout).transpose()?;
         Ok(match name {
-            "sse" => Transport::Sse(Sse { retry: config.retry }),
+            "sse" => Transport::Sse(Sse { retry: config.retry.map(|retry| jittered(retry, config.retry_jitter)) }),
             "ndjson" => Transport::Ndjson,
             "htmlfile" => Transport::HtmlFile(HtmlFile::new(self.callback).map_err(SubscribeFailure::Malformed)?),
             "long-poll" => {
@@ -155,6 +155,12 @@ pub(crate) fn streams(target: &str) -> bool {
         params.take(name, value);
     }
     params.streams()
+}
+
+/// `retry` plus a random share of up to `percent` of it.
+fn jittered(retry: Duration, percent: u16) -> Duration {
+    let extra = retry.as_secs_f64() * f64::from(percent) / 100.0 * fastrand::f64();
+    Duration::try_from_secs_f64(extra).ok().and_then(|extra| retry.checked_add(extra)).unwrap_or(retry)
 }
 
 fn accepts_ndjson(headers: &HeaderMap) -> bool {
@@ -259,6 +265,16 @@ mod tests {
         for bad in ["match_regex=x", "MATCHES=x", "match=%FF"] {
             assert!(matches!(read(bad, None), Err(SubscribeFailure::Malformed(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_retry_advice_is_spread() {
+        let base = Duration::from_secs(2);
+        let advised: Vec<Duration> = (0..50).map(|_| jittered(base, 50)).collect();
+        assert!(advised.iter().all(|r| *r >= base && *r <= base + base / 2), "{advised:?}");
+        assert!(advised.iter().any(|r| *r != advised[0]), "not all the same: {advised:?}");
+        assert_eq!(jittered(base, 0), base);
+        assert_eq!(jittered(Duration::MAX, 100), Duration::MAX, "no overflow");
     }
 
     #[test]
