@@ -21,6 +21,16 @@ pub struct Rate {
     pub period: Duration,
 }
 
+impl Rate {
+    /// The token bucket: `count` per `period`, in bursts of up to `count`.
+    pub(crate) fn quota(self) -> Quota {
+        let interval = self.period / self.count.get();
+        Quota::with_period(interval.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(self.count))
+            .allow_burst(self.count)
+    }
+}
+
 impl std::str::FromStr for Rate {
     type Err = String;
 
@@ -71,11 +81,7 @@ impl std::fmt::Debug for PublishRate {
 impl PublishRate {
     /// A limiter allowing `rate` to each publisher.
     pub(crate) fn new(rate: Rate) -> Self {
-        let interval = rate.period / rate.count.get();
-        let quota = Quota::with_period(interval.max(Duration::from_nanos(1)))
-            .unwrap_or_else(|| Quota::per_second(rate.count))
-            .allow_burst(rate.count);
-        Self { limiter: DefaultKeyedRateLimiter::keyed(quota) }
+        Self { limiter: DefaultKeyedRateLimiter::keyed(rate.quota()) }
     }
 
     /// Takes one publish from `publisher`'s bucket, or says when to retry.

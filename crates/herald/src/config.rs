@@ -293,6 +293,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(3),
             idle_timeout: Duration::from_secs(60),
             max_header_bytes: 8192,
+            max_accept_rate: None,
         };
         assert_eq!(config.connections, expected);
         assert!(validated(&["--max-connections-per-ip", "0"]).unwrap_err().contains("at least 1"));

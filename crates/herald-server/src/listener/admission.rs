@@ -11,9 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use governor::{DefaultDirectRateLimiter, RateLimiter};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::rate::Rate;
 
 /// Most refusals being written at once; past it, refused connections are closed without an answer,
 /// so a flood of refused connections costs no more than that many small tasks.
@@ -27,6 +30,8 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 pub(crate) struct Admission {
     max_connections: usize,
     max_per_ip: usize,
+    /// New connections accepted per period, if limited (`--max-accept-rate`).
+    accept_rate: Option<DefaultDirectRateLimiter>,
     counts: Mutex<Counts>,
     refusals_in_flight: AtomicUsize,
 }
@@ -44,6 +49,8 @@ pub(crate) enum Refusal {
     Total,
     /// `--max-connections-per-ip` reached for the client's address: `429`.
     PerIp,
+    /// `--max-accept-rate` reached: `503`, come back in a moment.
+    Rate,
 }
 
 /// One admitted connection's place in the counts, given back on drop.
@@ -61,13 +68,22 @@ impl Permit {
 }
 
 impl Admission {
-    pub(crate) fn new(max_connections: usize, max_per_ip: usize) -> Self {
-        Self { max_connections, max_per_ip, counts: Mutex::default(), refusals_in_flight: AtomicUsize::new(0) }
+    pub(crate) fn new(max_connections: usize, max_per_ip: usize, accept_rate: Option<Rate>) -> Self {
+        Self {
+            max_connections,
+            max_per_ip,
+            accept_rate: accept_rate.map(|rate| RateLimiter::direct(rate.quota())),
+            counts: Mutex::default(),
+            refusals_in_flight: AtomicUsize::new(0),
+        }
     }
 
     /// Counts a new connection from `ip`, or says which limit it is over.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
         let ip = ip.to_canonical();
+        if self.accept_rate.as_ref().is_some_and(|rate| rate.check().is_err()) {
+            return Err(Refusal::Rate);
+        }
         let mut counts = self.counts.lock();
         if counts.total >= self.max_connections {
             return Err(Refusal::Total);
@@ -115,6 +131,7 @@ impl Refusal {
         match self {
             Refusal::Total => "connections",
             Refusal::PerIp => "connections_per_ip",
+            Refusal::Rate => "accept_rate",
         }
     }
 
@@ -141,6 +158,16 @@ impl Refusal {
                 "too many connections from your address; close some and retry\n",
             )
             .as_bytes(),
+            Refusal::Rate => concat!(
+                "HTTP/1.1 503 Service Unavailable\r\n",
+                "Content-Type: text/plain; charset=utf-8\r\n",
+                "Content-Length: 62\r\n",
+                "Retry-After: 1\r\n",
+                "Connection: close\r\n",
+                "\r\n",
+                "the hub is taking too many new connections; retry in a moment\n",
+            )
+            .as_bytes(),
         }
     }
 }
@@ -161,7 +188,7 @@ mod tests {
 
     #[test]
     fn answers_have_the_length_they_announce() {
-        for refusal in [Refusal::Total, Refusal::PerIp] {
+        for refusal in [Refusal::Total, Refusal::PerIp, Refusal::Rate] {
             let text = std::str::from_utf8(refusal.response()).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
             assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())), "{head}");
@@ -170,7 +197,7 @@ mod tests {
 
     #[test]
     fn limits_are_counted_and_given_back() {
-        let admission = Arc::new(Admission::new(3, 2));
+        let admission = Arc::new(Admission::new(3, 2, None));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let first = admission.admit(a).unwrap();
@@ -184,14 +211,14 @@ mod tests {
 
     #[test]
     fn an_ipv4_mapped_address_is_the_same_client() {
-        let admission = Arc::new(Admission::new(10, 1));
+        let admission = Arc::new(Admission::new(10, 1, None));
         let _v4 = admission.admit("192.0.2.1".parse().unwrap()).unwrap();
         assert_eq!(admission.admit("::ffff:192.0.2.1".parse().unwrap()).unwrap_err(), Refusal::PerIp);
     }
 
     #[test]
     fn addresses_leave_the_table_when_their_last_connection_ends() {
-        let admission = Arc::new(Admission::new(10, 10));
+        let admission = Arc::new(Admission::new(10, 10, None));
         let permit = admission.admit("192.0.2.1".parse().unwrap()).unwrap();
         drop(permit);
         assert!(admission.counts.lock().per_ip.is_empty());

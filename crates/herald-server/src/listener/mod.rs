@@ -81,6 +81,11 @@ pub struct ConnectionLimits {
     /// their own head needed.
     #[arg(long, env = "HERALD_MAX_HEADER_BYTES", value_name = "BYTES", default_value = "8192")]
     pub max_header_bytes: usize,
+    /// Most new connections accepted per period, e.g. `500/s`; past it, `503` with Retry-After
+    /// (with TLS: closed at once), so a reconnect storm is spread out instead of served at once.
+    /// Unset: no limit.
+    #[arg(long, env = "HERALD_MAX_ACCEPT_RATE", value_name = "N/PERIOD")]
+    pub max_accept_rate: Option<crate::rate::Rate>,
 }
 
 impl Default for ConnectionLimits {
@@ -134,7 +139,8 @@ impl Listener {
             service: TowerToHyperService::new(app),
             limits: limits.clone(),
         };
-        let admission = Arc::new(Admission::new(limits.max_connections, limits.max_connections_per_ip));
+        let admission =
+            Arc::new(Admission::new(limits.max_connections, limits.max_connections_per_ip, limits.max_accept_rate));
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
