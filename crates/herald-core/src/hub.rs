@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
@@ -334,6 +335,31 @@ impl Hub {
         state.broad.clear();
     }
 
+    /// Ends every subscription with [`Ended::Closed`], one after the other in a random order
+    /// spread evenly over `period`, so that their clients do not all come back at the same moment
+    /// (a rolling restart). No subscription is registered meanwhile; the ones not yet ended keep
+    /// receiving events. Returns once every one has ended; a zero `period` ends them all at once.
+    pub async fn drain(&self, period: Duration) {
+        let mut keys: Vec<u64> = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            state.subscribers.keys().copied().collect()
+        };
+        fastrand::shuffle(&mut keys);
+        let start = tokio::time::Instant::now();
+        let count = keys.len();
+        for (i, key) in keys.into_iter().enumerate() {
+            let share = i as f64 / count as f64;
+            let offset = Duration::try_from_secs_f64(period.as_secs_f64() * share).unwrap_or(period);
+            if let Some(at) = start.checked_add(offset) {
+                tokio::time::sleep_until(at).await;
+            }
+            self.state.lock().remove(key, Ended::Closed);
+        }
+        // Anything registered before `closed` was seen (none should be) ends now.
+        self.disconnect_all();
+    }
+
     /// The hub's counters, read now.
     pub fn stats(&self) -> HubStats {
         let state = self.state.lock();
@@ -632,6 +658,37 @@ mod tests {
         assert!(state.by_topic.is_empty(), "no topic left behind: {:?}", state.by_topic.keys().collect::<Vec<_>>());
         assert!(state.broad.is_empty());
         assert!(state.subscribers.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn draining_ends_the_feeds_one_by_one_over_the_period_and_registers_no_one() {
+        let hub = hub(64);
+        let mut feeds = Vec::new();
+        for _ in 0..10 {
+            feeds.push(subscribe(&hub, exact(&["/a"])).await.1);
+        }
+        let started = tokio::time::Instant::now();
+        let draining = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.drain(Duration::from_secs(10)).await }
+        });
+        tokio::task::yield_now().await;
+        let mut late = hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), None).await.unwrap();
+        assert_eq!(ended(&mut late).await, Ended::Closed, "no registration while draining");
+        // Halfway through, about half have ended; the others still receive events.
+        tokio::time::sleep(Duration::from_millis(4_500)).await;
+        assert_eq!(hub.stats().subscribers, 5);
+        hub.publish(update(&["/a"], "while draining")).await.unwrap();
+        assert_eq!(hub.stats().delivered, 5);
+        draining.await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(9) && started.elapsed() < Duration::from_secs(10));
+        assert_eq!(hub.stats().subscribers, 0);
+        let mut got_it = 0;
+        for feed in &mut feeds {
+            got_it += received(feed).len();
+            assert_eq!(ended(feed).await, Ended::Closed);
+        }
+        assert_eq!(got_it, 5);
     }
 
     #[tokio::test]

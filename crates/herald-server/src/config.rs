@@ -94,6 +94,17 @@ pub struct ServerConfig {
         value_parser = clap::value_parser!(u16).range(0..=100)
     )]
     pub retry_jitter: u16,
+    /// On shutdown (SIGTERM, Ctrl-C), end the subscriptions one by one over this period, so that
+    /// their clients come back spread out instead of all at once (rolling restarts); `0s` ends
+    /// them all at once.
+    #[arg(
+        long,
+        env = "HERALD_DRAIN_PERIOD",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "5s"
+    )]
+    pub drain_period: Duration,
     /// Longest a long-poll request waits for events; longer `timeout`s are cut to this.
     #[arg(
         long,

@@ -186,9 +186,13 @@ pub async fn serve(
     }
     let hub = state.hub.clone();
     let limits = state.config.connections.clone();
+    let drain = state.config.drain_period;
     let graceful = listener.run(router(state), &limits, shutdown).await;
-    tracing::info!("shutting down: closing event streams");
-    hub.disconnect_all();
+    tracing::info!(
+        subscribers = hub.stats().subscribers,
+        "shutting down: no new connections; ending subscriptions over {drain:?}"
+    );
+    hub.drain(drain).await;
     graceful.shutdown().await;
     Ok(())
 }

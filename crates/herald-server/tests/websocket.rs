@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Close codes (RFC 6455 section 7.4.1).
-const GOING_AWAY: u16 = 1001;
 const UNSUPPORTED: u16 = 1003;
 const POLICY: u16 = 1008;
 const SERVER_ERROR: u16 = 1011;
+const SERVICE_RESTART: u16 = 1012;
 const TRY_AGAIN_LATER: u16 = 1013;
 
 /// Publishes straight into the hub; returns the event's id.
@@ -190,12 +190,12 @@ async fn an_expiring_token_ends_the_subscription_with_1008() {
 }
 
 #[tokio::test]
-async fn the_hub_shutting_down_closes_with_1001() {
+async fn the_hub_shutting_down_closes_with_1012() {
     let mut hub = TestHub::start(&[]).await;
     let mut ws = hub.ws_connect(None).await;
     subscribe(&mut ws, json!({"match": "t"})).await;
     hub.shut_down();
-    assert_eq!(ws_closed(&mut ws).await.0, GOING_AWAY);
+    assert_eq!(ws_closed(&mut ws).await.0, SERVICE_RESTART);
     // Reading on completes the closing handshake, and the server finishes.
     while let Some(Ok(_)) = within(futures_util::StreamExt::next(&mut ws)).await {}
     hub.stopped().await;

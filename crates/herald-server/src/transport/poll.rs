@@ -7,7 +7,8 @@
 //! plain polling). The next cursor comes from the subscription itself
 //! ([`Subscription::drain`]), so an event published between two polls is always in the second.
 //! A feed that ends before anything was taken is answered `503` (retry), or `401` when the
-//! subscriber's token expired meanwhile.
+//! subscriber's token expired meanwhile; when the hub shuts down, a waiting poll is answered at
+//! once with what it has (often nothing) and its cursor, so the client simply polls again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub(crate) async fn respond(
     let mut batch = Vec::new();
     let mut next = match subscription.drain(EVENTS_PER_POLL, &mut batch).await {
         Ok(next) => next,
+        // The hub is shutting down: answer at once, so the client polls again (elsewhere).
+        Err(Ended::Closed) => None,
         Err(why) => return ended(why),
     };
     if batch.is_empty() && !timeout.is_zero() {
@@ -43,6 +46,7 @@ pub(crate) async fn respond(
                 batch.push(first);
                 next = subscription.drain(EVENTS_PER_POLL, &mut batch).await.ok().flatten().or(next);
             }
+            Ok(Err(Ended::Closed)) => {}
             Ok(Err(why)) => return ended(why),
             // The timeout: the batch stays empty.
             Err(_) => {}

@@ -9,7 +9,7 @@
 //! answered (nor sent anything) for two periods, and drops one that takes no write for two
 //! periods (it stopped reading: no close frame could reach it). When the subscription ends, the
 //! close code says
-//! why: 1013 (too far behind: reconnect with the last id), 1001 (hub shutting down), 1008 (token
+//! why: 1013 (too far behind: reconnect with the last id), 1012 (hub restarting), 1008 (token
 //! expired), 1011 (history could not be read).
 
 use std::future::Future;
@@ -34,6 +34,7 @@ const UNSUPPORTED: u16 = 1003;
 const POLICY: u16 = 1008;
 const TOO_BIG: u16 = 1009;
 const SERVER_ERROR: u16 = 1011;
+const SERVICE_RESTART: u16 = 1012;
 const TRY_AGAIN_LATER: u16 = 1013;
 /// How long to wait for the peer's answer to our close frame. Closing the socket before the
 /// peer has read everything would reset the connection and lose the close frame, so a client
@@ -46,7 +47,7 @@ const EVENTS_PER_FLUSH: usize = 128;
 fn close_for(why: Ended) -> (u16, &'static str) {
     match why {
         Ended::Overflowed => (TRY_AGAIN_LATER, "too far behind: reconnect with your last event id"),
-        Ended::Closed => (GOING_AWAY, "hub shutting down"),
+        Ended::Closed => (SERVICE_RESTART, "hub restarting: reconnect in a moment"),
         Ended::Expired => (POLICY, "token expired: reconnect with a new one"),
         Ended::StoreFailed => (SERVER_ERROR, "history could not be read: reconnect with your last event id"),
     }
