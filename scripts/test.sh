@@ -15,6 +15,12 @@ cargo package -p herald-sse -p herald-core -p herald-store -p herald-server --al
 echo "== Rust tests"
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+if [ "$(id -u)" = 0 ]; then
+  # Mounts a small tmpfs to fill up: needs root.
+  cargo test -p herald --locked --test storage_faults -- --ignored
+else
+  echo "skipping the full-disk test (tests/storage_faults.rs): it needs root to mount a tmpfs"
+fi
 
 echo "== Autobahn WebSocket conformance cases"
 HERALD_BIN="$PWD/target/debug/herald" tests/autobahn/run.sh

@@ -10,24 +10,38 @@
 //! Counts and sizes for retention are kept in memory, computed once at open.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use herald_core::{Event, Retention, Store, StoreError};
-use parking_lot::Mutex;
+use parking_lot::{MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
 
 use crate::codec;
 
 const NEXT_SEQ: &[u8] = b"next_seq";
 
 /// Herald's default store: durable, embedded, no setup.
+///
+/// After a failed write (the disk is full, or turned read-only) the engine refuses every later
+/// write until it is opened again, so the next append reopens it first: publishing resumes by
+/// itself once the disk has room again. A batch that failed was answered as failed, so if it
+/// nevertheless reached the disk, reopening removes it again.
 pub struct DiskStore {
     path: PathBuf,
+    /// The open engine; `None` while it is being reopened, or when reopening failed.
+    engine: RwLock<Option<Engine>>,
+    tally: Mutex<Tally>,
+    /// A write failed: reopen before the next one.
+    failed: AtomicBool,
+}
+
+/// The engine and its three keyspaces.
+struct Engine {
     db: Database,
     events: Keyspace,
     ids: Keyspace,
     meta: Keyspace,
-    tally: Mutex<Tally>,
 }
 
 /// What retention needs to know without scanning.
@@ -62,47 +76,116 @@ impl DiskStore {
         std::fs::create_dir_all(dir).map_err(unwritable)?;
         let probe = dir.join(".herald-write-test");
         std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)).map_err(unwritable)?;
-        let db = Database::builder(dir).open().map_err(|e| match e {
-            fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
-            other => corrupt(dir, &other.to_string()),
-        })?;
-        let open =
-            |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).map_err(|e| corrupt(dir, &e.to_string()));
-        let (events, ids, meta) = (open("events")?, open("ids")?, open("meta")?);
-        let mut tally = Tally::default();
-        for item in events.iter() {
-            let (key, value) = item.into_inner().map_err(|e| corrupt(dir, &e.to_string()))?;
-            let seq = seq_of(&key).ok_or_else(|| corrupt(dir, "an event key is not a position"))?;
-            if codec::published_ms(&value).is_none() {
-                return Err(corrupt(dir, &format!("the event at position {seq} is damaged")));
-            }
-            if tally.count == 0 {
-                tally.first_seq = seq;
-            }
-            tally.count += 1;
-            tally.bytes += value.len() as u64;
-            tally.next_seq = tally.next_seq.max(seq + 1);
-        }
-        if let Some(stored) = meta.get(NEXT_SEQ).map_err(|e| corrupt(dir, &e.to_string()))? {
-            let stored = seq_of(&stored).ok_or_else(|| corrupt(dir, "the stored next position is damaged"))?;
-            tally.next_seq = tally.next_seq.max(stored);
-        }
-        tally.next_seq = tally.next_seq.max(1);
-        if tally.count == 0 {
-            tally.first_seq = tally.next_seq;
-        }
+        let (engine, tally) = load(dir)?;
         tracing::info!(path = %shown, events = tally.count, bytes = tally.bytes, next_seq = tally.next_seq, "store opened");
-        Ok(Self { path: dir.to_owned(), db, events, ids, meta, tally: Mutex::new(tally) })
+        Ok(Self {
+            path: dir.to_owned(),
+            engine: RwLock::new(Some(engine)),
+            tally: Mutex::new(tally),
+            failed: AtomicBool::new(false),
+        })
     }
 
+    /// Reopens the engine after a failed write, removing what the failed write left on disk
+    /// (positions from the one the tally expects next on). Done once per failure, by the next
+    /// write.
+    fn recover(&self) -> Result<(), StoreError> {
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut slot = self.engine.write();
+        // Closed first: the directory's lock is the old engine's until it is dropped.
+        *slot = None;
+        let (engine, mut loaded) = load(&self.path)?;
+        let expected = self.tally.lock().next_seq;
+        if loaded.next_seq > expected {
+            let mut batch = engine.db.batch().durability(Some(PersistMode::SyncAll));
+            for item in engine.events.range(expected.to_be_bytes()..) {
+                let (key, value) = item.into_inner().map_err(err("reading events"))?;
+                let seq = key_seq(&self.path, &key)?;
+                if let Some(id) = codec::id(&value) {
+                    batch.remove(&engine.ids, id_key(id, seq));
+                }
+                batch.remove(&engine.events, key);
+                loaded.count = loaded.count.saturating_sub(1);
+                loaded.bytes = loaded.bytes.saturating_sub(value.len() as u64);
+            }
+            batch.insert(&engine.meta, NEXT_SEQ, expected.to_be_bytes());
+            batch.commit().map_err(err("removing a failed write"))?;
+            tracing::warn!(from = expected, to = loaded.next_seq, "removed the events of a write that had failed");
+            loaded.next_seq = expected;
+            if loaded.count == 0 {
+                loaded.first_seq = expected;
+            }
+        }
+        *slot = Some(engine);
+        *self.tally.lock() = loaded;
+        self.failed.store(false, Ordering::Release);
+        tracing::info!(path = %self.path.display(), "store reopened after a failed write");
+        Ok(())
+    }
+
+    /// The open engine, or the error saying it is not.
+    fn engine(&self) -> Result<MappedRwLockReadGuard<'_, Engine>, StoreError> {
+        RwLockReadGuard::try_map(self.engine.read(), Option::as_ref).map_err(|_| StoreError::Io {
+            operation: "opening the store again after a failed write",
+            source: "the store could not be reopened yet; it is retried with the next write".into(),
+        })
+    }
+
+    /// Commits `batch`; a failure marks the engine for reopening.
+    fn commit(&self, batch: fjall::OwnedWriteBatch, operation: &'static str) -> Result<(), StoreError> {
+        batch.commit().map_err(|e| {
+            self.failed.store(true, Ordering::Release);
+            err(operation)(e)
+        })
+    }
+}
+
+/// Opens the engine in `dir` and counts what it holds.
+fn load(dir: &Path) -> Result<(Engine, Tally), StoreError> {
+    let db = Database::builder(dir).open().map_err(|e| match e {
+        fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
+        other => corrupt(dir, &other.to_string()),
+    })?;
+    let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).map_err(|e| corrupt(dir, &e.to_string()));
+    let (events, ids, meta) = (open("events")?, open("ids")?, open("meta")?);
+    let mut tally = Tally::default();
+    for item in events.iter() {
+        let (key, value) = item.into_inner().map_err(|e| corrupt(dir, &e.to_string()))?;
+        let seq = seq_of(&key).ok_or_else(|| corrupt(dir, "an event key is not a position"))?;
+        if codec::published_ms(&value).is_none() {
+            return Err(corrupt(dir, &format!("the event at position {seq} is damaged")));
+        }
+        if tally.count == 0 {
+            tally.first_seq = seq;
+        }
+        tally.count += 1;
+        tally.bytes += value.len() as u64;
+        tally.next_seq = tally.next_seq.max(seq + 1);
+    }
+    if let Some(stored) = meta.get(NEXT_SEQ).map_err(|e| corrupt(dir, &e.to_string()))? {
+        let stored = seq_of(&stored).ok_or_else(|| corrupt(dir, "the stored next position is damaged"))?;
+        tally.next_seq = tally.next_seq.max(stored);
+    }
+    tally.next_seq = tally.next_seq.max(1);
+    if tally.count == 0 {
+        tally.first_seq = tally.next_seq;
+    }
+    Ok((Engine { db, events, ids, meta }, tally))
+}
+
+impl DiskStore {
     /// Removes the oldest events past `retention` now (appending does it too); returns how
     /// many were removed.
     pub fn trim(&self, retention: &Retention, now_ms: u64) -> Result<u64, StoreError> {
+        self.recover()?;
+        let engine = self.engine()?;
         let mut tally = *self.tally.lock();
-        let mut batch = self.db.batch();
-        let removed = self.trim_stored(&mut batch, &mut tally, retention, now_ms)?;
+        let mut batch = engine.db.batch();
+        let removed = self.trim_stored(&engine, &mut batch, &mut tally, retention, now_ms)?;
         if removed > 0 {
-            batch.commit().map_err(err("removing old events"))?;
+            self.commit(batch, "removing old events")?;
             *self.tally.lock() = tally;
         }
         Ok(removed)
@@ -112,6 +195,7 @@ impl DiskStore {
     /// count events being appended) is past `retention`, updating `tally`.
     fn trim_stored(
         &self,
+        engine: &Engine,
         batch: &mut fjall::OwnedWriteBatch,
         tally: &mut Tally,
         retention: &Retention,
@@ -122,16 +206,16 @@ impl DiskStore {
             return Ok(0);
         }
         let mut removed = 0;
-        for item in self.events.range(tally.first_seq.to_be_bytes()..stored.to_be_bytes()) {
+        for item in engine.events.range(tally.first_seq.to_be_bytes()..stored.to_be_bytes()) {
             let (key, value) = item.into_inner().map_err(err("reading events"))?;
             let expired = codec::published_ms(&value).is_none_or(|ms| retention.expired(ms, now_ms));
             if !expired && !retention.over(tally.count, tally.bytes) {
                 break;
             }
             let seq = key_seq(&self.path, &key)?;
-            batch.remove(&self.events, key);
+            batch.remove(&engine.events, key);
             if let Some(id) = codec::id(&value) {
-                batch.remove(&self.ids, id_key(id, seq));
+                batch.remove(&engine.ids, id_key(id, seq));
             }
             tally.count -= 1;
             tally.bytes -= value.len() as u64;
@@ -191,7 +275,9 @@ impl Store for DiskStore {
         let Some(last) = events.last() else {
             return Ok(());
         };
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        self.recover()?;
+        let engine = self.engine()?;
+        let mut batch = engine.db.batch().durability(Some(PersistMode::SyncAll));
         let encoded: Vec<Vec<u8>> = events.iter().map(|e| codec::encode(e)).collect();
         let mut tally = *self.tally.lock();
         if tally.count == 0 {
@@ -201,7 +287,7 @@ impl Store for DiskStore {
         tally.bytes += encoded.iter().map(|v| v.len() as u64).sum::<u64>();
         tally.next_seq = last.seq + 1;
         // Old events first, then (only if the batch alone is over the limits) the oldest new ones.
-        self.trim_stored(&mut batch, &mut tally, retention, now_ms)?;
+        self.trim_stored(&engine, &mut batch, &mut tally, retention, now_ms)?;
         for (event, value) in events.iter().zip(encoded) {
             let gone = retention.over(tally.count, tally.bytes) || retention.expired(event.published_ms, now_ms);
             if gone {
@@ -210,11 +296,11 @@ impl Store for DiskStore {
                 tally.first_seq = event.seq + 1;
                 continue;
             }
-            batch.insert(&self.events, event.seq.to_be_bytes(), value);
-            batch.insert(&self.ids, id_key(&event.id, event.seq), b"");
+            batch.insert(&engine.events, event.seq.to_be_bytes(), value);
+            batch.insert(&engine.ids, id_key(&event.id, event.seq), b"");
         }
-        batch.insert(&self.meta, NEXT_SEQ, (last.seq + 1).to_be_bytes());
-        batch.commit().map_err(err("writing events"))?;
+        batch.insert(&engine.meta, NEXT_SEQ, (last.seq + 1).to_be_bytes());
+        self.commit(batch, "writing events")?;
         *self.tally.lock() = tally;
         Ok(())
     }
@@ -222,7 +308,8 @@ impl Store for DiskStore {
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<Arc<Event>>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(1024));
         let from = after.saturating_add(1).max(self.tally.lock().first_seq);
-        for item in self.events.range(from.to_be_bytes()..).take(limit) {
+        let engine = self.engine()?;
+        for item in engine.events.range(from.to_be_bytes()..).take(limit) {
             let (key, value) = item.into_inner().map_err(err("reading events"))?;
             let seq = key_seq(&self.path, &key)?;
             let event = codec::decode(seq, &value)
@@ -235,7 +322,8 @@ impl Store for DiskStore {
     fn position_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
         let mut prefix = id.as_bytes().to_vec();
         prefix.push(0);
-        let Some(first) = self.ids.prefix(&prefix).next() else {
+        let engine = self.engine()?;
+        let Some(first) = engine.ids.prefix(&prefix).next() else {
             return Ok(None);
         };
         let key = first.key().map_err(err("reading the id index"))?;
