@@ -31,6 +31,14 @@ pub struct HubConfig {
         arg(long, env = "HERALD_QUEUE_CAPACITY", value_name = "EVENTS", default_value_t = HubConfig::default().queue_capacity)
     )]
     pub queue_capacity: usize,
+    /// Retry-safe publishing: a publish whose `id` was already accepted within this long is
+    /// answered with that id and not delivered again, so a publisher may retry after a timeout
+    /// or a failure without creating a duplicate. Unset: ids are not checked.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, env = "HERALD_DEDUP_WINDOW", value_name = "DURATION", value_parser = parse_duration)
+    )]
+    pub dedup_window: Option<std::time::Duration>,
     /// The hub's public URL: relative topics and URL patterns resolve against it. Not a setting
     /// of its own: a server derives it from the URL clients reach it by.
     #[cfg_attr(feature = "clap", arg(skip = HubConfig::default().hub_url))]
@@ -43,6 +51,7 @@ impl Default for HubConfig {
             retention: Retention::default(),
             cache_size: 10_000,
             queue_capacity: 1_024,
+            dedup_window: None,
             hub_url: Url::parse("http://localhost/.well-known/mercure").expect("static URL parses"),
         }
     }

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::access::ReadAccess;
 use crate::config::HubConfig;
+use crate::dedup::Dedup;
 use crate::event::{Event, Update, UpdateError, ValidUpdate};
 use crate::history::History;
 use crate::mailbox::{Mailbox, Offer};
@@ -129,6 +130,10 @@ pub struct Hub {
     writer: Option<mpsc::Sender<Pending>>,
     next_key: AtomicU64,
     published: AtomicU64,
+    /// When the hub was built, in ms since the epoch.
+    started_ms: u64,
+    /// Told when the hub starts draining (shutting down).
+    draining: tokio::sync::watch::Sender<bool>,
     delivered: AtomicU64,
     overflowed: AtomicU64,
 }
@@ -151,6 +156,8 @@ pub(crate) struct State {
     broad: Vec<Arc<Mailbox>>,
     /// Set on shutdown: no new registrations.
     closed: bool,
+    /// Ids publishers gave, accepted within the dedup window (when one is configured).
+    pub(crate) dedup: Option<Dedup>,
 }
 
 impl Hub {
@@ -196,6 +203,7 @@ impl Hub {
             by_topic: HashMap::new(),
             broad: Vec::new(),
             closed: false,
+            dedup: config.dedup_window.map(Dedup::new),
         };
         Self {
             config,
@@ -204,9 +212,16 @@ impl Hub {
             writer,
             next_key: AtomicU64::new(0),
             published: AtomicU64::new(0),
+            started_ms: now_ms(),
+            draining: tokio::sync::watch::Sender::new(false),
             delivered: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
         }
+    }
+
+    /// When the hub was built, in ms since the epoch.
+    pub(crate) fn started_ms(&self) -> u64 {
+        self.started_ms
     }
 
     /// The hub's settings.
@@ -224,30 +239,42 @@ impl Hub {
     /// for every matching subscriber. With a store, returns once the event is durable.
     pub async fn publish_valid(&self, update: ValidUpdate) -> Result<Arc<Event>, PublishError> {
         let mut update = update.into_inner();
-        let id: Arc<str> = match update.id.take().filter(|id| !id.is_empty()) {
-            Some(id) => id.into(),
-            None => format!("urn:uuid:{}", Uuid::now_v7()).into(),
+        let (id, given_id): (Arc<str>, bool) = match update.id.take().filter(|id| !id.is_empty()) {
+            Some(id) => (id.into(), true),
+            None => (format!("urn:uuid:{}", Uuid::now_v7()).into(), false),
         };
         let event = Event::new(0, id, now_ms(), update)
             .map_err(|e| PublishError::Invalid(UpdateError::Unencodable(e.to_string())))?;
         let Some(writer) = &self.writer else {
             let mut state = self.state.lock();
             let mut event = event;
+            if given_id {
+                if let Some(seq) = state.dedup.as_mut().and_then(|d| d.accepted(&event.id, event.published_ms)) {
+                    // A retry of an accepted publish: answered again, not delivered again.
+                    event.seq = seq;
+                    return Ok(Arc::new(event));
+                }
+            }
             event.seq = state.next_seq;
             let event = Arc::new(event);
-            self.deliver(&mut state, std::slice::from_ref(&event));
+            self.deliver(&mut state, std::slice::from_ref(&event), &[given_id]);
             return Ok(event);
         };
         let (reply, answer) = oneshot::channel();
-        writer.send(Pending { event, reply }).await.map_err(|_| PublishError::Closed)?;
+        writer.send(Pending { event, given_id, reply }).await.map_err(|_| PublishError::Closed)?;
         answer.await.map_err(|_| PublishError::Closed)?
     }
 
     /// Records `events` (positions from `state.next_seq` on) in history and queues them.
-    pub(crate) fn deliver(&self, state: &mut State, events: &[Arc<Event>]) {
+    /// `given_id[i]` says whether the publisher gave `events[i]` its id (for the dedup window).
+    pub(crate) fn deliver(&self, state: &mut State, events: &[Arc<Event>], given_id: &[bool]) {
         let now = now_ms();
         let (mut delivered, mut overflowed) = (0, 0);
-        for event in events {
+        for (i, event) in events.iter().enumerate() {
+            let given = given_id.get(i).copied().unwrap_or(false);
+            if let (true, Some(dedup)) = (given, state.dedup.as_mut()) {
+                dedup.record(event.id.clone(), event.published_ms, event.seq);
+            }
             state.next_seq = event.seq + 1;
             state.history.push(event.clone(), now);
             let (d, o) = state.fan_out(event);
@@ -324,6 +351,14 @@ impl Hub {
         Ok((state.register(catch_up.mailbox), replay))
     }
 
+    /// Returns once the hub has started draining ([`Hub::drain`]): a transport whose requests
+    /// are short (a long-poll) answers then, without waiting for its turn.
+    pub async fn draining(&self) {
+        let mut draining = self.draining.subscribe();
+        // An error means the hub is gone: as good as drained.
+        let _ = draining.wait_for(|draining| *draining).await;
+    }
+
     /// Ends every subscription (their streams finish after draining), e.g. on shutdown.
     pub fn disconnect_all(&self) {
         let mut state = self.state.lock();
@@ -340,6 +375,7 @@ impl Hub {
     /// (a rolling restart). No subscription is registered meanwhile; the ones not yet ended keep
     /// receiving events. Returns once every one has ended; a zero `period` ends them all at once.
     pub async fn drain(&self, period: Duration) {
+        self.draining.send_replace(true);
         let mut keys: Vec<u64> = {
             let mut state = self.state.lock();
             state.closed = true;

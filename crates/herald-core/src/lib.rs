@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod config;
+mod dedup;
 pub mod event;
 mod history;
 pub mod hub;

@@ -8,6 +8,7 @@
 //! batch held several publishes, the writer waits (at most [`COMMIT_DELAY`]) until as many are
 //! queued again, so that one sync keeps serving all the active publishers.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use tokio::sync::{mpsc, oneshot};
@@ -24,10 +25,15 @@ pub(crate) const EVENTS_PER_COMMIT: usize = 4_096;
 /// Longest wait for the publishers of the previous batch to send again.
 const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(300);
 
+/// Where a publisher waits for the outcome.
+type Reply = oneshot::Sender<Result<Arc<Event>, PublishError>>;
+
 /// An event waiting to be made durable, and where to report the outcome.
 pub(crate) struct Pending {
     pub event: Event,
-    pub reply: oneshot::Sender<Result<Arc<Event>, PublishError>>,
+    /// The publisher gave the id (so a retry of it may be a duplicate).
+    pub given_id: bool,
+    pub reply: Reply,
 }
 
 pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
@@ -71,21 +77,66 @@ fn drain(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
 }
 
 fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
-    // Only this thread assigns positions, so reading the next one without holding the lock
-    // through the write is safe.
-    let first_seq = hub.state.lock().next_seq;
-    let mut replies = Vec::with_capacity(batch.len());
-    let mut events = Vec::with_capacity(batch.len());
-    for (i, Pending { mut event, reply }) in batch.drain(..).enumerate() {
-        event.seq = first_seq + i as u64;
-        events.push(Arc::new(event));
-        replies.push(reply);
+    let now = now_ms();
+    let dedup_window = hub.config().dedup_window;
+    // Retries of publishes accepted before a restart are found in the store, read without the
+    // lock; the in-memory table covers everything accepted since the start.
+    let mut stored_duplicates = Vec::new();
+    if let Some(window) = dedup_window {
+        if within_window_of_start(hub, window, now) {
+            for (i, p) in batch.iter().enumerate() {
+                if let Some(seq) = p.given_id.then(|| accepted_in_store(store, &p.event.id, window, now)).flatten() {
+                    stored_duplicates.push((i, seq));
+                }
+            }
+        }
     }
-    match store.append(&events, &hub.config().retention, now_ms()) {
+    let mut events = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut given = Vec::with_capacity(batch.len());
+    // Retries of an event of this same batch: answered with its outcome.
+    let mut retries_in_batch: Vec<(Reply, usize)> = Vec::new();
+    {
+        let mut state = hub.state.lock();
+        // Only this thread assigns positions, so reading the next one without holding the lock
+        // through the write is safe.
+        let mut next_seq = state.next_seq;
+        let mut in_batch: HashMap<Arc<str>, usize> = HashMap::new();
+        for (i, Pending { mut event, given_id, reply }) in batch.drain(..).enumerate() {
+            if given_id {
+                let stored = stored_duplicates.iter().find(|(j, _)| *j == i).map(|&(_, seq)| seq);
+                let accepted = stored.or_else(|| state.dedup.as_mut().and_then(|d| d.accepted(&event.id, now)));
+                if let Some(seq) = accepted {
+                    event.seq = seq;
+                    let _ = reply.send(Ok(Arc::new(event)));
+                    continue;
+                }
+                if dedup_window.is_some() {
+                    if let Some(&index) = in_batch.get(&event.id) {
+                        retries_in_batch.push((reply, index));
+                        continue;
+                    }
+                    in_batch.insert(event.id.clone(), events.len());
+                }
+            }
+            event.seq = next_seq;
+            next_seq += 1;
+            events.push(Arc::new(event));
+            replies.push(reply);
+            given.push(given_id);
+        }
+    }
+    if events.is_empty() {
+        return;
+    }
+    match store.append(&events, &hub.config().retention, now) {
         Ok(()) => {
             let mut state = hub.state.lock();
-            hub.deliver(&mut state, &events);
+            hub.deliver(&mut state, &events, &given);
             drop(state);
+            for (reply, index) in retries_in_batch {
+                let _ = reply.send(Ok(events[index].clone()));
+            }
             for (reply, event) in replies.into_iter().zip(events) {
                 let _ = reply.send(Ok(event));
             }
@@ -93,11 +144,26 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
         Err(e) => {
             tracing::error!("storing {} events failed: {e}", events.len());
             let e = Arc::new(e);
-            for reply in replies {
+            for reply in replies.into_iter().chain(retries_in_batch.into_iter().map(|(reply, _)| reply)) {
                 let _ = reply.send(Err(PublishError::Storage(e.clone())));
             }
         }
     }
+}
+
+/// Whether the hub started less than `window` ago (so the in-memory table may miss ids
+/// accepted before the start).
+fn within_window_of_start(hub: &Hub, window: std::time::Duration, now: u64) -> bool {
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    now.saturating_sub(hub.started_ms()) <= window_ms
+}
+
+/// The position of an event accepted with `id` within `window`, as the store has it.
+fn accepted_in_store(store: &dyn Store, id: &str, window: std::time::Duration, now: u64) -> Option<u64> {
+    let seq = store.position_of(id).ok()??;
+    let event = store.read_after(seq.saturating_sub(1), 1).ok()?.into_iter().next()?;
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    (event.seq == seq && now.saturating_sub(event.published_ms) <= window_ms).then_some(seq)
 }
 
 #[cfg(test)]

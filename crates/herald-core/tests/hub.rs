@@ -145,3 +145,26 @@ async fn invalid_updates_are_refused_and_not_recorded() {
     assert_eq!(hub.stats().history_len, 0);
     assert_eq!(hub.stats().published, 0);
 }
+
+#[tokio::test]
+async fn with_a_dedup_window_a_retried_id_is_delivered_once() {
+    let hub = Hub::new(HubConfig { dedup_window: Some(std::time::Duration::from_secs(60)), ..Default::default() });
+    let mut sub = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
+    let with_id = |data: &str| Update { id: Some("order-1".into()), ..update("t", data) };
+    let first = hub.publish(with_id("first")).await.unwrap();
+    let retry = hub.publish(with_id("retry")).await.unwrap();
+    assert_eq!((&*retry.id, retry.seq), (&*first.id, first.seq));
+    hub.publish(update("t", "no id")).await.unwrap();
+    assert_eq!(drain(&mut sub), ["first", "no id"]);
+    assert_eq!(hub.stats().published, 2);
+    // Without a window, ids are not checked: the same id is published twice.
+    let plain = hub_without_dedup();
+    let mut sub = plain.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
+    plain.publish(with_id("one")).await.unwrap();
+    plain.publish(with_id("two")).await.unwrap();
+    assert_eq!(drain(&mut sub), ["one", "two"]);
+}
+
+fn hub_without_dedup() -> Arc<Hub> {
+    hub(100, 100)
+}

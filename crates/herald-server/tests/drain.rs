@@ -28,18 +28,8 @@ async fn subscriptions_end_spread_over_the_drain_period() {
     let poll = tokio::spawn(hub.client.get(poll_url).send());
     hub.wait_for_subscribers(STREAMS as u64 + 2).await;
 
+    // Each stream is read from now on, so that the moment it ends is seen when it happens.
     let started = Instant::now();
-    hub.shut_down();
-    // The waiting long-poll is answered at once, with its cursor to poll again with.
-    let answer = within(poll).await.unwrap().unwrap();
-    assert_eq!(answer.status(), 200);
-    let body: serde_json::Value = answer.json().await.unwrap();
-    assert_eq!(body["events"], json!([]));
-    assert!(body["last_event_id"].is_string(), "{body}");
-    // Draining began once the listener stopped: no new connection gets in.
-    let address = (hub.base.host_str().unwrap().to_owned(), hub.base.port().unwrap());
-    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the listener is closed while draining");
-    // Each stream ends cleanly at its own moment within the period.
     let readers: Vec<_> = streams
         .into_iter()
         .map(|mut stream| {
@@ -49,6 +39,18 @@ async fn subscriptions_end_spread_over_the_drain_period() {
             })
         })
         .collect();
+    hub.shut_down();
+    // The waiting long-poll is answered at once, with its cursor to poll again with.
+    let answer = within(poll).await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(700), "answered at the start of the drain");
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["events"], json!([]));
+    assert!(body["last_event_id"].is_string(), "{body}");
+    // Draining began once the listener stopped: no new connection gets in.
+    let address = (hub.base.host_str().unwrap().to_owned(), hub.base.port().unwrap());
+    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the listener is closed while draining");
+    // Each stream ends cleanly at its own moment within the period.
     let mut ended_at = Vec::new();
     for reader in readers {
         ended_at.push(reader.await.unwrap());

@@ -194,3 +194,55 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .map(walkdir::DirEntry::into_path)
         .collect()
 }
+
+fn given(id: &str, data: &str) -> Update {
+    Update { topics: vec!["t".into()], data: data.into(), id: Some(id.into()), ..Default::default() }
+}
+
+#[tokio::test]
+async fn a_retried_id_inside_the_dedup_window_is_answered_again_not_delivered_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HubConfig { dedup_window: Some(Duration::from_secs(3600)), ..Default::default() };
+    {
+        let hub = Hub::with_store(config.clone(), Arc::new(DiskStore::open(dir.path()).unwrap())).unwrap();
+        let mut sub = hub.subscribe(t(), ReadAccess::public_only(), None).await.unwrap();
+        let first = hub.publish(given("a", "first")).await.unwrap();
+        let retry = hub.publish(given("a", "retried")).await.unwrap();
+        assert_eq!((&*retry.id, retry.seq), (&*first.id, first.seq), "answered with the accepted event's id");
+        // Retries racing each other (often in one batch): one is stored, all get its answer.
+        let racing: Vec<_> = (0..8)
+            .map(|i| {
+                let hub = hub.clone();
+                tokio::spawn(
+                    async move { hub.publish(given("b", &format!("race {i}"))).await.map_err(|e| e.to_string()) },
+                )
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in racing {
+            answers.push(task.await.unwrap());
+        }
+        assert!(answers.iter().all(|a| a.as_ref().is_ok_and(|e| &*e.id == "b")), "{answers:?}");
+        let seqs: std::collections::HashSet<u64> = answers.iter().map(|a| a.as_ref().unwrap().seq).collect();
+        assert_eq!(seqs.len(), 1, "one position for all of them");
+        // Without an id the hub gives one: never a duplicate.
+        hub.publish(Update { topics: vec!["t".into()], data: "no id".into(), ..Default::default() }).await.unwrap();
+        hub.publish(Update { topics: vec!["t".into()], data: "no id".into(), ..Default::default() }).await.unwrap();
+        assert_eq!(drain(&mut sub).await.len(), 4, "a, b and the two without an id");
+    }
+    // After a restart the window still holds: the store says the id was accepted.
+    let hub = Hub::with_store(config, Arc::new(DiskStore::open(dir.path()).unwrap())).unwrap();
+    let mut sub = hub.subscribe(t(), ReadAccess::public_only(), None).await.unwrap();
+    let after = hub.publish(given("a", "retried after the restart")).await.unwrap();
+    assert_eq!(&*after.id, "a");
+    hub.publish(given("c", "new")).await.unwrap();
+    assert_eq!(drain(&mut sub).await, ["new"], "the retry of a was not delivered again");
+    let mut everything = hub.subscribe(t(), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
+    let all = drain(&mut everything).await;
+    assert_eq!(all.len(), 5, "{all:?}");
+    assert_eq!(
+        (all[0].as_str(), &all[2..]),
+        ("first", &["no id".to_owned(), "no id".to_owned(), "new".to_owned()][..])
+    );
+    assert!(all[1].starts_with("race "), "one of the racing retries, once: {all:?}");
+}

@@ -85,7 +85,7 @@ async fn configuration_comes_from_file_env_and_flags_with_clear_errors() {
     let dir = std::env::temp_dir().join(format!("herald-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.toml");
-    std::fs::write(&good, "history_size = 2\nretry = \"1500ms\"\ndemo_clock = false\n").unwrap();
+    std::fs::write(&good, "history_size = 2\nretry = \"1500ms\"\nretry_jitter = 0\ndemo_clock = false\n").unwrap();
     // The file sets retry and history; the environment overrides retry; the flag overrides both.
     let hub = TestHub::start_with(&[], &["--config", good.to_str().unwrap()]).await;
     let mut response = hub.client.get(hub.subscribe_url(&[("match", "t")])).send().await.unwrap();

@@ -75,7 +75,7 @@ pub(crate) async fn subscribe(
                 Some(Cursor::Earliest) => Some("earliest"),
                 None => None,
             };
-            poll::respond(subscription, timeout, cursor, response_headers).await
+            poll::respond(&state.hub, subscription, timeout, cursor, response_headers).await
         }
     })
 }

@@ -28,6 +28,7 @@ pub(crate) const EVENTS_PER_POLL: usize = 1000;
 /// Collects the batch and answers it. `cursor` is the request's own, the fallback when no
 /// position is known (no event ever published).
 pub(crate) async fn respond(
+    hub: &herald_core::Hub,
     mut subscription: Subscription,
     timeout: Duration,
     cursor: Option<&str>,
@@ -41,13 +42,21 @@ pub(crate) async fn respond(
         Err(why) => return ended(why),
     };
     if batch.is_empty() && !timeout.is_zero() {
-        match tokio::time::timeout(timeout, subscription.recv()).await {
-            Ok(Ok(first)) => {
+        let wait = async {
+            tokio::select! {
+                received = subscription.recv() => Some(received),
+                // Shutting down: answer now, so the client polls again (elsewhere).
+                () = hub.draining() => None,
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(None) => {}
+            Ok(Some(Ok(first))) => {
                 batch.push(first);
                 next = subscription.drain(EVENTS_PER_POLL, &mut batch).await.ok().flatten().or(next);
             }
-            Ok(Err(Ended::Closed)) => {}
-            Ok(Err(why)) => return ended(why),
+            Ok(Some(Err(Ended::Closed))) => {}
+            Ok(Some(Err(why))) => return ended(why),
             // The timeout: the batch stays empty.
             Err(_) => {}
         }
