@@ -80,6 +80,79 @@ async fn every_acknowledged_event_survives_kill_9_once_and_in_order() {
     assert!(rounds.windows(2).all(|w| w[0] <= w[1]), "rounds out of order");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_retried_through_kill_9_with_a_dedup_window_are_delivered_exactly_once() {
+    const ROUNDS: usize = 4;
+    const PUBLISHERS: usize = 4;
+    let args = ["--dedup-window", "10m", "--history-size", "1000000"];
+    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    println!("seed {seed}");
+    let mut rng = Rng(seed);
+    let dir = tempfile::tempdir().unwrap();
+    // Each publisher's next event, kept across rounds: one that got no answer is retried first.
+    let next: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; PUBLISHERS]));
+    let mut retried = 0;
+    for _ in 0..ROUNDS {
+        let hub = TestHub::start_in(dir.path(), &args).await;
+        let mut publishers = Vec::new();
+        for p in 0..PUBLISHERS {
+            let (client, url, next) = (hub.client.clone(), hub.hub_url(), next.clone());
+            publishers.push(tokio::spawn(async move {
+                loop {
+                    let n = next.lock().unwrap()[p];
+                    let id = format!("p{p}-{n:06}");
+                    let update = Publication {
+                        topics: vec!["once".into()],
+                        data: id.clone(),
+                        id: Some(id.clone()),
+                        ..Default::default()
+                    };
+                    match herald_client::publish(&client, &url, &update).await {
+                        Ok(answered) => {
+                            assert_eq!(answered, id);
+                            next.lock().unwrap()[p] = n + 1;
+                        }
+                        // Killed: this one is retried in the next round, whether or not it was stored.
+                        Err(_) => return 1,
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100 + rng.below(400))).await;
+        hub.kill().await;
+        for publisher in publishers {
+            retried += publisher.await.unwrap();
+        }
+    }
+    // A last round that only retries, so every publisher's last event is acknowledged.
+    let hub = TestHub::start_in(dir.path(), &args).await;
+    let expected: Vec<u64> = next.lock().unwrap().clone();
+    for (p, &n) in expected.iter().enumerate() {
+        let id = format!("p{p}-{n:06}");
+        let update = Publication { topics: vec!["once".into()], data: id.clone(), id: Some(id), ..Default::default() };
+        hub.publish_update(&update).await;
+    }
+    assert!(retried >= ROUNDS, "every round cut publishers off");
+    // All of history, by polling until it is exhausted.
+    let mut history = Vec::new();
+    let mut cursor = "earliest".to_owned();
+    loop {
+        let url = hub.subscribe_url(&[("match", "once"), ("transport", "poll"), ("last_event_id", &cursor)]);
+        let body: serde_json::Value = hub.client.get(url).send().await.unwrap().json().await.unwrap();
+        let events = body["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            break;
+        }
+        history.extend(events.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        cursor = body["last_event_id"].as_str().unwrap().to_owned();
+    }
+    for (p, &last) in expected.iter().enumerate() {
+        let mine: Vec<&String> = history.iter().filter(|id| id.starts_with(&format!("p{p}-"))).collect();
+        let wanted: Vec<String> = (0..=last).map(|n| format!("p{p}-{n:06}")).collect();
+        assert_eq!(mine, wanted.iter().collect::<Vec<_>>(), "publisher {p}: each event once, in order");
+    }
+}
+
 #[tokio::test]
 async fn a_last_event_id_from_before_a_restart_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
