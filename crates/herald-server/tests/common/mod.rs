@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use clap::{Args, FromArgMatches};
 use futures_util::{SinkExt, StreamExt};
-use herald_client::{EventSource, Publication};
 use herald_core::{Event, Retention, Store, StoreError};
 use herald_server::{AppState, Listener, ServerConfig};
 use herald_store::DiskStore;
+use herald_testkit::HubClient;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -41,10 +41,8 @@ pub(crate) fn config(dir: &Path, args: &[&str]) -> ServerConfig {
 
 /// A hub served in this process on a free loopback port; shut down when dropped.
 pub(crate) struct TestHub {
-    /// The hub's base URL, e.g. `http://127.0.0.1:41234/`.
-    pub base: Url,
-    /// A client for the tests' requests.
-    pub client: reqwest::Client,
+    /// A client of the hub (its URLs, publishing, event sources); the hub derefs to it.
+    pub hub_client: HubClient,
     /// The state the hub serves (its `hub` is the one every transport uses).
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
@@ -94,14 +92,7 @@ impl TestHub {
         let served = tokio::spawn(herald_server::serve(listener, state.clone(), async move {
             let _ = signal.await;
         }));
-        Self {
-            base,
-            client: reqwest::Client::new(),
-            state,
-            shutdown: Some(shutdown),
-            served: Some(served),
-            _data: None,
-        }
+        Self { hub_client: HubClient::new(base), state, shutdown: Some(shutdown), served: Some(served), _data: None }
     }
 
     /// Starts the hub's shutdown, as Ctrl-C does for the binary: it stops accepting and ends
@@ -117,54 +108,6 @@ impl TestHub {
     pub(crate) async fn stopped(&mut self) {
         let served = self.served.take().expect("the hub is served");
         within(served).await.expect("the server task ends normally").expect("the server stops cleanly");
-    }
-
-    pub(crate) fn hub_url(&self) -> Url {
-        self.base.join("/.well-known/mercure").expect("hub path joins")
-    }
-
-    /// The hub's URL for a WebSocket client (`ws://…/.well-known/mercure`).
-    pub(crate) fn ws_url(&self) -> String {
-        let mut url = self.hub_url();
-        url.set_scheme("ws").expect("http URLs take the ws scheme");
-        url.to_string()
-    }
-
-    /// The subscription URL for `params` (name, value) pairs.
-    pub(crate) fn subscribe_url(&self, params: &[(&str, &str)]) -> Url {
-        let mut url = self.hub_url();
-        url.query_pairs_mut().extend_pairs(params);
-        url
-    }
-
-    /// An [`EventSource`] on exact topics.
-    pub(crate) fn event_source(&self, topics: &[&str]) -> EventSource {
-        let params: Vec<_> = topics.iter().map(|t| ("match", *t)).collect();
-        EventSource::new(self.subscribe_url(&params)).reconnect_delay(Duration::from_millis(50))
-    }
-
-    /// POSTs a raw form body; returns status and body text.
-    pub(crate) async fn post_form(&self, body: impl Into<reqwest::Body>) -> (u16, String) {
-        let response = self
-            .client
-            .post(self.hub_url())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .expect("publish request completes");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body is text"))
-    }
-
-    /// Publishes `data` to `topic` and returns the id; panics on refusal.
-    pub(crate) async fn publish(&self, topic: &str, data: &str) -> String {
-        let update = Publication { topics: vec![topic.into()], data: data.into(), ..Default::default() };
-        self.publish_update(&update).await
-    }
-
-    pub(crate) async fn publish_update(&self, update: &Publication) -> String {
-        herald_client::publish(&self.client, &self.hub_url(), update).await.expect("publish accepted")
     }
 
     /// Opens a WebSocket on the hub, with `token` as a bearer token; panics if the upgrade is
@@ -194,25 +137,23 @@ impl TestHub {
     }
 }
 
+impl std::ops::Deref for TestHub {
+    type Target = HubClient;
+
+    fn deref(&self) -> &HubClient {
+        &self.hub_client
+    }
+}
+
 impl Drop for TestHub {
     fn drop(&mut self) {
         self.shut_down();
     }
 }
 
-/// Awaits `future` for at most 10 s, so a missing event fails the test instead of hanging it.
-pub(crate) async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), future).await.expect("timed out after 10s")
-}
-
-/// Reads the next `n` events.
-pub(crate) async fn take(source: &mut EventSource, n: usize) -> Vec<herald_client::Event> {
-    let mut events = Vec::with_capacity(n);
-    for _ in 0..n {
-        events.push(within(source.next()).await.expect("event source keeps running"));
-    }
-    events
-}
+/// Waiting with a limit, shared with the other suite; each test file uses what it needs.
+#[allow(unused_imports)]
+pub(crate) use herald_testkit::{take, within};
 
 /// A real disk store in a temporary directory whose operations can be made to fail, one switch
 /// each: while a switch is on, that operation returns a [`StoreError::Io`] and does nothing.

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use herald_client::{EventSource, Publication};
+use herald_testkit::HubClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use url::Url;
@@ -12,8 +12,8 @@ use url::Url;
 /// A running hub on a free loopback port; killed when dropped.
 pub(crate) struct TestHub {
     child: Child,
-    pub base: Url,
-    pub client: reqwest::Client,
+    /// A client of the hub (its URLs, publishing, event sources); the hub derefs to it.
+    pub hub_client: HubClient,
     /// The hub's data directory, when the hub owns a temporary one.
     _data: Option<tempfile::TempDir>,
 }
@@ -74,53 +74,7 @@ impl TestHub {
             .unwrap_or_else(|| panic!("no URL in {line:?}"));
         // Keep draining stdout so the hub never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
-            child,
-            base: Url::parse(url).expect("printed URL parses"),
-            client: reqwest::Client::new(),
-            _data: None,
-        })
-    }
-
-    pub(crate) fn hub_url(&self) -> Url {
-        self.base.join("/.well-known/mercure").expect("hub path joins")
-    }
-
-    /// The subscription URL for `params` (name, value) pairs.
-    pub(crate) fn subscribe_url(&self, params: &[(&str, &str)]) -> Url {
-        let mut url = self.hub_url();
-        url.query_pairs_mut().extend_pairs(params);
-        url
-    }
-
-    /// An [`EventSource`] on exact topics.
-    pub(crate) fn event_source(&self, topics: &[&str]) -> EventSource {
-        let params: Vec<_> = topics.iter().map(|t| ("match", *t)).collect();
-        EventSource::new(self.subscribe_url(&params)).reconnect_delay(Duration::from_millis(50))
-    }
-
-    /// POSTs a raw form body; returns status and body text.
-    pub(crate) async fn post_form(&self, body: impl Into<reqwest::Body>) -> (u16, String) {
-        let response = self
-            .client
-            .post(self.hub_url())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .expect("publish request completes");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("body is text"))
-    }
-
-    /// Publishes `data` to `topic` and returns the id; panics on refusal.
-    pub(crate) async fn publish(&self, topic: &str, data: &str) -> String {
-        let update = Publication { topics: vec![topic.into()], data: data.into(), ..Default::default() };
-        self.publish_update(&update).await
-    }
-
-    pub(crate) async fn publish_update(&self, update: &Publication) -> String {
-        herald_client::publish(&self.client, &self.hub_url(), update).await.expect("publish accepted")
+        Ok(Self { child, hub_client: HubClient::new(Url::parse(url).expect("printed URL parses")), _data: None })
     }
 
     /// Kills the hub with SIGKILL (no chance to flush anything) and waits for it to exit.
@@ -129,16 +83,20 @@ impl TestHub {
     }
 }
 
-/// Awaits `future` for at most 10 s, so a missing event fails the test instead of hanging it.
-pub(crate) async fn within<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), future).await.expect("timed out after 10s")
+/// Waiting with a limit, shared with the other suite; each test file uses what it needs.
+#[allow(unused_imports)]
+pub(crate) use herald_testkit::{take, within};
+
+impl std::ops::Deref for TestHub {
+    type Target = HubClient;
+
+    fn deref(&self) -> &HubClient {
+        &self.hub_client
+    }
 }
 
-/// Reads the next `n` events.
-pub(crate) async fn take(source: &mut EventSource, n: usize) -> Vec<herald_client::Event> {
-    let mut events = Vec::with_capacity(n);
-    for _ in 0..n {
-        events.push(within(source.next()).await.expect("event source keeps running"));
+impl std::ops::DerefMut for TestHub {
+    fn deref_mut(&mut self) -> &mut HubClient {
+        &mut self.hub_client
     }
-    events
 }
