@@ -25,6 +25,37 @@ pub enum Transport {
     Ws,
     /// Long-polling: one keep-alive HTTP/1.1 request after another, each carrying the cursor.
     LongPoll,
+    /// Each of the three in turn: subscriber `i` uses SSE, WebSocket or long-polling as `i % 3`
+    /// is 0, 1 or 2 (Herald only).
+    Mixed,
+}
+
+impl Transport {
+    /// The transport subscriber `index` uses.
+    pub(crate) fn for_subscriber(self, index: usize) -> Self {
+        match self {
+            Self::Mixed => [Self::Sse, Self::Ws, Self::LongPoll][index % 3],
+            one => one,
+        }
+    }
+}
+
+/// Subscribers that keep coming and going: each connects, receives a few events, disconnects
+/// and starts over, for a set time, while the target's memory and descriptors are sampled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Churn {
+    /// How long the subscribers churn (and the publishers publish).
+    pub duration: Duration,
+    /// Events a subscriber receives on each connection before it disconnects.
+    pub events_per_connection: u64,
+    /// How often the target's memory and open descriptors are read.
+    pub sample_every: Duration,
+}
+
+impl Default for Churn {
+    fn default() -> Self {
+        Self { duration: Duration::from_secs(60), events_per_connection: 3, sample_every: Duration::from_secs(10) }
+    }
 }
 
 /// When messages are sent.
@@ -84,6 +115,8 @@ pub struct BenchConfig {
     pub drain_deadline: Duration,
     /// Draw a progress bar on standard error (only when it is a terminal).
     pub progress: bool,
+    /// Churn instead of one connect-publish-drain pass (see [`crate::churn`]).
+    pub churn: Option<Churn>,
 }
 
 impl BenchConfig {
@@ -109,6 +142,7 @@ impl BenchConfig {
             drain_timeout: Duration::from_secs(5),
             drain_deadline: Duration::from_secs(300),
             progress: false,
+            churn: None,
         }
     }
 
@@ -125,8 +159,16 @@ impl BenchConfig {
                 return Err("the rate must be a positive number of messages per second".into());
             }
         }
-        if self.transport == Transport::LongPoll && self.target != Target::Herald {
-            return Err("long-polling is measured against Herald only".into());
+        if matches!(self.transport, Transport::LongPoll | Transport::Mixed) && self.target != Target::Herald {
+            return Err("long-polling (and so the mixed transport) is measured against Herald only".into());
+        }
+        if let Some(churn) = &self.churn {
+            if !matches!(self.pace, Pace::Rate { .. }) {
+                return Err("churn needs a publishing rate (--rate)".into());
+            }
+            if churn.duration.is_zero() || churn.sample_every.is_zero() || churn.events_per_connection == 0 {
+                return Err("churn needs a duration, a sampling interval and events per connection above 0".into());
+            }
         }
         if self.target == Target::Pushpin && self.control.is_none() && self.pace != Pace::Idle {
             return Err("pushpin needs --control (its HTTP control API, e.g. http://127.0.0.1:5561)".into());
@@ -161,9 +203,23 @@ mod tests {
         assert!(nchan_long_poll.validate().is_err());
         let pushpin = BenchConfig::new(Target::Pushpin, Transport::Sse, "http://127.0.0.1:1");
         assert!(pushpin.validate().is_err(), "publishing to Pushpin needs its control API");
+        let mut churn = ok.clone();
+        churn.churn = Some(Churn::default());
+        assert!(churn.validate().is_err(), "churn publishes at a rate");
+        churn.pace = Pace::Rate { per_second: 10.0 };
+        assert!(churn.validate().is_ok());
+        let nchan_mixed = BenchConfig::new(Target::Nchan, Transport::Mixed, "http://127.0.0.1:1");
+        assert!(nchan_mixed.validate().is_err());
         let mut zero_rate = ok;
         zero_rate.pace = Pace::Rate { per_second: 0.0 };
         assert!(zero_rate.validate().is_err());
+    }
+
+    #[test]
+    fn mixed_takes_each_transport_in_turn() {
+        let picked: Vec<Transport> = (0..4).map(|i| Transport::Mixed.for_subscriber(i)).collect();
+        assert_eq!(picked, [Transport::Sse, Transport::Ws, Transport::LongPoll, Transport::Sse]);
+        assert_eq!(Transport::Ws.for_subscriber(2), Transport::Ws);
     }
 
     #[test]

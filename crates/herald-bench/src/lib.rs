@@ -5,7 +5,10 @@
 //! sequenced, timestamped messages (as fast as possible or at a rate) and measures deliveries
 //! per second, publish-to-receive latency, lost, duplicated and reordered messages, and, given
 //! the target's process ids, its memory per idle connection and its CPU time per delivery.
+//! [`churn`] instead keeps subscribers connecting and disconnecting for a set time and follows
+//! the target's memory and open descriptors over it.
 
+mod churn;
 mod config;
 mod http1;
 mod net;
@@ -19,6 +22,7 @@ mod target;
 mod tracker;
 mod url;
 
-pub use config::{loopback_sources, BenchConfig, Pace, Target, Transport};
+pub use churn::{churn, ChurnReport, Sample};
+pub use config::{loopback_sources, BenchConfig, Churn, Pace, Target, Transport};
 pub use report::{Latency, Report};
 pub use run::run;

@@ -1,4 +1,4 @@
-//! Reading a process's resident memory and CPU time from `/proc`.
+//! Reading a process's resident memory, open descriptors and CPU time from `/proc`.
 
 use std::time::Duration;
 
@@ -7,6 +7,18 @@ pub(crate) fn rss_bytes(pid: u32) -> std::io::Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/statm"))?;
     let pages = text.split_whitespace().nth(1).and_then(|f| f.parse::<u64>().ok()).ok_or_else(malformed)?;
     Ok(pages * rustix::param::page_size() as u64)
+}
+
+/// Anonymous resident memory of `pid` (heap, stacks; not the mapped binary), in bytes: the
+/// `Anonymous:` line of `/proc/PID/smaps_rollup`.
+pub(crate) fn anonymous_bytes(pid: u32) -> std::io::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))?;
+    parse_kib_field(&text, "Anonymous:").map(|kib| kib * 1024).ok_or_else(malformed)
+}
+
+/// Open file descriptors of `pid`: the entries of `/proc/PID/fd`.
+pub(crate) fn open_fds(pid: u32) -> std::io::Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
 }
 
 /// User plus system CPU time of `pid`, all its threads (`/proc/PID/stat`, utime and stime).
@@ -33,6 +45,12 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The value of a `Name:   123 kB` line.
+fn parse_kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|line| line.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
+}
+
 fn malformed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected /proc format")
 }
@@ -48,9 +66,18 @@ mod tests {
     }
 
     #[test]
+    fn smaps_rollup_fields() {
+        let rollup = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  20480 kB\nAnonymous:   12288 kB\n";
+        assert_eq!(parse_kib_field(rollup, "Anonymous:"), Some(12288));
+        assert_eq!(parse_kib_field(rollup, "Swap:"), None);
+    }
+
+    #[test]
     fn this_process_is_measurable() {
         let me = std::process::id();
         assert!(rss_bytes(me).is_ok_and(|b| b > 0));
+        assert!(anonymous_bytes(me).is_ok_and(|b| b > 0));
+        assert!(open_fds(me).is_ok_and(|n| n >= 3));
         assert!(cpu_time(me).is_ok());
         assert!(total(&[me, me], rss_bytes).is_ok());
     }

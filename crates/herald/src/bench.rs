@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use herald_bench::{BenchConfig, Pace, Target, Transport};
+use herald_bench::{BenchConfig, Churn, Pace, Target, Transport};
 
 /// Flags of `herald bench`.
 #[derive(Debug, Args)]
@@ -12,7 +12,7 @@ pub(crate) struct BenchArgs {
     /// Kind of hub under test; decides the URLs and the publish format.
     #[arg(long, value_enum, default_value = "herald")]
     pub target: TargetArg,
-    /// How subscribers receive events (long-poll: Herald only).
+    /// How subscribers receive events (long-poll and mixed, each in turn: Herald only).
     #[arg(long, value_enum, default_value = "sse")]
     pub transport: TransportArg,
     /// Base URL subscribers connect to (and Herald and nchan take publishes on).
@@ -42,6 +42,20 @@ pub(crate) struct BenchArgs {
     /// Connect and measure memory only; publish nothing.
     #[arg(long, conflicts_with = "rate")]
     pub idle: bool,
+    /// Churn: each subscriber connects, receives --events-per-connection events, disconnects and
+    /// starts over, for --duration, while --rate messages per second are published; the target's
+    /// memory and open descriptors (--pid) are sampled every --sample-every.
+    #[arg(long, requires = "rate", conflicts_with = "idle")]
+    pub churn: bool,
+    /// How long a churn run lasts.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, requires = "churn")]
+    pub duration: Duration,
+    /// Events a churning subscriber receives on each connection.
+    #[arg(long, default_value_t = 3, requires = "churn")]
+    pub events_per_connection: u64,
+    /// How often a churn run reads the target's memory and descriptors.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "churn")]
+    pub sample_every: Duration,
     /// Token sent as `Authorization: Bearer` with each publish.
     #[arg(long, value_name = "JWT")]
     pub publish_token: Option<String>,
@@ -89,6 +103,7 @@ pub(crate) enum TransportArg {
     Sse,
     Ws,
     LongPoll,
+    Mixed,
 }
 
 pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
@@ -101,6 +116,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         TransportArg::Sse => Transport::Sse,
         TransportArg::Ws => Transport::Ws,
         TransportArg::LongPoll => Transport::LongPoll,
+        TransportArg::Mixed => Transport::Mixed,
     };
     let mut config = BenchConfig::new(target, transport, args.url);
     config.control = args.control;
@@ -123,16 +139,33 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     config.drain_timeout = args.drain_timeout;
     config.drain_deadline = args.drain_deadline;
     config.progress = !args.no_progress;
+    if args.churn {
+        config.churn = Some(Churn {
+            duration: args.duration,
+            events_per_connection: args.events_per_connection,
+            sample_every: args.sample_every,
+        });
+        let report = herald_bench::churn(&config).await?;
+        print!("{}", report.table());
+        return write_json(args.json.as_deref(), report.to_json());
+    }
 
     let report = herald_bench::run(&config).await?;
     print!("{}", report.table());
-    let json = report.to_json();
-    match &args.json {
-        Some(path) => std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-        None => println!("{json}"),
-    }
+    write_json(args.json.as_deref(), report.to_json())?;
     if args.check && !report.is_clean() {
         return Err("messages were lost, duplicated or reordered, or connections failed".into());
     }
     Ok(())
+}
+
+/// Writes the JSON report to `path`, or prints it as the last line.
+fn write_json(path: Option<&std::path::Path>, json: String) -> Result<(), String> {
+    match path {
+        Some(path) => std::fs::write(path, json + "\n").map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            println!("{json}");
+            Ok(())
+        }
+    }
 }

@@ -45,6 +45,9 @@ pub(super) async fn receive(
         let Some(batch) = batch else { return Ok(End::Closed) };
         session.mark_ready();
         session.deliver(tracker, batch.events.iter().map(|e| e.data.as_bytes()));
+        if session.satisfied() {
+            return Ok(End::Done);
+        }
         cursor = Some(batch.last_event_id);
     }
 }

@@ -4,6 +4,7 @@
 //! says when it is ready to receive, then reads until the run tells it to stop or the target
 //! closes the connection. Totals the run watches live (ready, failed, delivered, the time of the
 //! latest delivery) are shared atomics, updated once per read rather than once per message.
+//! A churning subscriber ([`cycle`]) instead disconnects once it has received its quota.
 
 mod long_poll;
 mod sse;
@@ -82,6 +83,10 @@ pub(crate) struct Session<'a> {
     topic: String,
     permit: Option<SemaphorePermit<'a>>,
     ready: bool,
+    /// Payloads received on this connection, ours or not.
+    received: u64,
+    /// Disconnect after this many payloads (churn); `None`: stay until stopped.
+    quota: Option<u64>,
 }
 
 impl Session<'_> {
@@ -95,13 +100,22 @@ impl Session<'_> {
     }
 
     /// Records the payloads of one read; updates the live totals once.
-    fn deliver<'p>(&self, tracker: &mut Tracker, payloads: impl IntoIterator<Item = &'p [u8]>) {
+    fn deliver<'p>(&mut self, tracker: &mut Tracker, payloads: impl IntoIterator<Item = &'p [u8]>) {
         let now = self.shared.clock.now_us();
-        let fresh = payloads.into_iter().filter(|payload| tracker.record(payload, now)).count() as u64;
+        let mut fresh = 0;
+        for payload in payloads {
+            self.received += 1;
+            fresh += u64::from(tracker.record(payload, now));
+        }
         if fresh > 0 {
             self.shared.delivered.fetch_add(fresh, Ordering::Relaxed);
             self.shared.last_delivery_us.fetch_max(now, Ordering::Relaxed);
         }
+    }
+
+    /// Whether a churning subscriber has received what it came for.
+    fn satisfied(&self) -> bool {
+        self.quota.is_some_and(|quota| self.received >= quota)
     }
 }
 
@@ -112,6 +126,8 @@ enum End {
     Stopped,
     /// The target closed the connection.
     Closed,
+    /// The subscriber received its quota and disconnects (churn).
+    Done,
 }
 
 /// Runs subscriber number `index` until `stop` fires (or its sender is dropped). Each subscriber
@@ -120,18 +136,11 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize, mut stop: oneshot::Re
     let topic = index % shared.topics;
     let mut tracker = Tracker::new(topic, shared.topics, shared.messages, shared.publishers);
     let permit = shared.connecting.acquire().await.ok();
-    let mut session = Session { shared: &shared, topic: topic_name(topic), permit, ready: false };
-    let source = shared.sources[index % shared.sources.len()];
+    let mut session =
+        Session { shared: &shared, topic: topic_name(topic), permit, ready: false, received: 0, quota: None };
     let mut attempt = 0;
     let result = loop {
-        let result = match crate::net::connect_from(source, shared.target).await {
-            Ok(stream) => match shared.transport {
-                Transport::Sse => sse::receive(&mut session, stream, &mut tracker, &mut stop).await,
-                Transport::Ws => ws::receive(&mut session, stream, &mut tracker, &mut stop).await,
-                Transport::LongPoll => long_poll::receive(&mut session, stream, &mut tracker, &mut stop).await,
-            },
-            Err(e) => Err(format!("connect from {source}: {e}")),
-        };
+        let result = connect_and_receive(&mut session, index, &mut tracker, &mut stop).await;
         // Until it is ready, a subscriber retries (as a browser's EventSource would reconnect).
         attempt += 1;
         if session.ready || attempt >= CONNECT_ATTEMPTS || matches!(result, Ok(End::Stopped)) {
@@ -145,7 +154,7 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize, mut stop: oneshot::Re
         shared.failed.fetch_add(1, Ordering::Relaxed);
     }
     let (dropped, error) = match result {
-        Ok(End::Stopped) => (false, None),
+        Ok(End::Stopped | End::Done) => (false, None),
         Ok(End::Closed) => (true, Some("closed by the target".to_owned())),
         Err(e) => (true, Some(e)),
     };
@@ -153,4 +162,56 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize, mut stop: oneshot::Re
         tracing::debug!("subscriber {index}: {e}");
     }
     Outcome { tracker, failed, dropped, error }
+}
+
+/// One connection of subscriber `index`, from its source address over its transport.
+async fn connect_and_receive(
+    session: &mut Session<'_>,
+    index: usize,
+    tracker: &mut Tracker,
+    stop: &mut oneshot::Receiver<()>,
+) -> Result<End, String> {
+    let shared = session.shared;
+    let source = shared.sources[index % shared.sources.len()];
+    let stream =
+        crate::net::connect_from(source, shared.target).await.map_err(|e| format!("connect from {source}: {e}"))?;
+    match shared.transport.for_subscriber(index) {
+        Transport::Sse => sse::receive(session, stream, tracker, stop).await,
+        Transport::Ws => ws::receive(session, stream, tracker, stop).await,
+        Transport::LongPoll | Transport::Mixed => long_poll::receive(session, stream, tracker, stop).await,
+    }
+}
+
+/// How one churn connection ended.
+#[derive(Debug)]
+pub(crate) enum Cycle {
+    /// Connected, received its quota, disconnected.
+    Done,
+    /// The run said stop.
+    Stopped,
+    /// It failed, or the target closed the connection first.
+    Failed(String),
+}
+
+/// One churn connection of subscriber `index`: connect, receive `quota` payloads (of any
+/// message: a churning subscriber does not track losses), disconnect. Returns how it ended and
+/// how many payloads it received.
+pub(crate) async fn cycle(shared: &Shared, index: usize, quota: u64, stop: &mut oneshot::Receiver<()>) -> (Cycle, u64) {
+    let topic = index % shared.topics;
+    let mut tracker = Tracker::new(topic, shared.topics, 0, shared.publishers);
+    let permit = tokio::select! {
+        biased;
+        _ = &mut *stop => return (Cycle::Stopped, 0),
+        permit = shared.connecting.acquire() => permit.ok(),
+    };
+    let mut session =
+        Session { shared, topic: topic_name(topic), permit, ready: false, received: 0, quota: Some(quota) };
+    let result = connect_and_receive(&mut session, index, &mut tracker, stop).await;
+    let outcome = match result {
+        Ok(End::Done) => Cycle::Done,
+        Ok(End::Stopped) => Cycle::Stopped,
+        Ok(End::Closed) => Cycle::Failed("closed by the target".to_owned()),
+        Err(e) => Cycle::Failed(e),
+    };
+    (outcome, session.received)
 }

@@ -34,6 +34,9 @@ pub(super) async fn receive(
             .map_err(|e| format!("response body: {e}"))?;
         session.deliver(tracker, events.iter().map(|e| e.data.as_bytes()));
         events.clear();
+        if session.satisfied() {
+            return Ok(End::Done);
+        }
         if finished {
             return Ok(End::Closed);
         }

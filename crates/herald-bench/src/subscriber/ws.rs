@@ -65,6 +65,9 @@ pub(super) async fn receive(
             Some(payload) => session.deliver(tracker, [payload.as_bytes()]),
             None => tracker.foreign += 1,
         }
+        if session.satisfied() {
+            return Ok(End::Done);
+        }
     }
 }
 
