@@ -8,18 +8,35 @@
 //!   increasing after a restart even when retention removed every event.
 //!
 //! Counts and sizes for retention are kept in memory, computed once at open.
+//!
+//! fjall keeps every write since a keyspace's last flush in that keyspace's memtable, and
+//! flushes it to a table on disk only once it passes a size limit, 64 MiB per keyspace by
+//! default. Herald's writes are a rolling window (each event is inserted, then deleted again when
+//! retention drops it), so a memtable holds mostly events already gone and their deletion
+//! markers: at 50 events/s of 110 bytes it grew by 2.3 MiB a minute and took over an hour to
+//! reach the default limit, with the same again for the id index. The limits below
+//! ([`MEMTABLE_BUDGETS`]) keep the store's memory to a few MiB whatever the rate. Durability
+//! does not depend on them: each batch is synced to fjall's journal before it is acknowledged,
+//! and a flush only moves data from the journal into tables.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use herald_core::{Event, Retention, Store, StoreError};
 use parking_lot::{MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
 
 use crate::codec;
 
 const NEXT_SEQ: &[u8] = b"next_seq";
+
+/// Memtable size limits, in bytes of fjall's own accounting (keys, values and a fixed cost per
+/// entry). At 50 events/s each keyspace flushes every few minutes; at the tens of thousands of
+/// events a second of a burst, a few times a second, which its two flush workers keep up with.
+/// `events` is the largest (an event is about 200 bytes, its index entry 50, the next position
+/// 16 once per batch).
+const MEMTABLE_BUDGETS: [(&str, u64); 3] = [("events", 4 << 20), ("ids", 2 << 20), ("meta", 512 << 10)];
 
 /// Herald's default store: durable, embedded, no setup.
 ///
@@ -42,6 +59,21 @@ struct Engine {
     events: Keyspace,
     ids: Keyspace,
     meta: Keyspace,
+}
+
+impl Engine {
+    /// Seals each memtable that passed its budget, which queues its flush. fjall does so itself
+    /// for keyspaces created with the budget, but it stores a keyspace's options when creating it
+    /// and reopens it with those: a store created with fjall's default limit would keep it.
+    fn flush_full_memtables(&self) {
+        for (keyspace, (_, budget)) in [&self.events, &self.ids, &self.meta].into_iter().zip(MEMTABLE_BUDGETS) {
+            if keyspace.tree.active_memtable().size() > budget {
+                if let Err(e) = keyspace.rotate_memtable() {
+                    tracing::warn!("cannot flush the memtable of {}: {e}", keyspace.path().display());
+                }
+            }
+        }
+    }
 }
 
 /// What retention needs to know without scanning.
@@ -148,8 +180,12 @@ fn load(dir: &Path) -> Result<(Engine, Tally), StoreError> {
         fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
         other => corrupt(dir, &other.to_string()),
     })?;
-    let open = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).map_err(|e| corrupt(dir, &e.to_string()));
-    let (events, ids, meta) = (open("events")?, open("ids")?, open("meta")?);
+    let mut keyspaces = Vec::with_capacity(MEMTABLE_BUDGETS.len());
+    for (name, budget) in MEMTABLE_BUDGETS {
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(budget);
+        keyspaces.push(db.keyspace(name, options).map_err(|e| corrupt(dir, &e.to_string()))?);
+    }
+    let [events, ids, meta]: [Keyspace; 3] = keyspaces.try_into().map_err(|_| corrupt(dir, "missing keyspaces"))?;
     let mut tally = Tally::default();
     for item in events.iter() {
         let (key, value) = item.into_inner().map_err(|e| corrupt(dir, &e.to_string()))?;
@@ -228,6 +264,12 @@ impl DiskStore {
         Ok(removed)
     }
 
+    /// Bytes held in memtables (fjall's write buffer: the active ones and those waiting to be
+    /// flushed), by fjall's accounting. Bounded by [`MEMTABLE_BUDGETS`] plus what is being flushed.
+    pub fn memtable_bytes(&self) -> u64 {
+        self.engine().map_or(0, |engine| engine.db.write_buffer_size())
+    }
+
     /// Number of retained events.
     pub fn len(&self) -> u64 {
         self.tally.lock().count
@@ -302,6 +344,7 @@ impl Store for DiskStore {
         batch.insert(&engine.meta, NEXT_SEQ, (last.seq + 1).to_be_bytes());
         self.commit(batch, "writing events")?;
         *self.tally.lock() = tally;
+        engine.flush_full_memtables();
         Ok(())
     }
 
