@@ -15,7 +15,8 @@
 //! retention drops it), so a memtable holds mostly events already gone and their deletion
 //! markers: at 50 events/s of 110 bytes it grew by 2.3 MiB a minute and took over an hour to
 //! reach the default limit, with the same again for the id index. The limits below
-//! ([`MEMTABLE_BUDGETS`]) keep the store's memory to a few MiB whatever the rate. Durability
+//! ([`MEMTABLE_BUDGETS`], and [`BLOCK_CACHE`] for the blocks read back) keep the store's memory
+//! to a few MiB whatever the rate. Durability
 //! does not depend on them: each batch is synced to fjall's journal before it is acknowledged,
 //! and a flush only moves data from the journal into tables.
 
@@ -37,6 +38,14 @@ const NEXT_SEQ: &[u8] = b"next_seq";
 /// `events` is the largest (an event is about 200 bytes, its index entry 50, the next position
 /// 16 once per batch).
 const MEMTABLE_BUDGETS: [(&str, u64); 3] = [("events", 4 << 20), ("ids", 2 << 20), ("meta", 512 << 10)];
+
+/// fjall's block cache, in bytes (its default is 32 MiB). It keeps the blocks read from tables,
+/// and the blocks of tables that compaction has since replaced stay in it until evicted, so it
+/// fills to its capacity (in hours at 50 events/s). Reads from tables are few: trimming reads the
+/// oldest retained block again and again, catching up reads pages in order once, and the hub's
+/// own cache serves most resumptions. This holds their blocks and the tables' index blocks; a
+/// miss reads from the operating system's page cache.
+const BLOCK_CACHE: u64 = 4 << 20;
 
 /// Herald's default store: durable, embedded, no setup.
 ///
@@ -176,7 +185,7 @@ impl DiskStore {
 
 /// Opens the engine in `dir` and counts what it holds.
 fn load(dir: &Path) -> Result<(Engine, Tally), StoreError> {
-    let db = Database::builder(dir).open().map_err(|e| match e {
+    let db = Database::builder(dir).cache_size(BLOCK_CACHE).open().map_err(|e| match e {
         fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
         other => corrupt(dir, &other.to_string()),
     })?;
