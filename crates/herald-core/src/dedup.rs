@@ -23,8 +23,7 @@ pub(crate) struct Dedup {
 
 impl Dedup {
     pub(crate) fn new(window: Duration) -> Self {
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-        Self { window_ms, accepted: HashMap::new(), order: VecDeque::new() }
+        Self { window_ms: millis(window), accepted: HashMap::new(), order: VecDeque::new() }
     }
 
     /// The position of the event that was accepted with `id` within the window, if any.
@@ -63,6 +62,15 @@ impl Dedup {
     pub(crate) fn len(&self) -> usize {
         self.accepted.len()
     }
+}
+
+/// Whether `at_ms` is at most `window` before `now_ms`.
+pub(crate) fn within(window: Duration, at_ms: u64, now_ms: u64) -> bool {
+    now_ms.saturating_sub(at_ms) <= millis(window)
+}
+
+fn millis(window: Duration) -> u64 {
+    u64::try_from(window.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

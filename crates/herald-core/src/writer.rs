@@ -154,16 +154,14 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
 /// Whether the hub started less than `window` ago (so the in-memory table may miss ids
 /// accepted before the start).
 fn within_window_of_start(hub: &Hub, window: std::time::Duration, now: u64) -> bool {
-    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-    now.saturating_sub(hub.started_ms()) <= window_ms
+    crate::dedup::within(window, hub.started_ms(), now)
 }
 
 /// The position of an event accepted with `id` within `window`, as the store has it.
 fn accepted_in_store(store: &dyn Store, id: &str, window: std::time::Duration, now: u64) -> Option<u64> {
     let seq = store.position_of(id).ok()??;
     let event = store.read_after(seq.saturating_sub(1), 1).ok()?.into_iter().next()?;
-    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
-    (event.seq == seq && now.saturating_sub(event.published_ms) <= window_ms).then_some(seq)
+    (event.seq == seq && crate::dedup::within(window, event.published_ms, now)).then_some(seq)
 }
 
 #[cfg(test)]
