@@ -58,6 +58,25 @@ impl Default for Churn {
     }
 }
 
+/// A reconnect storm: every subscriber connected, then the target restarted (by a command of
+/// the caller's) while publishing goes on; each subscriber reconnects as a browser's
+/// EventSource would and the run measures how long each took to be back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storm {
+    /// Shell command (run with `sh -c`) that restarts the target, e.g. a `SIGTERM`, a wait for
+    /// the process to end, and a start of a new one; the run waits for it to finish.
+    pub restart: String,
+    /// How long to publish with every subscriber connected before the restart.
+    pub before: Duration,
+    /// How long publishing goes on after the restart command started.
+    pub after: Duration,
+    /// A file holding the target's process id, read again at every sample (the restart
+    /// changes it); without it, the run's `pids` are read.
+    pub pid_file: Option<std::path::PathBuf>,
+    /// How often the target's CPU time and memory are read.
+    pub sample_every: Duration,
+}
+
 /// When messages are sent.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -117,6 +136,8 @@ pub struct BenchConfig {
     pub progress: bool,
     /// Churn instead of one connect-publish-drain pass (see [`crate::churn`]).
     pub churn: Option<Churn>,
+    /// A reconnect storm instead of one connect-publish-drain pass (see [`crate::storm`]).
+    pub storm: Option<Storm>,
 }
 
 impl BenchConfig {
@@ -143,6 +164,7 @@ impl BenchConfig {
             drain_deadline: Duration::from_secs(300),
             progress: false,
             churn: None,
+            storm: None,
         }
     }
 
@@ -168,6 +190,17 @@ impl BenchConfig {
             }
             if churn.duration.is_zero() || churn.sample_every.is_zero() || churn.events_per_connection == 0 {
                 return Err("churn needs a duration, a sampling interval and events per connection above 0".into());
+            }
+        }
+        if let Some(storm) = &self.storm {
+            if !matches!(self.pace, Pace::Rate { .. }) {
+                return Err("a storm needs a publishing rate (--rate)".into());
+            }
+            if self.transport != Transport::Sse || self.target != Target::Herald {
+                return Err("a storm is measured with SSE subscribers against Herald".into());
+            }
+            if storm.restart.trim().is_empty() || storm.after.is_zero() || storm.sample_every.is_zero() {
+                return Err("a storm needs a restart command, a time after it and a sampling interval".into());
             }
         }
         if self.target == Target::Pushpin && self.control.is_none() && self.pace != Pace::Idle {

@@ -13,6 +13,8 @@ const MAX_HEAD: usize = 64 * 1024;
 pub(crate) struct Head {
     pub status: u16,
     pub body: Body,
+    /// The `Retry-After` header in seconds, when it is one.
+    pub retry_after: Option<u64>,
 }
 
 /// Reads a response head from `stream`. Bytes read past the head stay at the start of `buf`.
@@ -23,7 +25,13 @@ pub(crate) async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std:
         let mut response = httparse::Response::new(&mut headers);
         match response.parse(buf) {
             Ok(httparse::Status::Complete(len)) => {
-                let head = Head { status: response.code.unwrap_or(0), body: Body::for_headers(response.headers) };
+                let retry_after = response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("retry-after"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok());
+                let head =
+                    Head { status: response.code.unwrap_or(0), body: Body::for_headers(response.headers), retry_after };
                 buf.drain(..len);
                 return Ok(head);
             }

@@ -6,7 +6,8 @@
 //! per second, publish-to-receive latency, lost, duplicated and reordered messages, and, given
 //! the target's process ids, its memory per idle connection and its CPU time per delivery.
 //! [`churn`] instead keeps subscribers connecting and disconnecting for a set time and follows
-//! the target's memory and open descriptors over it.
+//! the target's memory and open descriptors over it. [`storm`] restarts the target under
+//! connected subscribers and measures how long each takes to be back and what it missed.
 
 mod churn;
 mod config;
@@ -17,12 +18,14 @@ mod procstat;
 mod publisher;
 mod report;
 mod run;
+mod storm;
 mod subscriber;
 mod target;
 mod tracker;
 mod url;
 
 pub use churn::{churn, ChurnReport, Sample};
-pub use config::{loopback_sources, BenchConfig, Churn, Pace, Target, Transport};
+pub use config::{loopback_sources, BenchConfig, Churn, Pace, Storm, Target, Transport};
 pub use report::{Latency, Report};
 pub use run::run;
+pub use storm::{storm, StormReport, TargetSample};

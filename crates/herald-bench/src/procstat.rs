@@ -16,6 +16,12 @@ pub(crate) fn anonymous_bytes(pid: u32) -> std::io::Result<u64> {
     parse_kib_field(&text, "Anonymous:").map(|kib| kib * 1024).ok_or_else(malformed)
 }
 
+/// The highest resident memory `pid` has had, in bytes: `VmHWM:` of `/proc/PID/status`.
+pub(crate) fn peak_rss_bytes(pid: u32) -> std::io::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_kib_field(&text, "VmHWM:").map(|kib| kib * 1024).ok_or_else(malformed)
+}
+
 /// Open file descriptors of `pid`: the entries of `/proc/PID/fd`.
 pub(crate) fn open_fds(pid: u32) -> std::io::Result<u64> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)

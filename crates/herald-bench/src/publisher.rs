@@ -22,6 +22,8 @@ use crate::target::{topic_name, Endpoints};
 
 /// Tries per message before it is counted as failed.
 const ATTEMPTS: u32 = 3;
+/// Pause between the tries of a publisher that retries until acknowledged.
+const PERSISTENT_PAUSE: Duration = Duration::from_millis(100);
 
 /// What all publishers share.
 #[derive(Debug)]
@@ -37,6 +39,21 @@ pub(crate) struct Shared {
     /// When the publish phase started, on `clock`.
     pub start_us: u64,
     pub sent: AtomicU64,
+    /// Retry each message until the target acknowledges it, this many times at most, a moment
+    /// apart, each message with an id from `id_prefix` so that the target can recognise a retry
+    /// of what it already accepted (through a restart, say). `None`: a few quick tries, no id.
+    pub persistent: Option<Persistent>,
+    /// Tries beyond the first, over all publishers.
+    pub retried: AtomicU64,
+}
+
+/// How a publisher that must get every message through retries.
+#[derive(Debug, Clone)]
+pub(crate) struct Persistent {
+    /// Tries per message, at most.
+    pub attempts: u32,
+    /// The message's id is this followed by its index.
+    pub id_prefix: String,
 }
 
 /// One publisher's tally.
@@ -60,10 +77,20 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
             }
         }
         let topic = topic_name(k % shared.topics);
+        let (attempts, id) = match &shared.persistent {
+            Some(persistent) => (persistent.attempts.max(1), Some(format!("{}{k}", persistent.id_prefix))),
+            None => (ATTEMPTS, None),
+        };
         let mut result = Err(String::new());
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                shared.retried.fetch_add(1, Ordering::Relaxed);
+                if id.is_some() {
+                    tokio::time::sleep(PERSISTENT_PAUSE).await;
+                }
+            }
             let text = payload::encode(k as u64, shared.clock.now_us(), shared.payload_size);
-            result = publish_one(&shared, &mut connection, &topic, &text).await;
+            result = publish_one(&shared, &mut connection, &topic, id.as_deref(), &text).await;
             if result.is_ok() {
                 break;
             }
@@ -87,6 +114,7 @@ async fn publish_one(
     shared: &Shared,
     connection: &mut Option<SendRequest<http_body_util::Full<bytes::Bytes>>>,
     topic: &str,
+    id: Option<&str>,
     payload: &str,
 ) -> Result<(), String> {
     let sender = match connection {
@@ -94,7 +122,7 @@ async fn publish_one(
         None => connection.insert(connect(shared.addr).await?),
     };
     sender.ready().await.map_err(|e| format!("publish connection: {e}"))?;
-    let request = shared.endpoints.publish_request(topic, payload).map_err(|e| e.to_string())?;
+    let request = shared.endpoints.publish_request(topic, id, payload).map_err(|e| e.to_string())?;
     let response = sender.send_request(request).await.map_err(|e| format!("publish: {e}"))?;
     let status = response.status();
     let body = response.into_body().collect().await.map_err(|e| format!("publish answer: {e}"))?.to_bytes();

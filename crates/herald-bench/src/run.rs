@@ -1,7 +1,7 @@
 //! One benchmark run, phase by phase: connect the subscribers, read the target's memory,
 //! publish, wait for the deliveries, then tally.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -168,6 +168,8 @@ async fn publish_and_drain(
         clock: subscribers.clock,
         start_us,
         sent: Default::default(),
+        persistent: None,
+        retried: AtomicU64::new(0),
     });
     let started = Instant::now();
     let mut publishers: Vec<JoinHandle<publisher::Outcome>> =

@@ -57,12 +57,19 @@ impl Endpoints {
 
     /// The raw HTTP/1.1 request that opens an event stream on `topic`.
     pub(crate) fn sse_request(&self, topic: &str) -> String {
+        self.sse_request_after(topic, None)
+    }
+
+    /// The raw HTTP/1.1 request that opens an event stream on `topic`, resuming after the event
+    /// `last_event_id` (sent as `Last-Event-ID`, as a reconnecting EventSource does).
+    pub(crate) fn sse_request_after(&self, topic: &str, last_event_id: Option<&str>) -> String {
         let path = match self.target {
             Target::Herald => format!("{}/.well-known/mercure?match={}", self.prefix, encode(topic)),
             Target::Nchan | Target::Pushpin => format!("{}/sub/{}", self.prefix, encode(topic)),
         };
+        let resume = last_event_id.map_or_else(String::new, |id| format!("Last-Event-ID: {id}\r\n"));
         format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{}\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{}{resume}\r\n",
             self.host, self.subscribe_auth
         )
     }
@@ -121,13 +128,22 @@ impl Endpoints {
         }
     }
 
-    /// The request that publishes `payload` on `topic`.
-    pub(crate) fn publish_request(&self, topic: &str, payload: &str) -> Result<Request<Full<Bytes>>, http::Error> {
+    /// The request that publishes `payload` on `topic`, with the event id `id` where the target
+    /// takes one (Herald).
+    pub(crate) fn publish_request(
+        &self,
+        topic: &str,
+        id: Option<&str>,
+        payload: &str,
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
         let (path, content_type, body) = match self.target {
             Target::Herald => (
                 format!("{}/.well-known/mercure", self.prefix),
                 "application/x-www-form-urlencoded",
-                format!("topic={}&data={}", encode(topic), encode(payload)),
+                match id {
+                    Some(id) => format!("topic={}&id={}&data={}", encode(topic), encode(id), encode(payload)),
+                    None => format!("topic={}&data={}", encode(topic), encode(payload)),
+                },
             ),
             Target::Nchan => (format!("{}/pub?id={}", self.prefix, encode(topic)), "text/plain", payload.to_owned()),
             Target::Pushpin => {
@@ -179,7 +195,7 @@ mod tests {
             .starts_with("GET /.well-known/mercure?match=t&transport=long-poll&timeout=30&last_event_id=urn%3A1 "));
         assert!(herald.is_ws_subscribe_ack(r#"{"type":"ack","for":"subscribe","last_event_id":null}"#));
         assert!(!herald.is_ws_subscribe_ack(r#"{"type":"error","message":"no"}"#));
-        let request = herald.publish_request("t", "1 2 x").expect("a request");
+        let request = herald.publish_request("t", None, "1 2 x").expect("a request");
         assert_eq!(request.uri(), "/.well-known/mercure");
         assert_eq!(request.headers()[header::AUTHORIZATION], "Bearer t0k");
     }
@@ -188,7 +204,7 @@ mod tests {
     fn peer_urls() {
         let nchan = endpoints(Target::Nchan);
         assert!(nchan.sse_request("bench-1").starts_with("GET /sub/bench-1 HTTP/1.1\r\n"));
-        assert_eq!(nchan.publish_request("bench-1", "p").expect("a request").uri(), "/pub?id=bench-1");
+        assert_eq!(nchan.publish_request("bench-1", None, "p").expect("a request").uri(), "/pub?id=bench-1");
         let pushpin = endpoints(Target::Pushpin);
         assert_eq!(pushpin.publish_addr().to_string(), "127.0.0.1:5561");
         assert_eq!(pushpin.ws_url("bench-2"), "ws://127.0.0.1:8080/sub/bench-2");

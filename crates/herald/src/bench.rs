@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use herald_bench::{BenchConfig, Churn, Pace, Target, Transport};
+use herald_bench::{BenchConfig, Churn, Pace, Storm, Target, Transport};
 
 /// Flags of `herald bench`.
 #[derive(Debug, Args)]
@@ -47,15 +47,32 @@ pub(crate) struct BenchArgs {
     /// memory and open descriptors (--pid) are sampled every --sample-every.
     #[arg(long, requires = "rate", conflicts_with = "idle")]
     pub churn: bool,
-    /// How long a churn run lasts.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, requires = "churn")]
+    /// How long a churn run lasts; in a storm, how long publishing goes on after the restart
+    /// began.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Events a churning subscriber receives on each connection.
     #[arg(long, default_value_t = 3, requires = "churn")]
     pub events_per_connection: u64,
-    /// How often a churn run reads the target's memory and descriptors.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "churn")]
+    /// How often a churn run reads the target's memory and descriptors (a storm: its CPU and
+    /// memory).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub sample_every: Duration,
+    /// Reconnect storm: connect every SSE subscriber, publish at --rate, after --restart-after
+    /// run the shell command CMD (which restarts the target), keep publishing for --duration,
+    /// and measure how long each subscriber took to be back, failed attempts, losses and
+    /// repeats, and the target's peak CPU and memory (its pid read from --pid-file). Each
+    /// subscriber reconnects as a browser's EventSource does (its `retry:` advice, then
+    /// `Last-Event-ID`); publishers retry each message, with an id, until acknowledged.
+    #[arg(long, value_name = "CMD", requires = "rate", conflicts_with_all = ["idle", "churn"])]
+    pub storm: Option<String>,
+    /// In a storm, how long to publish before the restart.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, requires = "storm")]
+    pub restart_after: Duration,
+    /// In a storm, a file holding the target's process id, read at every sample (the restart
+    /// command rewrites it).
+    #[arg(long, value_name = "PATH", requires = "storm")]
+    pub pid_file: Option<PathBuf>,
     /// Token sent as `Authorization: Bearer` with each publish.
     #[arg(long, value_name = "JWT")]
     pub publish_token: Option<String>,
@@ -139,6 +156,22 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     config.drain_timeout = args.drain_timeout;
     config.drain_deadline = args.drain_deadline;
     config.progress = !args.no_progress;
+    if let Some(restart) = args.storm {
+        config.storm = Some(Storm {
+            restart,
+            before: args.restart_after,
+            after: args.duration,
+            pid_file: args.pid_file,
+            sample_every: args.sample_every,
+        });
+        let report = herald_bench::storm(&config).await?;
+        print!("{}", report.table());
+        write_json(args.json.as_deref(), report.to_json())?;
+        if args.check && !report.is_clean() {
+            return Err("subscribers were not back, or messages were lost, duplicated or reordered".into());
+        }
+        return Ok(());
+    }
     if args.churn {
         config.churn = Some(Churn {
             duration: args.duration,

@@ -57,6 +57,8 @@ pub async fn churn(config: &BenchConfig) -> Result<ChurnReport, String> {
         clock,
         start_us: clock.now_us(),
         sent: AtomicU64::new(0),
+        persistent: None,
+        retried: AtomicU64::new(0),
     });
     let started = Instant::now();
     let mut samples = vec![sample(&config.pids, started, &counters, &publish)];
