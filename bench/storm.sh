@@ -43,59 +43,24 @@ if [ -z "${HERALD_BIN:-}" ]; then
 fi
 
 data=$(mktemp -d -t herald-storm-data.XXXXXX)
-pid_file="$OUT/hub.pid"
 limit=$((SUBS + 500))
-port_file="$OUT/hub.port"
-args=(serve --no-demo --store "$STORE" --data-dir "$data"
-  --max-connections "$limit" --max-connections-per-ip "$limit" --drain-period "$DRAIN" --dedup-window 5m)
+args=(serve --no-demo --store "$STORE" --data-dir "$data" --max-connections "$limit"
+  --max-connections-per-ip "$limit" --drain-period "$DRAIN" --dedup-window 5m)
 if [ -n "$ACCEPT_RATE" ]; then args+=(--max-accept-rate "$ACCEPT_RATE"); fi
+hubctl=$PWD/bench/hubctl.sh
 
-# The restart, as its own script: the load generator runs it once every subscriber is connected.
-# The first start takes a free port (the hub picks it and prints it), every later one the same.
-# The hub is started detached (its parent exits at once), so that it can be waited for by pid.
-cat >"$OUT/restart.sh" <<EOF
-#!/usr/bin/env bash
-set -euo pipefail
-start() {
-  local port=0 log
-  if [ -s "$port_file" ]; then port=\$(cat "$port_file"); fi
-  log="$OUT/hub-\$(date +%s%N).log"
-  ( ulimit -n "\$(ulimit -Hn)"; HERALD_LOG=warn exec "$HERALD_BIN" ${args[*]@Q} --addr "127.0.0.1:\$port" >"\$log" 2>&1 ) &
-  echo \$! >"$pid_file"
-  for _ in \$(seq 300); do
-    if [ "\$port" = 0 ]; then
-      port=\$(sed -n 's|^Herald listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "\$log")
-      port=\${port:-0}
-    fi
-    if [ "\$port" != 0 ] && curl -fsS "http://127.0.0.1:\$port/healthz" >/dev/null 2>&1; then
-      echo "\$port" >"$port_file"
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "the hub did not start; its log (\$log) ends with:" >&2
-  tail -5 "\$log" >&2
-  return 1
-}
-alive() { [ -e "/proc/\$1" ] && [ "\$(awk '{print \$3}' "/proc/\$1/stat" 2>/dev/null)" != Z ]; }
-if [ "\${1:-}" = start ]; then start; exit; fi
-old=\$(cat "$pid_file")
-kill -TERM "\$old"
-while alive "\$old"; do sleep 0.02; done
-start
-EOF
-chmod +x "$OUT/restart.sh"
-
-stop_hub() {
-  if [ -f "$pid_file" ]; then kill "$(cat "$pid_file")" 2>/dev/null || true; fi
+finish() {
+  "$hubctl" stop "$OUT" || true
   rm -rf "$data"
 }
-trap stop_hub EXIT
+trap finish EXIT
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-"$OUT/restart.sh" start
-log "$SUBS SSE subscribers, $RATE msg/s, drain $DRAIN${ACCEPT_RATE:+, accept rate $ACCEPT_RATE}, $STORE store (hub on port $(cat "$port_file"))"
-"$HERALD_BIN" bench --url "http://127.0.0.1:$(cat "$port_file")" -n "$SUBS" --rate "$RATE" --publishers 1 \
-  --storm "$OUT/restart.sh" --restart-after "$BEFORE" --duration "$AFTER" --pid-file "$pid_file" \
+"$hubctl" init "$OUT" "$HERALD_BIN" "${args[@]}"
+"$hubctl" start "$OUT"
+port=$(cat "$OUT/hub.port")
+log "$SUBS SSE subscribers, $RATE msg/s, drain $DRAIN${ACCEPT_RATE:+, accept rate $ACCEPT_RATE}, $STORE store (hub on port $port)"
+"$HERALD_BIN" bench --url "http://127.0.0.1:$port" -n "$SUBS" --rate "$RATE" --publishers 1 \
+  --storm "$hubctl restart $OUT" --restart-after "$BEFORE" --duration "$AFTER" --pid-file "$OUT/hub.pid" \
   --sample-every 250ms --source-addrs 8 --connect-concurrency 500 --json "$OUT/storm.json"
 log "JSON report and the hubs' logs in $OUT"

@@ -70,9 +70,6 @@ pub struct Storm {
     pub before: Duration,
     /// How long publishing goes on after the restart command started.
     pub after: Duration,
-    /// A file holding the target's process id, read again at every sample (the restart
-    /// changes it); without it, the run's `pids` are read.
-    pub pid_file: Option<std::path::PathBuf>,
     /// How often the target's CPU time and memory are read.
     pub sample_every: Duration,
 }
@@ -107,6 +104,8 @@ pub struct BenchConfig {
     pub subscribers: usize,
     /// Distinct topics the subscribers and messages are spread over.
     pub topics: usize,
+    /// Topic `i` is named this followed by `i` (runs side by side on one hub need their own).
+    pub topic_prefix: String,
     /// Messages in total, spread over the topics round-robin.
     pub messages: usize,
     /// Bytes of each message's payload (at least what the sequence number and timestamp take).
@@ -121,6 +120,9 @@ pub struct BenchConfig {
     pub subscribe_token: Option<String>,
     /// Processes of the target whose memory and CPU time are measured.
     pub pids: Vec<u32>,
+    /// A file holding the target's process id, read again at every reading (a restart changes
+    /// it); used instead of `pids` when set.
+    pub pid_file: Option<std::path::PathBuf>,
     /// Loopback source addresses subscribers bind before connecting, used round-robin.
     pub source_addrs: Vec<Ipv4Addr>,
     /// Connections being set up at once.
@@ -150,6 +152,7 @@ impl BenchConfig {
             control: None,
             subscribers: 100,
             topics: 1,
+            topic_prefix: "bench-".to_owned(),
             messages: 100,
             payload_size: 100,
             pace: Pace::Burst,
@@ -157,6 +160,7 @@ impl BenchConfig {
             publish_token: None,
             subscribe_token: None,
             pids: Vec::new(),
+            pid_file: None,
             source_addrs: loopback_sources(4),
             connect_concurrency: 200,
             settle: Duration::from_secs(1),
@@ -207,6 +211,16 @@ impl BenchConfig {
             return Err("pushpin needs --control (its HTTP control API, e.g. http://127.0.0.1:5561)".into());
         }
         Ok(())
+    }
+
+    /// The target's processes now: the one in `pid_file` (none while it cannot be read), or `pids`.
+    pub(crate) fn target_pids(&self) -> Vec<u32> {
+        match &self.pid_file {
+            Some(file) => {
+                std::fs::read_to_string(file).ok().and_then(|text| text.trim().parse().ok()).into_iter().collect()
+            }
+            None => self.pids.clone(),
+        }
     }
 
     /// The target's address as `host:port`, from `base`.

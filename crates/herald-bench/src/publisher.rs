@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 use crate::config::Pace;
 use crate::payload::{self, Clock};
-use crate::target::{topic_name, Endpoints};
+use crate::target::Endpoints;
 
 /// Tries per message before it is counted as failed.
 const ATTEMPTS: u32 = 3;
@@ -76,7 +76,7 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
                 tokio::time::sleep(Duration::from_micros(due_us - now)).await;
             }
         }
-        let topic = topic_name(k % shared.topics);
+        let topic = shared.endpoints.topic_name(k % shared.topics);
         let (attempts, id) = match &shared.persistent {
             Some(persistent) => (persistent.attempts.max(1), Some(format!("{}{k}", persistent.id_prefix))),
             None => (ATTEMPTS, None),

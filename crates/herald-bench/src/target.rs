@@ -16,11 +16,6 @@ use http_body_util::Full;
 use crate::config::{BenchConfig, Target};
 use crate::url::{encode, path_prefix};
 
-/// The topic (channel) name of topic number `index`.
-pub(crate) fn topic_name(index: usize) -> String {
-    format!("bench-{index}")
-}
-
 /// Request targets and bodies for one run.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoints {
@@ -33,6 +28,7 @@ pub(crate) struct Endpoints {
     token: Option<String>,
     /// `Authorization` header line (with its CRLF) for subscribe requests, or nothing.
     subscribe_auth: String,
+    topic_prefix: String,
 }
 
 impl Endpoints {
@@ -52,7 +48,13 @@ impl Endpoints {
                 .subscribe_token
                 .as_ref()
                 .map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n")),
+            topic_prefix: config.topic_prefix.clone(),
         })
+    }
+
+    /// The topic (channel) name of topic number `index`.
+    pub(crate) fn topic_name(&self, index: usize) -> String {
+        format!("{}{index}", self.topic_prefix)
     }
 
     /// The raw HTTP/1.1 request that opens an event stream on `topic`.

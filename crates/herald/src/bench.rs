@@ -27,6 +27,9 @@ pub(crate) struct BenchArgs {
     /// Topics; subscriber i listens to topic i % topics.
     #[arg(long, default_value_t = 1)]
     pub topics: usize,
+    /// Topic i is named PREFIX followed by i (two runs on one hub need different prefixes).
+    #[arg(long, value_name = "PREFIX", default_value = "bench-")]
+    pub topic_prefix: String,
     /// Messages to publish in total, spread over the topics round-robin.
     #[arg(long, short = 'm', default_value_t = 500)]
     pub messages: usize,
@@ -69,9 +72,9 @@ pub(crate) struct BenchArgs {
     /// In a storm, how long to publish before the restart.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, requires = "storm")]
     pub restart_after: Duration,
-    /// In a storm, a file holding the target's process id, read at every sample (the restart
-    /// command rewrites it).
-    #[arg(long, value_name = "PATH", requires = "storm")]
+    /// A file holding the target's process id, read at every sample instead of --pid (a
+    /// restart, as in a storm, rewrites it).
+    #[arg(long, value_name = "PATH", conflicts_with = "pids")]
     pub pid_file: Option<PathBuf>,
     /// Token sent as `Authorization: Bearer` with each publish.
     #[arg(long, value_name = "JWT")]
@@ -139,6 +142,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     config.control = args.control;
     config.subscribers = args.subscribers;
     config.topics = args.topics;
+    config.topic_prefix = args.topic_prefix;
     config.messages = args.messages;
     config.payload_size = args.payload_size;
     config.pace = match (args.idle, args.rate) {
@@ -150,6 +154,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     config.publish_token = args.publish_token;
     config.subscribe_token = args.subscribe_token;
     config.pids = args.pids;
+    config.pid_file = args.pid_file;
     config.source_addrs = herald_bench::loopback_sources(args.source_addrs);
     config.connect_concurrency = args.connect_concurrency;
     config.settle = args.settle;
@@ -157,13 +162,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     config.drain_deadline = args.drain_deadline;
     config.progress = !args.no_progress;
     if let Some(restart) = args.storm {
-        config.storm = Some(Storm {
-            restart,
-            before: args.restart_after,
-            after: args.duration,
-            pid_file: args.pid_file,
-            sample_every: args.sample_every,
-        });
+        config.storm =
+            Some(Storm { restart, before: args.restart_after, after: args.duration, sample_every: args.sample_every });
         let report = herald_bench::storm(&config).await?;
         print!("{}", report.table());
         write_json(args.json.as_deref(), report.to_json())?;

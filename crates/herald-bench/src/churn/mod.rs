@@ -61,7 +61,7 @@ pub async fn churn(config: &BenchConfig) -> Result<ChurnReport, String> {
         retried: AtomicU64::new(0),
     });
     let started = Instant::now();
-    let mut samples = vec![sample(&config.pids, started, &counters, &publish)];
+    let mut samples = vec![sample(&config.target_pids(), started, &counters, &publish)];
     if config.progress {
         eprintln!("{}", report::sample_header());
         eprintln!("{}", samples[0].row());
@@ -89,7 +89,7 @@ pub async fn churn(config: &BenchConfig) -> Result<ChurnReport, String> {
     while started.elapsed() < churn.duration {
         tokio::time::sleep_until(next.min(started + churn.duration).into()).await;
         next += churn.sample_every;
-        samples.push(sample(&config.pids, started, &counters, &publish));
+        samples.push(sample(&config.target_pids(), started, &counters, &publish));
         if config.progress {
             eprintln!("{}", samples[samples.len() - 1].row());
         }
@@ -118,7 +118,7 @@ pub async fn churn(config: &BenchConfig) -> Result<ChurnReport, String> {
     }
     // Once every subscriber is gone, the target should be back to its idle descriptors.
     tokio::time::sleep(config.settle).await;
-    let after = sample(&config.pids, started, &counters, &publish);
+    let after = sample(&config.target_pids(), started, &counters, &publish);
     if config.progress {
         eprintln!("{}  (all disconnected)", after.row());
     }

@@ -75,7 +75,7 @@ enum Attempt {
 /// Runs subscriber `index` until `stop` fires.
 pub(super) async fn run(shared: &Shared, index: usize, mut stop: oneshot::Receiver<()>) -> Outcome {
     let topic_index = index % shared.topics;
-    let topic = crate::target::topic_name(topic_index);
+    let topic = shared.endpoints.topic_name(topic_index);
     let source = shared.sources[index % shared.sources.len()];
     let mut tracker = Tracker::new(topic_index, shared.topics, shared.messages, shared.publishers);
     let mut state = Resume { last_event_id: None, retry: DEFAULT_RETRY };

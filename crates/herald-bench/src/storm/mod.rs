@@ -86,7 +86,7 @@ pub async fn storm(config: &BenchConfig) -> Result<StormReport, String> {
 
     // Sample the target from now on.
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = tokio::spawn(sample_target(storm.clone(), config.pids.clone(), clock, sampling.clone()));
+    let sampler = tokio::spawn(sample_target(config.clone(), storm.sample_every, clock, sampling.clone()));
 
     // Publish, and restart the target partway.
     let publish = Arc::new(publisher::Shared {
@@ -257,21 +257,18 @@ fn tally(t: Tally<'_>) -> StormReport {
 
 /// Reads the target's CPU time and memory every `sample_every` while `running`.
 async fn sample_target(
-    storm: Storm,
-    pids: Vec<u32>,
+    config: BenchConfig,
+    sample_every: Duration,
     clock: Clock,
     running: Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<TargetSample> {
     let mut samples = Vec::new();
     let mut previous: Option<(u32, u64, Duration)> = None;
-    let mut every = tokio::time::interval(storm.sample_every);
+    let mut every = tokio::time::interval(sample_every);
     while running.load(Ordering::Relaxed) {
         every.tick().await;
         let now = clock.now_us();
-        let pid = match &storm.pid_file {
-            Some(file) => std::fs::read_to_string(file).ok().and_then(|text| text.trim().parse::<u32>().ok()),
-            None => pids.first().copied(),
-        };
+        let pid = config.target_pids().first().copied();
         let Some(pid) = pid else {
             samples.push(TargetSample { at_seconds: now as f64 / 1e6, ..TargetSample::default() });
             continue;

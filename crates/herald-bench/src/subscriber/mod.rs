@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, Semaphore, SemaphorePermit};
 
 use crate::config::{BenchConfig, Transport};
 use crate::payload::Clock;
-use crate::target::{topic_name, Endpoints};
+use crate::target::Endpoints;
 use crate::tracker::Tracker;
 
 /// Connection attempts (connect, request, answer) before a subscriber gives up.
@@ -136,8 +136,14 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize, mut stop: oneshot::Re
     let topic = index % shared.topics;
     let mut tracker = Tracker::new(topic, shared.topics, shared.messages, shared.publishers);
     let permit = shared.connecting.acquire().await.ok();
-    let mut session =
-        Session { shared: &shared, topic: topic_name(topic), permit, ready: false, received: 0, quota: None };
+    let mut session = Session {
+        shared: &shared,
+        topic: shared.endpoints.topic_name(topic),
+        permit,
+        ready: false,
+        received: 0,
+        quota: None,
+    };
     let mut attempt = 0;
     let result = loop {
         let result = connect_and_receive(&mut session, index, &mut tracker, &mut stop).await;
@@ -204,8 +210,14 @@ pub(crate) async fn cycle(shared: &Shared, index: usize, quota: u64, stop: &mut 
         _ = &mut *stop => return (Cycle::Stopped, 0),
         permit = shared.connecting.acquire() => permit.ok(),
     };
-    let mut session =
-        Session { shared, topic: topic_name(topic), permit, ready: false, received: 0, quota: Some(quota) };
+    let mut session = Session {
+        shared,
+        topic: shared.endpoints.topic_name(topic),
+        permit,
+        ready: false,
+        received: 0,
+        quota: Some(quota),
+    };
     let result = connect_and_receive(&mut session, index, &mut tracker, stop).await;
     let outcome = match result {
         Ok(End::Done) => Cycle::Done,
