@@ -32,6 +32,7 @@ start() {
   mapfile -d '' args <"$dir/hub.args"
   if [ -s "$dir/hub.port" ]; then port=$(cat "$dir/hub.port"); fi
   log="$dir/hub-$(date +%s%N).log"
+  : >"$log"
   (
     ulimit -n "$(ulimit -Hn)"
     HERALD_LOG=${HERALD_LOG:-warn} exec "$bin" "${args[@]}" --addr "127.0.0.1:$port" >"$log" 2>&1

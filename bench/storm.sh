@@ -15,7 +15,7 @@
 #                           descriptor per subscriber: mind `ulimit -n`)
 #   STORM_DRAIN [5s]        the hub's --drain-period
 #   STORM_ACCEPT_RATE []    the hub's --max-accept-rate, e.g. 2000/s (default: unlimited)
-#   STORM_RATE [20]         messages published per second, before, through and after the restart
+#   STORM_RATE [5]          messages published per second, before, through and after the restart
 #   STORM_BEFORE [5s]       publishing before the restart
 #   STORM_AFTER [30s]       publishing after the restart began
 #   STORM_STORE [disk]      the hub's --store
@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 SUBS=${STORM_SUBS:-19000}
 DRAIN=${STORM_DRAIN:-5s}
 ACCEPT_RATE=${STORM_ACCEPT_RATE:-}
-RATE=${STORM_RATE:-20}
+RATE=${STORM_RATE:-5}
 BEFORE=${STORM_BEFORE:-5s}
 AFTER=${STORM_AFTER:-30s}
 STORE=${STORM_STORE:-disk}
