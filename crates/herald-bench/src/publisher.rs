@@ -47,6 +47,34 @@ pub(crate) struct Shared {
     pub retried: AtomicU64,
 }
 
+impl Shared {
+    /// What the publishers of a run of `config` share: `messages` messages from `start_us` on
+    /// `clock`.
+    pub(crate) fn new(
+        config: &crate::config::BenchConfig,
+        endpoints: &Endpoints,
+        messages: usize,
+        clock: Clock,
+        start_us: u64,
+        persistent: Option<Persistent>,
+    ) -> Self {
+        Self {
+            endpoints: endpoints.clone(),
+            addr: endpoints.publish_addr(),
+            topics: config.topics,
+            messages,
+            publishers: config.publishers,
+            payload_size: config.payload_size,
+            pace: config.pace,
+            clock,
+            start_us,
+            sent: AtomicU64::new(0),
+            persistent,
+            retried: AtomicU64::new(0),
+        }
+    }
+}
+
 /// How a publisher that must get every message through retries.
 #[derive(Debug, Clone)]
 pub(crate) struct Persistent {

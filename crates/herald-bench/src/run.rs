@@ -1,7 +1,7 @@
 //! One benchmark run, phase by phase: connect the subscribers, read the target's memory,
 //! publish, wait for the deliveries, then tally.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -157,20 +157,8 @@ async fn publish_and_drain(
     start_us: u64,
     expected: u64,
 ) -> Result<PublishTally, String> {
-    let shared = Arc::new(publisher::Shared {
-        endpoints: endpoints.clone(),
-        addr: endpoints.publish_addr(),
-        topics: config.topics,
-        messages: config.messages,
-        publishers: config.publishers,
-        payload_size: config.payload_size,
-        pace: config.pace,
-        clock: subscribers.clock,
-        start_us,
-        sent: Default::default(),
-        persistent: None,
-        retried: AtomicU64::new(0),
-    });
+    let shared =
+        Arc::new(publisher::Shared::new(config, endpoints, config.messages, subscribers.clock, start_us, None));
     let started = Instant::now();
     let mut publishers: Vec<JoinHandle<publisher::Outcome>> =
         (0..config.publishers).map(|i| tokio::spawn(publisher::run(shared.clone(), i))).collect();

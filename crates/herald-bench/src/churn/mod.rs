@@ -46,20 +46,7 @@ pub async fn churn(config: &BenchConfig) -> Result<ChurnReport, String> {
     let shared = Arc::new(subscriber::Shared::new(config, endpoints.clone(), clock)?);
     let counters = Arc::new(Counters::default());
     let messages = (per_second * churn.duration.as_secs_f64()).ceil() as usize;
-    let publish = Arc::new(publisher::Shared {
-        endpoints: endpoints.clone(),
-        addr: endpoints.publish_addr(),
-        topics: config.topics,
-        messages,
-        publishers: config.publishers,
-        payload_size: config.payload_size,
-        pace: config.pace,
-        clock,
-        start_us: clock.now_us(),
-        sent: AtomicU64::new(0),
-        persistent: None,
-        retried: AtomicU64::new(0),
-    });
+    let publish = Arc::new(publisher::Shared::new(config, &endpoints, messages, clock, clock.now_us(), None));
     let started = Instant::now();
     let mut samples = vec![sample(&config.target_pids(), started, &counters, &publish)];
     if config.progress {

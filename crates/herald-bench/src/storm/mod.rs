@@ -89,23 +89,10 @@ pub async fn storm(config: &BenchConfig) -> Result<StormReport, String> {
     let sampler = tokio::spawn(sample_target(config.clone(), storm.sample_every, clock, sampling.clone()));
 
     // Publish, and restart the target partway.
-    let publish = Arc::new(publisher::Shared {
-        endpoints: endpoints.clone(),
-        addr: endpoints.publish_addr(),
-        topics: config.topics,
-        messages,
-        publishers: config.publishers,
-        payload_size: config.payload_size,
-        pace: config.pace,
-        clock,
-        start_us: clock.now_us(),
-        sent: AtomicU64::new(0),
-        persistent: Some(publisher::Persistent {
-            attempts: PUBLISH_ATTEMPTS,
-            id_prefix: format!("urn:herald-bench:{}:", run_nonce()),
-        }),
-        retried: AtomicU64::new(0),
-    });
+    let persistent =
+        publisher::Persistent { attempts: PUBLISH_ATTEMPTS, id_prefix: format!("urn:herald-bench:{}:", run_nonce()) };
+    let publish =
+        Arc::new(publisher::Shared::new(config, &endpoints, messages, clock, clock.now_us(), Some(persistent)));
     let publishers: Vec<JoinHandle<publisher::Outcome>> =
         (0..config.publishers).map(|i| tokio::spawn(publisher::run(publish.clone(), i))).collect();
     tokio::time::sleep(storm.before).await;
