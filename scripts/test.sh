@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs Herald's whole test suite: formatting and lints, the Rust unit and end-to-end tests (which
-# start the built binary), the Autobahn WebSocket conformance cases, then the JavaScript
+# start the built binary), a short run of every fuzz target (FUZZ_SECONDS each, 10 by default;
+# FUZZ_SECONDS=0 skips it), the Autobahn WebSocket conformance cases, then the JavaScript
 # end-to-end tests with third-party clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== formatting and lints"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p herald-server --all-targets --features fuzzing --locked -- -D warnings
 
 echo "== packaging (the library crates package with their assets)"
 cargo package -p herald-sse -p herald-core -p herald-store -p herald-server --allow-dirty --no-verify --locked >/dev/null
@@ -20,6 +23,13 @@ if [ "$(id -u)" = 0 ]; then
   cargo test -p herald --locked --test storage_faults -- --ignored
 else
   echo "skipping the full-disk test (tests/storage_faults.rs): it needs root to mount a tmpfs"
+fi
+
+echo "== fuzzing: a short run of every target over its committed corpus"
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+  scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+else
+  echo "skipped (FUZZ_SECONDS=0)"
 fi
 
 echo "== Autobahn WebSocket conformance cases"

@@ -20,7 +20,7 @@ pub(crate) async fn require_host(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-fn check(request: &Request) -> Result<(), &'static str> {
+pub(crate) fn check(request: &Request) -> Result<(), &'static str> {
     let mut hosts = request.headers().get_all(header::HOST).iter();
     let Some(host) = hosts.next() else {
         return Err("missing Host header: HTTP/1.1 requests must name the host (RFC 9112)");

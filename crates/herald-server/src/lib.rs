@@ -57,6 +57,9 @@ mod cors;
 mod demo;
 mod error;
 mod form;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod host;
 pub mod listener;
 mod metrics;

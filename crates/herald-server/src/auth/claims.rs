@@ -24,6 +24,12 @@ const MAX_TOPICS: usize = 256;
 const MAX_SELECTOR: usize = 4096;
 
 /// The claims Herald reads; others are ignored.
+///
+/// The claims set must be a JSON object of valid UTF-8 throughout (RFC 7519 §7.2), and so must
+/// the `mercure` claim. Reading a struct alone would not check that: serde also reads a struct
+/// from an array, by position, and skips the members it does not know without checking their
+/// strings. So the other members are collected (`_others`), which reads them in full and
+/// accepts an object only; the values are not used.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Claims {
     #[serde(default)]
@@ -31,7 +37,26 @@ pub(super) struct Claims {
     #[serde(default)]
     pub authorization_details: Option<Vec<Value>>,
     pub exp: Option<u64>,
+    /// Checked by the JWT library only when it reads the value as a time (see
+    /// [`Claims::check_nbf`]).
+    #[serde(default)]
+    nbf: Option<Value>,
     pub sub: Option<String>,
+    #[serde(flatten)]
+    _others: serde_json::Map<String, Value>,
+}
+
+impl Claims {
+    /// Refuses an `nbf` that is not a time: the JWT library enforces `nbf` only when it can read
+    /// it as seconds since the epoch, and takes the token as if it had none otherwise (a string,
+    /// a negative number, one past 2^64), which would let a token in before its time.
+    pub(super) fn check_nbf(&self) -> Result<(), String> {
+        match &self.nbf {
+            None => Ok(()),
+            Some(nbf) if nbf.as_f64().is_some_and(|s| s.is_finite() && s >= 0.0 && s < u64::MAX as f64) => Ok(()),
+            Some(nbf) => Err(format!("\"nbf\" {nbf} is not a time in seconds since the epoch")),
+        }
+    }
 }
 
 /// The legacy `mercure` claim.
@@ -41,6 +66,8 @@ pub(super) struct LegacyClaim {
     pub publish: Option<Vec<String>>,
     #[serde(default)]
     pub subscribe: Option<Vec<String>>,
+    #[serde(flatten)]
+    _others: serde_json::Map<String, Value>,
 }
 
 /// What a valid token allows.
@@ -171,6 +198,43 @@ mod tests {
         assert!(g.publish[0].matches("x"));
         assert!(g.subscribe[0].matches("/users/7") && g.subscribe[1].matches("/exact"));
         assert!(grants(json!({"mercure": {}})).unwrap().publish.is_empty());
+    }
+
+    #[test]
+    fn claims_must_be_a_json_object_of_valid_utf8() {
+        let read = |json: &[u8]| serde_json::from_slice::<Claims>(json);
+        let ok = read(br#"{"exp":5,"jti":"x","iat":1,"mercure":{"publish":["*"],"extra":[1]}}"#).unwrap();
+        assert_eq!(ok.exp, Some(5));
+        assert_eq!(ok.mercure.unwrap().publish.unwrap(), ["*"]);
+        for bad in [
+            &b"[null,null,5]"[..],
+            b"[]",
+            b"null",
+            b"{\"jti\":\"\xf7\xf7\"}",
+            b"{\"mercure\":{\"publish\":[\"*\"],\"note\":\"\xff\"}}",
+            br#"{"mercure":[["*"],["*"]]}"#,
+            br#"{"exp":1,"exp":2}"#,
+        ] {
+            assert!(read(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn an_nbf_that_is_no_time_invalidates_the_token() {
+        let nbf = |json: &str| serde_json::from_str::<Claims>(json).unwrap().check_nbf();
+        for good in [r#"{}"#, r#"{"nbf":null}"#, r#"{"nbf":0}"#, r#"{"nbf":1700000000}"#, r#"{"nbf":1700000000.5}"#] {
+            assert!(nbf(good).is_ok(), "{good}");
+        }
+        for bad in [
+            r#"{"nbf":99999999999999999999999}"#,
+            r#"{"nbf":18446744073709551616}"#,
+            r#"{"nbf":"99999999999"}"#,
+            r#"{"nbf":-1}"#,
+            r#"{"nbf":[1]}"#,
+            r#"{"nbf":true}"#,
+        ] {
+            assert!(nbf(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

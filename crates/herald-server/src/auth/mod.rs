@@ -407,6 +407,7 @@ impl Authorizer {
                 return Err(invalid(format!("token type {typ:?} is not an access token")));
             }
         }
+        data.claims.check_nbf().map_err(invalid)?;
         let grants = Grants::from_claims(&data.claims, &self.hub_url).map_err(invalid)?;
         Ok(Verified { grants, expires: data.claims.exp, subject: data.claims.sub })
     }

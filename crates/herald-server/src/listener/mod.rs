@@ -16,7 +16,7 @@ mod admission;
 mod closing;
 mod connection;
 mod prefixed;
-mod sniff;
+pub(crate) mod sniff;
 mod stream_writer;
 
 use std::future::Future;

@@ -60,7 +60,7 @@ pub(crate) async fn first_request(stream: &mut TcpStream, timeout: Duration, max
 }
 
 /// The request, when `head` is exactly one complete `GET` head for an event stream.
-fn subscription(head: &[u8]) -> Option<Request<Body>> {
+pub(crate) fn subscription(head: &[u8]) -> Option<Request<Body>> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let end = match parsed.parse(head) {

@@ -72,7 +72,7 @@ async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, PublishFailur
 }
 
 /// Turns the form fields into an [`Update`], refusing a flood of topics as it goes.
-fn parse_update(body: &[u8], limits: &Limits) -> Result<Update, PublishFailure> {
+pub(crate) fn parse_update(body: &[u8], limits: &Limits) -> Result<Update, PublishFailure> {
     let mut update = Update::default();
     let mut data = None;
     for (name, value) in form::parse(body).map_err(PublishFailure::Malformed)? {

@@ -19,12 +19,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::SinkExt;
-use herald_core::{Cursor, Ended, Event, Subscription, Update};
+use herald_core::{Cursor, Ended, Event, Subscription};
 use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::protocol::{self, ClientMessage, OneOrMany, Retry};
-use crate::ops::{self, FailureKind, MatchKind, MatcherSpec, PublishFailure, Publisher, SubscribeRequest, Subscriber};
+use crate::ops::{self, MatchKind, MatcherSpec, PublishFailure, Publisher, SubscribeRequest, Subscriber};
 use crate::transport::json;
 use crate::AppState;
 
@@ -169,16 +169,9 @@ struct Connection {
 impl Connection {
     /// Answers one client message.
     async fn handle(&mut self, text: &str) -> String {
-        let bad_request = FailureKind::BadRequest.code();
-        let value: Value = match serde_json::from_str(text) {
-            Ok(value) => value,
-            Err(e) => return protocol::error(bad_request, &format!("invalid message: not JSON ({e})"), None),
-        };
-        // Keep the ref of a message that is JSON but not a valid request, to answer it.
-        let reference = value.get("ref").cloned();
-        let message = match serde_json::from_value::<ClientMessage>(value) {
+        let message = match protocol::read(text) {
             Ok(message) => message,
-            Err(e) => return protocol::error(bad_request, &format!("invalid message: {e}"), reference),
+            Err(answer) => return answer,
         };
         match message {
             ClientMessage::Subscribe { exact, match_urlpattern, topic, last_event_id, reference } => {
@@ -230,19 +223,7 @@ impl Connection {
         private: bool,
     ) -> Result<String, PublishFailure> {
         let admitted = ops::admit(&self.state, &self.publisher)?;
-        let retry = match retry {
-            None => None,
-            Some(Retry::Number(n)) => Some(n),
-            Some(Retry::Text(text)) => Some(ops::publish::parse_retry(&text)?),
-        };
-        let update = Update {
-            topics: topic.into_vec(),
-            data,
-            id: id.filter(|i| !i.is_empty()),
-            event_type: event.filter(|e| !e.is_empty()),
-            retry,
-            private,
-        };
+        let update = protocol::publish_update(topic, data, id, event, retry, private)?;
         Ok(admitted.publish(update).await?.id.to_string())
     }
 }

@@ -9,7 +9,7 @@
 
 mod connection;
 pub(crate) mod echo;
-mod protocol;
+pub(crate) mod protocol;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{header, HeaderMap, StatusCode};

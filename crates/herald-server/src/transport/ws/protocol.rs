@@ -15,8 +15,11 @@
 //! `too_large`, `rate_limited`, `unavailable`), `pong`. Every answer carries the request's `ref`
 //! when it had one, so clients can match them.
 
+use herald_core::Update;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use crate::ops::{self, FailureKind, PublishFailure};
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
@@ -82,6 +85,45 @@ impl OneOrMany {
 pub(crate) enum Retry {
     Number(u64),
     Text(String),
+}
+
+/// Reads a client message, or gives the `error` answer for a text that is not one (carrying the
+/// `ref` of a JSON object that is not a valid request, so the client can still match it).
+pub(crate) fn read(text: &str) -> Result<ClientMessage, String> {
+    let bad_request = FailureKind::BadRequest.code();
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(e) => return Err(error(bad_request, &format!("invalid message: not JSON ({e})"), None)),
+    };
+    // Keep the ref of a message that is JSON but not a valid request, to answer it.
+    let reference = value.get("ref").cloned();
+    serde_json::from_value::<ClientMessage>(value)
+        .map_err(|e| error(bad_request, &format!("invalid message: {e}"), reference))
+}
+
+/// The update a `publish` message asks for: `retry` read as the form reads it, an empty `id` or
+/// `event` meaning none. Validation and limits come after, in the operations layer.
+pub(crate) fn publish_update(
+    topic: OneOrMany,
+    data: String,
+    id: Option<String>,
+    event: Option<String>,
+    retry: Option<Retry>,
+    private: bool,
+) -> Result<Update, PublishFailure> {
+    let retry = match retry {
+        None => None,
+        Some(Retry::Number(n)) => Some(n),
+        Some(Retry::Text(text)) => Some(ops::publish::parse_retry(&text)?),
+    };
+    Ok(Update {
+        topics: topic.into_vec(),
+        data,
+        id: id.filter(|i| !i.is_empty()),
+        event_type: event.filter(|e| !e.is_empty()),
+        retry,
+        private,
+    })
 }
 
 fn with_ref(mut message: Value, reference: Option<Value>) -> String {
