@@ -16,6 +16,7 @@
 #   FUZZ_SANITIZER  address (default) or none: none builds without AddressSanitizer and runs
 #                   about twice as many executions; Rust's own checks still catch what safe
 #                   code gets wrong.
+#   FUZZ_RUNS       stop a target after this many executions, if that comes before its time
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 10)
 #   CARGO_TARGET_DIR  where the instrumented build goes (cargo's default otherwise)
 #
@@ -73,6 +74,9 @@ for target in "${targets[@]}"; do
     corpus="$scratch/$target"
   fi
   options=(-max_total_time="$seconds" -timeout="$timeout" -print_final_stats=1)
+  if [[ -n "${FUZZ_RUNS:-}" ]]; then
+    options+=(-runs="$FUZZ_RUNS")
+  fi
   if [[ -f "fuzz/dicts/$target.dict" ]]; then
     options+=(-dict="fuzz/dicts/$target.dict")
   fi
