@@ -129,6 +129,14 @@ pub struct ServerConfig {
         value_parser = BoolValueParser::new().map(|no_demo| !no_demo)
     )]
     pub demo: bool,
+    /// Serve `/metrics` on this address instead of the hub's, e.g. `127.0.0.1:9090`, so that
+    /// only the monitoring system reaches it; the hub's own address then answers 404 there.
+    #[arg(long, env = "HERALD_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Require `Authorization: Bearer TOKEN` on `/metrics`, wherever it is served; others get
+    /// `401`.
+    #[arg(long, env = "HERALD_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<crate::auth::Secret>,
     /// Serve a WebSocket echo endpoint at /ws-echo, for protocol conformance tests only.
     #[arg(long, hide = true)]
     pub ws_echo: bool,

@@ -153,8 +153,10 @@ pub fn router(state: AppState) -> Router {
         .route(transport::PATH, get(transport::subscribe).post(transport::publish_form::handle))
         .route("/ws", get(transport::ws_only))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics::handle_scrape))
         .merge(demo::routes());
+    if state.config.metrics_addr.is_none() {
+        app = app.route("/metrics", get(metrics::handle_scrape));
+    }
     if state.config.ws_echo {
         app = app.route("/ws-echo", get(transport::ws::echo::handle));
     }
@@ -163,6 +165,13 @@ pub fn router(state: AppState) -> Router {
     }
     let app = app.layer(axum::middleware::from_fn(host::require_host));
     app.with_state(state)
+}
+
+/// Serves `/metrics` alone on `listener` (the `--metrics-addr` of [`ServerConfig`]), until the
+/// process ends.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let app = Router::new().route("/metrics", get(metrics::handle_scrape)).with_state(state);
+    axum::serve(listener, app).await
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then closes every event stream and

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -43,8 +43,20 @@ pub(crate) fn auth_failed(reason: &'static str) {
     metrics::counter!("herald_auth_failures_total", "reason" => reason).increment(1);
 }
 
-/// `GET /metrics`: the Prometheus text format.
-pub(crate) async fn handle_scrape(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: the Prometheus text format; with `--metrics-token`, only for a request
+/// bearing it.
+pub(crate) async fn handle_scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics_token {
+        if !bears(&headers, &token.0) {
+            let challenge = HeaderValue::from_static("Bearer realm=\"metrics\"");
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, challenge)],
+                "a metrics token is required\n",
+            )
+                .into_response();
+        }
+    }
     let Some(handle) = handle() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "metrics are unavailable in this process\n").into_response();
     };
@@ -59,4 +71,37 @@ pub(crate) async fn handle_scrape(State(state): State<AppState>) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`, compared in time that does not
+/// depend on where the two first differ.
+fn bears(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let (given, token) = (given.trim().as_bytes(), token.as_bytes());
+    given.len() == token.len() && given.iter().zip(token).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_bearer_token_passes() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        assert!(bears(&with("Bearer s3cret"), "s3cret"));
+        assert!(!bears(&with("Bearer s3cre"), "s3cret"));
+        assert!(!bears(&with("Bearer s3cretx"), "s3cret"));
+        assert!(!bears(&with("Basic s3cret"), "s3cret"));
+        assert!(!bears(&HeaderMap::new(), "s3cret"));
+    }
 }

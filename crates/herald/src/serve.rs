@@ -23,8 +23,26 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
             "no JWT key configured: anyone who can reach the hub can publish (set --jwt-key for any untrusted network)"
         );
     }
+    let metrics = match state.config.metrics_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                format!("cannot listen on {addr} for metrics: {e} (choose another with --metrics-addr)")
+            })?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let metrics_state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = herald_server::serve_metrics(listener, metrics_state).await {
+                    tracing::error!("metrics listener stopped: {e}");
+                }
+            });
+            format!("http://{local}/metrics")
+        }
+        None => format!("{scheme}://{local}/metrics"),
+    };
     // Tests and scripts read this line to find the port when --addr ends in :0.
-    println!("Herald listening on {scheme}://{local}/ (hub: {scheme}://{local}/.well-known/mercure)");
+    println!(
+        "Herald listening on {scheme}://{local}/ (hub: {scheme}://{local}/.well-known/mercure; metrics: {metrics})"
+    );
     herald_server::serve(listener, state, shutdown_signal()).await.map_err(|e| format!("server stopped: {e}"))
 }
 

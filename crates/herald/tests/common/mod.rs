@@ -14,6 +14,8 @@ pub(crate) struct TestHub {
     child: Child,
     /// A client of the hub (its URLs, publishing, event sources); the hub derefs to it.
     pub hub_client: HubClient,
+    /// The line the hub printed when it started listening (its addresses).
+    pub banner: String,
     /// The hub's data directory, when the hub owns a temporary one.
     _data: Option<tempfile::TempDir>,
 }
@@ -74,7 +76,8 @@ impl TestHub {
             .unwrap_or_else(|| panic!("no URL in {line:?}"));
         // Keep draining stdout so the hub never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { child, hub_client: HubClient::new(Url::parse(url).expect("printed URL parses")), _data: None })
+        let hub_client = HubClient::new(Url::parse(url).expect("printed URL parses"));
+        Ok(Self { child, hub_client, banner: line.clone(), _data: None })
     }
 
     /// Kills the hub with SIGKILL (no chance to flush anything) and waits for it to exit.
