@@ -20,6 +20,19 @@ pub(crate) struct Cli {
     /// Log filter, e.g. `info`, `debug`, `herald_server=trace`.
     #[arg(long, global = true, env = "HERALD_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log lines as human-readable text, or as one JSON object per line (for log shippers).
+    #[arg(long, global = true, env = "HERALD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (on standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// `2026-01-01T00:00:00Z  INFO target: message key=value`, coloured on a terminal.
+    Text,
+    /// `{"timestamp":…,"level":"INFO","fields":{"message":…},"target":…}`.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
