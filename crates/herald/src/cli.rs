@@ -54,6 +54,69 @@ pub(crate) enum Command {
     /// Load generator: many subscribers, sequenced publishes; throughput, latency, loss, and
     /// the target's CPU and memory.
     Bench(crate::bench::BenchArgs),
+    /// Print a configuration file for `herald serve --config`, with every setting at its default.
+    ///
+    /// A TOML file with each setting `herald serve` takes: a comment with its meaning (its
+    /// `--help` text), its flag and its environment variable, then the key at its default value;
+    /// settings without a default are commented out. It is generated from the settings'
+    /// definitions, so it always lists them all. Save it, edit it, and check it with `herald
+    /// check-config`.
+    ///
+    /// Example: herald genconfig > herald.toml
+    Genconfig,
+    /// Check a configuration file without starting the hub.
+    ///
+    /// Reads the file as `herald serve --config FILE` does and reports each problem as
+    /// `FILE:LINE:COLUMN: message` on standard error: TOML syntax errors, unknown keys, values of
+    /// the wrong type or that do not parse (a bad duration, address or number), then the checks
+    /// `herald serve` makes before it starts (settings that do not go together, JWT key and TLS
+    /// files that cannot be read or used). Exits with 0 and prints "FILE is valid" when there is
+    /// none, else with 1. The environment's `HERALD_*` variables are ignored: the file is checked
+    /// with the built-in defaults for what it does not set. Paths in it are relative to the
+    /// working directory, as for `herald serve`.
+    #[command(name = "check-config")]
+    CheckConfig(CheckConfigArgs),
+    /// Print a shell completion script for every command and flag.
+    ///
+    /// Bash: herald completions bash > ~/.local/share/bash-completion/completions/herald
+    ///
+    /// Zsh: herald completions zsh > ~/.zfunc/_herald (with `fpath+=(~/.zfunc)` before `compinit`
+    /// in ~/.zshrc)
+    ///
+    /// Fish: herald completions fish > ~/.config/fish/completions/herald.fish
+    Completions(CompletionsArgs),
+    /// Print a manual page (roff), generated from the command-line definition.
+    ///
+    /// `herald man` prints herald(1), which lists the commands; `herald man serve` prints
+    /// herald-serve(1) with every flag, its environment variable and its default, and likewise for
+    /// each command. Read one with `herald man serve | man -l -`; `--out-dir` writes them all,
+    /// e.g. for a package's man1 directory.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckConfigArgs {
+    /// The TOML configuration file to check.
+    #[arg(value_name = "FILE", env = "HERALD_CONFIG")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The command whose page to print, e.g. `serve`; without it, the page of `herald` itself.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// Write every page (herald.1, herald-serve.1, …) into this directory instead, and print
+    /// their paths.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

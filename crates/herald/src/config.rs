@@ -5,8 +5,13 @@
 //! flag name with `_` for `-`), and its value replaces that argument's default before the
 //! command line is parsed. So this needs two parses: the first finds the file. Unknown keys and
 //! values of the wrong type are errors, so a typo never silently leaves a setting at its default.
+//!
+//! [`read`] is the one reader of a file's text, for `herald serve` and `herald check-config`
+//! alike, and [`settings`] the one list of the keys it accepts, which `herald genconfig` prints.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use clap::error::ErrorKind;
@@ -19,6 +24,115 @@ use crate::cli::Cli;
 /// Keys that files may still use for the argument they name, with the opposite value: `demo =
 /// false` is `no_demo = true`.
 const INVERTED_KEYS: [(&str, &str); 2] = [("demo", "no_demo"), ("demo_clock", "no_demo")];
+
+/// One key of a configuration file, read: the argument it sets, and where it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting {
+    /// The id of the argument it sets (the key itself, but for the inverted keys).
+    pub(crate) id: String,
+    /// The value as the argument's values, in the text its parser reads.
+    pub(crate) values: Vec<String>,
+    /// Where the key is in the file (byte offsets).
+    pub(crate) span: Range<usize>,
+}
+
+/// Something wrong in a configuration file, and where (byte offsets), when that is known.
+#[derive(Debug, Clone)]
+pub(crate) struct Problem {
+    /// Where in the file.
+    pub(crate) span: Option<Range<usize>>,
+    /// What is wrong, and what to write instead when that is known.
+    pub(crate) message: String,
+    kind: ErrorKind,
+}
+
+impl Problem {
+    /// A problem at `span`.
+    pub(crate) fn new(span: Option<Range<usize>>, message: String) -> Self {
+        Self { span, message, kind: ErrorKind::InvalidValue }
+    }
+
+    /// `FILE:LINE:COLUMN`, or `FILE` when the place is not known; `text` is the file's content.
+    pub(crate) fn location(&self, path: &Path, text: &str) -> String {
+        match &self.span {
+            Some(span) => {
+                let (line, column) = line_column(text, span.start);
+                format!("{}:{line}:{column}", path.display())
+            }
+            None => path.display().to_string(),
+        }
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = (0..=offset.min(text.len())).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+}
+
+/// The settings a configuration file may give: the arguments of `herald serve` that its keys
+/// name (every one but `--config` itself and the global `--log`), built.
+pub(crate) fn settings() -> Command {
+    let mut settings = ServerConfig::augment_args(Command::new("herald serve").disable_help_flag(true));
+    settings.build();
+    settings
+}
+
+/// Reads a configuration file's text: each key as the setting it gives, in the file's order,
+/// or every problem found (a syntax error stops the reading at once).
+pub(crate) fn read(text: &str) -> Result<Vec<Setting>, Vec<Problem>> {
+    type Table = BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>>;
+    let table: Table = toml::from_str(text).map_err(|e: toml::de::Error| {
+        // The parser's message may take several lines: one is enough after the location.
+        let message = e.message().trim().lines().map(str::trim).collect::<Vec<_>>().join("; ");
+        vec![Problem::new(e.span(), message)]
+    })?;
+    let mut entries: Vec<_> = table.into_iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    let settings = settings();
+    let (mut read, mut problems) = (Vec::new(), Vec::new());
+    for (key, value) in &entries {
+        match setting(&settings, key, value) {
+            Ok(setting) => read.push(setting),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        Ok(read)
+    } else {
+        Err(problems)
+    }
+}
+
+/// One key of the file as the setting it gives.
+fn setting(
+    settings: &Command,
+    key: &toml::Spanned<String>,
+    value: &toml::Spanned<toml::Value>,
+) -> Result<Setting, Problem> {
+    let name = key.get_ref();
+    let (id, inverted) = match INVERTED_KEYS.iter().find(|(old, _)| old == name) {
+        Some((_, id)) => (*id, true),
+        None => (name.as_str(), false),
+    };
+    let Some(arg) = settings.get_arguments().find(|arg| arg.get_id() == id) else {
+        return Err(Problem {
+            span: Some(key.span()),
+            message: format!(
+                "unknown field `{name}`: correct or remove it (keys are the flag names that `herald serve \
+                 --help` lists, with `_` for `-`)"
+            ),
+            kind: ErrorKind::UnknownArgument,
+        });
+    };
+    let invalid = |message| Problem::new(Some(value.span()), message);
+    let values =
+        values(arg, value.get_ref(), inverted).map_err(|expected| invalid(format!("`{name}` must be {expected}")))?;
+    check(arg, &values).map_err(|reason| invalid(format!("`{name}`: {reason}")))?;
+    Ok(Setting { id: id.to_owned(), values, span: key.span() })
+}
 
 /// Parses the command line, `args` starting with the program's name.
 pub(crate) fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
@@ -35,48 +149,73 @@ where
         return Cli::from_arg_matches(&matches);
     };
     let defaults = file_defaults(path, serve)?;
-    let command = Cli::command().mut_subcommand("serve", |mut serve| {
-        for (id, values) in defaults {
-            serve = serve.mut_arg(id, |arg| arg.default_values(values));
-        }
-        serve
-    });
+    let command = Cli::command().mut_subcommand("serve", |serve| with_defaults(serve, &defaults));
     Cli::from_arg_matches(&command.try_get_matches_from(&args)?)
 }
 
-/// The file's values as the defaults of `herald serve`'s arguments: (argument id, values).
-/// `given` holds what the command line and environment gave.
-fn file_defaults(path: &Path, given: &ArgMatches) -> Result<Vec<(String, Vec<String>)>, clap::Error> {
-    let invalid =
-        |problem: String| error(ErrorKind::InvalidValue, format!("invalid config file {}: {problem}", path.display()));
+/// `command` with `settings`' values as its arguments' defaults.
+pub(crate) fn with_defaults(mut command: Command, settings: &[Setting]) -> Command {
+    for setting in settings {
+        command = command.mut_arg(&setting.id, |arg| arg.default_values(&setting.values));
+    }
+    command
+}
+
+/// The configuration that a file's `settings` give, with the built-in defaults for the rest and
+/// the environment ignored; not yet validated.
+pub(crate) fn server_config(settings: &[Setting]) -> Result<ServerConfig, String> {
+    let command = ServerConfig::augment_args(Command::new("herald serve").no_binary_name(true))
+        .mut_args(|arg| arg.env(None::<&str>));
+    let matches =
+        with_defaults(command, settings).try_get_matches_from(std::iter::empty::<&str>()).map_err(|e| e.to_string())?;
+    ServerConfig::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
+/// The file's settings that become the defaults of `herald serve`'s arguments. `given` holds
+/// what the command line and environment gave.
+fn file_defaults(path: &Path, given: &ArgMatches) -> Result<Vec<Setting>, clap::Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| error(ErrorKind::Io, format!("cannot read config file {}: {e}", path.display())))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| invalid(e.to_string()))?;
-    let mut settings = ServerConfig::augment_args(Command::new("herald serve").disable_help_flag(true));
-    settings.build();
-    let mut defaults = Vec::new();
-    for (key, value) in &table {
-        let (id, inverted) = match INVERTED_KEYS.iter().find(|(old, _)| old == key) {
-            Some((_, id)) => (*id, true),
-            None => (key.as_str(), false),
+    let read = read(&text).map_err(|problems| {
+        let more = match problems.len() {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more: `herald check-config {}` lists them all)", n - 1, path.display()),
         };
-        let Some(arg) = settings.get_arguments().find(|arg| arg.get_id() == id) else {
-            return Err(error(
-                ErrorKind::UnknownArgument,
-                format!(
-                    "invalid config file {}: unknown field `{key}`: correct or remove it (keys are the flag names \
-                     that `herald serve --help` lists, with `_` for `-`)",
-                    path.display()
-                ),
-            ));
-        };
-        let values = values(arg, value, inverted).map_err(|expected| invalid(format!("`{key}` must be {expected}")))?;
-        check(arg, &values).map_err(|reason| invalid(format!("`{key}`: {reason}")))?;
-        if !replaced(&settings, arg, given) {
-            defaults.push((id.to_owned(), values));
+        match problems.first() {
+            Some(first) => error(
+                first.kind,
+                format!("invalid config file {}: {}{more}", first.location(path, &text), first.message),
+            ),
+            None => error(ErrorKind::InvalidValue, format!("invalid config file {}", path.display())),
+        }
+    })?;
+    let settings = settings();
+    Ok(read.into_iter().filter(|setting| !replaced(&settings, &setting.id, given)).collect())
+}
+
+/// The TOML type of a setting's value in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// `true` or `false`: a flag without a value.
+    Switch,
+    /// A list of strings: a repeatable flag.
+    List,
+    /// A whole number, without quotes.
+    Integer,
+    /// A string, in quotes.
+    Text,
+}
+
+impl ValueKind {
+    /// The type `arg`'s value has in a file.
+    pub(crate) fn of(arg: &Arg) -> Self {
+        match arg.get_action() {
+            ArgAction::SetTrue => Self::Switch,
+            ArgAction::Append => Self::List,
+            _ if is_integer(arg) => Self::Integer,
+            _ => Self::Text,
         }
     }
-    Ok(defaults)
 }
 
 /// The TOML `value` as `arg`'s values, or what the value should have been.
@@ -88,19 +227,19 @@ fn values(arg: &Arg, value: &toml::Value, inverted: bool) -> Result<Vec<String>,
         (None, Some([name, ..])) => name.to_string(),
         (None, _) => "…".to_owned(),
     };
-    match (arg.get_action(), value) {
-        (ArgAction::SetTrue, Value::Boolean(on)) => Ok(vec![(*on != inverted).to_string()]),
-        (ArgAction::SetTrue, _) => Err(format!("true or false, e.g. `{id} = true`")),
-        (ArgAction::Append, Value::Array(items)) => items
+    match (ValueKind::of(arg), value) {
+        (ValueKind::Switch, Value::Boolean(on)) => Ok(vec![(*on != inverted).to_string()]),
+        (ValueKind::Switch, _) => Err(format!("true or false, e.g. `{id} = true`")),
+        (ValueKind::List, Value::Array(items)) => items
             .iter()
             .map(|item| item.as_str().map(str::to_owned))
             .collect::<Option<_>>()
             .ok_or_else(|| format!("a list of strings, e.g. `{id} = [\"{example}\"]`")),
-        (ArgAction::Append, _) => Err(format!("a list of strings, e.g. `{id} = [\"{example}\"]`")),
-        (_, Value::Integer(n)) if is_integer(arg) => Ok(vec![n.to_string()]),
-        _ if is_integer(arg) => Err(format!("a number without quotes, e.g. `{id} = {example}`")),
-        (_, Value::String(text)) => Ok(vec![text.clone()]),
-        _ => Err(format!("a string in quotes, e.g. `{id} = \"{example}\"`")),
+        (ValueKind::List, _) => Err(format!("a list of strings, e.g. `{id} = [\"{example}\"]`")),
+        (ValueKind::Integer, Value::Integer(n)) => Ok(vec![n.to_string()]),
+        (ValueKind::Integer, _) => Err(format!("a number without quotes, e.g. `{id} = {example}`")),
+        (ValueKind::Text, Value::String(text)) => Ok(vec![text.clone()]),
+        (ValueKind::Text, _) => Err(format!("a string in quotes, e.g. `{id} = \"{example}\"`")),
     }
 }
 
@@ -125,18 +264,16 @@ fn check(arg: &Arg, values: &[String]) -> Result<(), String> {
     })
 }
 
-/// True when a flag or variable gave `arg`'s setting in another form: an argument of an exclusive
-/// group `arg` belongs to, e.g. `--jwt-key` for the file's `jwt_key_file`. The file's value then
-/// gives way instead of joining it.
-fn replaced(settings: &Command, arg: &Arg, given: &ArgMatches) -> bool {
-    let explicit = |id: &clap::Id| {
-        matches!(given.value_source(id.as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+/// True when a flag or variable gave the setting of argument `id` in another form: an argument of
+/// an exclusive group it belongs to, e.g. `--jwt-key` for the file's `jwt_key_file`. The file's
+/// value then gives way instead of joining it.
+fn replaced(settings: &Command, id: &str, given: &ArgMatches) -> bool {
+    let explicit = |member: &clap::Id| {
+        matches!(given.value_source(member.as_str()), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
     };
     settings
         .get_groups()
-        .filter(|group| {
-            !clap::ArgGroup::clone(group).is_multiple() && group.get_args().any(|member| member == arg.get_id())
-        })
+        .filter(|group| !clap::ArgGroup::clone(group).is_multiple() && group.get_args().any(|member| member == id))
         .flat_map(|group| group.get_args())
         .any(explicit)
 }
@@ -254,6 +391,25 @@ mod tests {
         }
         let missing = serve(&["--config", "/nonexistent/herald.toml"]).unwrap_err().to_string();
         assert!(missing.contains("cannot read config file"), "{missing}");
+    }
+
+    #[test]
+    fn places_are_lines_and_columns_in_characters() {
+        let text = "a = 1\nété = \"x\"\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        assert_eq!(line_column(text, text.rfind('=').unwrap()), (2, 5));
+        assert_eq!(line_column(text, 8), (2, 2));
+        assert_eq!(line_column(text, 7), (2, 1), "inside a character: its start");
+        assert_eq!(line_column(text, 1000), (3, 1));
+    }
+
+    #[test]
+    fn a_files_problems_are_reported_in_its_order_with_their_place() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let error = serve(&["--config", &file("zz = 1\nhistory_size = 3\naa = 2\n").1]).unwrap_err().to_string();
+        assert!(error.contains("herald.toml:1:1: unknown field `zz`"), "{error}");
+        assert!(error.contains("(and 1 more: `herald check-config"), "{error}");
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! The `herald` command: run the hub, publish to it, or tail it.
+//! The `herald` command: run the hub, publish to it, or tail it; write, check and document its
+//! configuration.
 
 mod bench;
+mod check_config;
 mod cli;
+mod completions;
 mod config;
+mod genconfig;
+mod manpage;
 mod publish;
 mod serve;
 mod subscribe;
@@ -19,22 +24,17 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> std::process::ExitCode {
     let cli = config::parse(std::env::args_os()).unwrap_or_else(|error| error.exit());
     init_logging(&cli.log, cli.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        Command::Serve(args) => with_runtime(serve::run(*args)),
+        Command::Publish(args) => with_runtime(publish::run(args)),
+        Command::Subscribe(args) => with_runtime(subscribe::run(args)),
+        Command::Token(args) => token::run(args),
+        Command::Bench(args) => with_runtime(bench::run(args)),
+        Command::Genconfig => genconfig::run(),
+        Command::CheckConfig(args) => check_config::run(&args),
+        Command::Completions(args) => completions::run(args.shell),
+        Command::Man(args) => manpage::run(&args),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::run(*args).await,
-            Command::Publish(args) => publish::run(args).await,
-            Command::Subscribe(args) => subscribe::run(args).await,
-            Command::Token(args) => token::run(args),
-            Command::Bench(args) => bench::run(args).await,
-        }
-    });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
@@ -42,6 +42,19 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `task` on a new async runtime.
+fn with_runtime(task: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(task)
+}
+
+/// Writes `bytes` to standard output.
+fn print(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes).and_then(|()| stdout.flush()).map_err(|e| format!("cannot write to standard output: {e}"))
 }
 
 fn init_logging(filter: &str, format: cli::LogFormat) {
