@@ -55,6 +55,7 @@ fn a_restart_under_subscribers_loses_and_repeats_nothing() {
         .arg(script)
         .env("HERALD_BIN", env!("CARGO_BIN_EXE_herald"))
         .env("STORM_SUBS", "300")
+        .env("STORM_RATE", "20")
         .env("STORM_DRAIN", "1s")
         .env("STORM_BEFORE", "2s")
         .env("STORM_AFTER", "4s")
