@@ -106,6 +106,12 @@ impl ValidUpdate {
 }
 
 impl Update {
+    /// An update of `data` on one topic, with every other field left to the hub (a generated
+    /// id, type `message`, public).
+    pub fn new(topic: impl Into<String>, data: impl Into<String>) -> Self {
+        Self { topics: vec![topic.into()], data: data.into(), ..Self::default() }
+    }
+
     /// Validates the update, so that it can be published.
     pub fn into_valid(self, hub_url: &Url) -> Result<ValidUpdate, UpdateError> {
         self.validate(hub_url)?;

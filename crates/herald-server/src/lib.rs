@@ -55,6 +55,7 @@ pub mod auth;
 pub mod config;
 mod cors;
 mod demo;
+pub mod embed;
 mod error;
 mod form;
 #[cfg(feature = "fuzzing")]
@@ -77,6 +78,8 @@ use axum::Router;
 use herald_core::Hub;
 
 pub use config::{ConfigError, ServerConfig, StoreKind};
+pub use embed::{Herald, HeraldBuilder};
+pub use herald_core::Update;
 use herald_store::DiskStore;
 pub use listener::{ConnectionLimits, Listener};
 pub use tls::TlsFiles;
@@ -91,6 +94,9 @@ pub struct AppState {
     auth: Arc<auth::Authorizer>,
     /// Publish rate limiting, when configured.
     publish_rate: Option<Arc<rate::PublishRate>>,
+    /// Whether the router serves the demo pages (always for `herald serve`; an embedding
+    /// application chooses).
+    pages: bool,
 }
 
 /// Why the hub cannot start; each message says what went wrong (the binary adds which setting
@@ -107,6 +113,9 @@ pub enum StartError {
     /// A JWT key is unusable.
     #[error("{0}")]
     Key(String),
+    /// [`HeraldBuilder::build`] was called outside a Tokio runtime.
+    #[error("the hub must be started inside a Tokio runtime (call `build` from async code)")]
+    NoRuntime,
 }
 
 impl AppState {
@@ -137,7 +146,7 @@ impl AppState {
             auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins).map_err(StartError::Key)?;
         metrics::init();
         let publish_rate = config.limits.publish_rate.map(|r| Arc::new(rate::PublishRate::new(r)));
-        Ok(Self { hub, auth: Arc::new(auth), publish_rate, config: Arc::new(config) })
+        Ok(Self { hub, auth: Arc::new(auth), publish_rate, config: Arc::new(config), pages: true })
     }
 
     /// True when anyone may publish (no publisher key configured).
@@ -152,8 +161,10 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route(transport::PATH, get(transport::subscribe).post(transport::publish_form::handle))
         .route("/ws", get(transport::ws_only))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .merge(demo::routes());
+        .route("/healthz", get(|| async { "ok\n" }));
+    if state.pages {
+        app = app.merge(demo::routes());
+    }
     if state.config.metrics_addr.is_none() {
         app = app.route("/metrics", get(metrics::handle_scrape));
     }
@@ -165,6 +176,23 @@ pub fn router(state: AppState) -> Router {
     }
     let app = app.layer(axum::middleware::from_fn(host::require_host));
     app.with_state(state)
+}
+
+/// Starts what runs beside the connections: the demo publishers (when on) and the forgetting
+/// of idle publishers' rates. Must be called inside a Tokio runtime.
+fn spawn_background_tasks(state: &AppState) {
+    if state.config.demo {
+        demo::spawn_publishers(&state.hub);
+    }
+    if let Some(rate) = state.publish_rate.clone() {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                rate.forget_idle();
+            }
+        });
+    }
 }
 
 /// Serves `/metrics` alone on `listener` (the `--metrics-addr` of [`ServerConfig`]), until the
@@ -184,18 +212,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if state.config.demo {
-        demo::spawn_publishers(&state.hub);
-    }
-    if let Some(rate) = state.publish_rate.clone() {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                every.tick().await;
-                rate.forget_idle();
-            }
-        });
-    }
+    spawn_background_tasks(&state);
     let hub = state.hub.clone();
     let limits = state.config.connections.clone();
     let drain = state.config.drain_period;
