@@ -12,8 +12,10 @@ cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p herald-server --all-targets --features fuzzing --locked -- -D warnings
 
-echo "== packaging (the library crates package with their assets)"
-cargo package -p herald-sse -p herald-core -p herald-store -p herald-server --allow-dirty --no-verify --locked >/dev/null
+echo "== packaging and API docs (every published crate packages with its assets and README; docs build without warnings)"
+cargo package -p herald-sse -p herald-core -p herald-store -p herald-server -p herald-client -p herald-bench -p herald \
+  --allow-dirty --no-verify --locked >/dev/null
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 echo "== Rust tests"
 cargo build --workspace --bins --locked

@@ -21,6 +21,9 @@ pub struct Event {
     pub data: String,
     /// The last event id at the time of this event.
     pub id: String,
+    /// The event's topics, when the transport carries them (the WebSocket does; Server-Sent
+    /// Events do not, and leave it empty).
+    pub topics: Vec<String>,
 }
 
 /// Why the event source stopped for good.
@@ -143,6 +146,41 @@ impl EventSource {
         }
     }
 
+    /// The events as a [`futures_core::Stream`]; the stream ends after its first error (the
+    /// errors of [`EventSource::next`] are final).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let herald = herald_server::Herald::builder(herald_server::ServerConfig::default()).memory_store().build()?;
+    /// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # let hub: url::Url = format!("http://{}/.well-known/mercure", listener.local_addr()?).parse()?;
+    /// # tokio::spawn(async move { axum::serve(listener, herald.router()).await });
+    /// use futures_util::{StreamExt, TryStreamExt};
+    /// use herald_client::{publish, EventSource, Publication};
+    ///
+    /// let client = reqwest::Client::new();
+    /// for price in ["10", "11", "12"] {
+    ///     publish(&client, &hub, &Publication::new("/stocks/ACME", price)).await?;
+    /// }
+    /// let mut prices = hub.clone();
+    /// prices.query_pairs_mut().append_pair("topic", "/stocks/ACME");
+    /// let stream = EventSource::new(prices).last_event_id("earliest").into_stream();
+    /// let seen: Vec<String> = stream.take(3).map_ok(|event| event.data).try_collect().await?;
+    /// assert_eq!(seen, ["10", "11", "12"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn into_stream(self) -> impl futures_core::Stream<Item = Result<Event, Error>> + Send {
+        futures_util::stream::unfold(Some(self), |source| async move {
+            let mut source = source?;
+            match source.next().await {
+                Ok(event) => Some((Ok(event), Some(source))),
+                Err(error) => Some((Err(error), None)),
+            }
+        })
+    }
+
     fn absorb(&mut self, chunk: &[u8]) {
         for parsed in self.parser.feed(chunk) {
             self.last_event_id.clone_from(&parsed.last_event_id);
@@ -150,6 +188,7 @@ impl EventSource {
                 event_type: parsed.event_type,
                 data: parsed.data,
                 id: parsed.last_event_id,
+                topics: Vec::new(),
             });
         }
         if let Some(ms) = self.parser.retry() {

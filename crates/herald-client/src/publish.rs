@@ -21,6 +21,13 @@ pub struct Publication {
     pub private: bool,
 }
 
+impl Publication {
+    /// An update of `data` on one topic; the other fields are left to the hub.
+    pub fn new(topic: impl Into<String>, data: impl Into<String>) -> Self {
+        Self { topics: vec![topic.into()], data: data.into(), ..Self::default() }
+    }
+}
+
 /// Why a publish failed.
 #[derive(Debug)]
 pub enum PublishError {

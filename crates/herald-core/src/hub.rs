@@ -6,11 +6,11 @@
 //! is synchronous and never held across an await or a disk access; encoding happens before it.
 //!
 //! Without a store, publishing assigns the position and delivers under that lock. With one,
-//! publishes go to the [`writer`](crate::writer) thread, which makes each batch durable first
+//! publishes go to the `writer` thread, which makes each batch durable first
 //! and delivers it afterwards: a subscriber never sees an event that a crash could take back,
 //! and a publisher hears `200` only once its event is on disk.
 //!
-//! Each subscriber has a bounded [`Mailbox`] of shared `Arc<Event>`s. Delivering never waits:
+//! Each subscriber has a bounded `Mailbox` of shared `Arc<Event>`s. Delivering never waits:
 //! when a mailbox is full, that one subscriber is dropped from the registry, its stream ends
 //! after draining what it already has, and the client resumes from history on reconnect.
 //! Subscribers whose matchers are all exact are indexed by topic, so a publish visits only the

@@ -225,3 +225,8 @@ pub async fn serve(
     graceful.shutdown().await;
     Ok(())
 }
+
+/// The examples of the crate's README, compiled (and run, unless marked `no_run`) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

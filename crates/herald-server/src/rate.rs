@@ -3,7 +3,7 @@
 //! A publisher is its token's subject (`sub`) when it has one, else its client address. Each gets
 //! a token bucket (the `governor` crate's GCRA): `N` publishes per period, in bursts of up to `N`.
 //! Past it, a publish is refused with `429 Too Many Requests` and `Retry-After`, and nothing is
-//! published. Buckets of publishers gone quiet are dropped by [`PublishRate::forget_idle`].
+//! published. Buckets of publishers gone quiet are dropped by `PublishRate::forget_idle`.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

@@ -10,3 +10,8 @@ mod parse;
 
 pub use encode::{encode_comment, encode_control, encode_retry, EncodeError, Frame};
 pub use parse::{ParsedEvent, Parser};
+
+/// The examples of the crate's README, compiled (and run, unless marked `no_run`) as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -274,7 +274,7 @@ impl DiskStore {
     }
 
     /// Bytes held in memtables (fjall's write buffer: the active ones and those waiting to be
-    /// flushed), by fjall's accounting. Bounded by [`MEMTABLE_BUDGETS`] plus what is being flushed.
+    /// flushed), by fjall's accounting. Bounded by `MEMTABLE_BUDGETS` plus what is being flushed.
     pub fn memtable_bytes(&self) -> u64 {
         self.engine().map_or(0, |engine| engine.db.write_buffer_size())
     }

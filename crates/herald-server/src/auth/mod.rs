@@ -1,11 +1,11 @@
 //! Who may publish and what a subscriber may read: JWT authorization as Mercure defines it.
 //!
-//! Every transport asks the [`Authorizer`], so rights are decided in one place. A token comes
+//! Every transport asks the `Authorizer`, so rights are decided in one place. A token comes
 //! from the `Authorization: Bearer` header, else from the `mercureAuthorization` (or
 //! `__Secure-mercure_access_token`) cookie, else, only when enabled, from the `authorization`
 //! query parameter. It must be signed with the role's key and the one algorithm configured for
-//! it ([`keys`]); `exp` and `nbf` are enforced when present, `aud` and `iss` when configured. Its
-//! rights come from the `authorization_details` or legacy `mercure` claim ([`claims`]).
+//! it (`keys.rs`); `exp` and `nbf` are enforced when present, `aud` and `iss` when configured. Its
+//! rights come from the `authorization_details` or legacy `mercure` claim (`claims.rs`).
 //!
 //! - Publishing needs a token granting `publish` on every topic of the update. A token from a
 //!   cookie must also come with an allowed `Origin` (or `Referer`), so another site cannot make

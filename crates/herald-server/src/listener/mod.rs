@@ -6,8 +6,8 @@
 //! socket, then closed; with TLS on, such a connection is closed at once instead, since answering
 //! would first cost a handshake). Everything slow (the TLS handshake, serving) happens in the
 //! connection's own task, so one bad client never delays the others. On cleartext connections
-//! the task first reads the request head itself ([`sniff`]): event-stream subscriptions, the
-//! bulk of long-lived connections, are served by a lean writer ([`stream_writer`]) that keeps no
+//! the task first reads the request head itself (`sniff.rs`): event-stream subscriptions, the
+//! bulk of long-lived connections, are served by a lean writer (`stream_writer.rs`) that keeps no
 //! HTTP buffers for the stream's life; everything else goes to hyper.
 //! Each refusal and timeout is counted in `herald_limit_rejections_total{limit=…}`.
 
