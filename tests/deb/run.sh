@@ -88,6 +88,8 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 step "building the package from $HERALD_BIN"
 started=$SECONDS
@@ -154,6 +156,10 @@ dpkg-query -W -f='${Conffiles}\n' herald | grep -q "^ $config " || fail "$config
   fail "$config is $(stat -c '%U:%G %a' "$config"), not root:$group 640 (the postinst's dpkg-statoverride)"
 grep -qxF "data_dir = \"/var/lib/$state\"" "$config" || fail "$config's data_dir is not the unit's state directory /var/lib/$state"
 grep -qxF "no_demo = true" "$config" || fail "$config does not turn the demo publishers off"
+drain=$(sed -n 's/^drain_period = "\([0-9]*\)s"$/\1/p' "$config")
+[ -n "$drain" ] || fail "$config's drain_period is not a number of seconds: the test cannot compare it with TimeoutStopSec"
+[ "${stop_timeout%s}" -gt "$drain" ] ||
+  fail "TimeoutStopSec=$stop_timeout is not longer than the drain_period of $config (${drain}s): systemd would kill the drain"
 setpriv --reuid="$user" --regid="$group" --init-groups /usr/bin/herald check-config "$config" >"$work/check.log" 2>&1 ||
   { cat "$work/check.log" >&2; fail "herald check-config $config, as $user, failed (above)"; }
 
