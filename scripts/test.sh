@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs Herald's whole test suite: formatting and lints, the Rust unit and end-to-end tests (which
-# start the built binary), a short run of every fuzz target (FUZZ_SECONDS each, 10 by default;
-# FUZZ_SECONDS=0 skips it), the Autobahn WebSocket conformance cases, then the JavaScript
-# end-to-end tests with third-party clients.
+# start the built binary), the Debian package (installed and purged; as root), a short run of every
+# fuzz target (FUZZ_SECONDS each, 10 by default; FUZZ_SECONDS=0 skips it), the Autobahn WebSocket
+# conformance cases, then the JavaScript end-to-end tests with third-party clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,15 @@ if [ "$(id -u)" = 0 ]; then
   cargo test -p herald --locked --test storage_faults -- --ignored
 else
   echo "skipping the full-disk test (tests/storage_faults.rs): it needs root to mount a tmpfs"
+fi
+
+echo "== Debian package: built from the debug binary, installed, run as its unit says, purged"
+if [ "$(id -u)" != 0 ]; then
+  echo "skipping tests/deb/run.sh: it installs and purges a package with dpkg, so it needs root"
+elif ! command -v dpkg >/dev/null; then
+  echo "skipping tests/deb/run.sh: it needs dpkg (a Debian or Ubuntu machine)"
+else
+  tests/deb/run.sh
 fi
 
 echo "== fuzzing: a short run of every target over its committed corpus"
