@@ -34,6 +34,20 @@ export interface HeraldEventSourceInit {
    * listeners are added for (the browser's EventSource dispatches only the types listened for).
    */
   types?: string | readonly string[];
+  /**
+   * The WebSocket class for the `websocket` transport: one with the standard interface (`onopen`,
+   * `onmessage`, `onerror`, `onclose`, `send`, `close`), constructed with the hub's `ws:` or
+   * `wss:` URL, e.g. `WebSocket` from the `ws` package in Node.js 20, which has none of its own.
+   * Default: the global `WebSocket` (none: the transport is skipped).
+   */
+  WebSocket?: new (url: string) => unknown;
+  /**
+   * The EventSource class for the `sse` transport: one with the standard interface, constructed
+   * with the subscription URL and `{ withCredentials }`, e.g. `EventSource` from the
+   * `eventsource` package in Node.js. Default: the global `EventSource` as it was when the module
+   * loaded (none: the transport is skipped).
+   */
+  EventSource?: new (url: string, init?: { withCredentials?: boolean }) => unknown;
 }
 
 export interface HeraldEventSourceEventMap {

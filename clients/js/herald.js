@@ -10,6 +10,11 @@
 // had worked and then drops is reopened on the same transport after `retry` milliseconds. Every
 // (re)connection resumes after the last event received, so the hub replays what was missed: events
 // arrive in order, each once. One ES module, no dependencies, no build step.
+//
+// It runs in browsers and in Node.js 20 or later, where `fetch` carries the `ndjson`, `long-poll`
+// and `poll` transports; where there is no global `WebSocket` or `EventSource` (Node.js 20), the
+// `WebSocket` and `EventSource` options take an implementation, e.g. from the `ws` and
+// `eventsource` packages, and without one those transports are skipped.
 
 /** The transports, in the default order of preference. */
 export const TRANSPORTS = Object.freeze(['websocket', 'sse', 'ndjson', 'long-poll', 'poll']);
@@ -33,6 +38,8 @@ const POLL_BATCH = 1000;
 /** How often a transport that had worked may fail to reopen before the next one is tried. */
 const REOPEN_ATTEMPTS = 2;
 
+// Read when the module loads: a page that then sets `globalThis.EventSource` to this client's
+// class still has the environment's own one carry the `sse` transport.
 const NativeEventSource = globalThis.EventSource;
 const NativeWebSocket = globalThis.WebSocket;
 
@@ -54,7 +61,7 @@ function baseUrl() {
  * An `EventSource` for a Herald hub, over whichever transport works.
  *
  * `new EventSource(hubUrl, { match, matchUrlPattern, topic, transports, withCredentials,
- * lastEventId, retry, openTimeout, types })`
+ * lastEventId, retry, openTimeout, types, WebSocket, EventSource })`
  */
 export class EventSource extends EventTarget {
   static CONNECTING = CONNECTING;
@@ -69,6 +76,8 @@ export class EventSource extends EventTarget {
   #withCredentials;
   #retry;
   #openTimeout;
+  #WebSocket;
+  #EventSource;
 
   #readyState = CONNECTING;
   #lastEventId = '';
@@ -124,6 +133,8 @@ export class EventSource extends EventTarget {
     this.#retry = positive(options.retry, DEFAULT_RETRY);
     this.#openTimeout = positive(options.openTimeout, DEFAULT_OPEN_TIMEOUT);
     for (const type of list(options.types)) this.#types.add(type);
+    this.#WebSocket = implementation(options.WebSocket, NativeWebSocket, 'WebSocket');
+    this.#EventSource = implementation(options.EventSource, NativeEventSource, 'EventSource');
 
     const resumeFrom = options.lastEventId ?? fromUrl;
     if (resumeFrom !== undefined && resumeFrom !== null && resumeFrom !== '') {
@@ -261,7 +272,7 @@ export class EventSource extends EventTarget {
     try {
       Object.assign(connection, this.#open(name, hooks));
     } catch {
-      // e.g. no WebSocket or EventSource in this environment, or a URL it refuses
+      // e.g. no WebSocket or EventSource in this environment (Node.js 20), or a URL it refuses
       queueMicrotask(hooks.failed);
     }
   }
@@ -376,7 +387,8 @@ export class EventSource extends EventTarget {
     const url = new URL(this.#base);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.search = '';
-    const socket = new NativeWebSocket(url);
+    if (!this.#WebSocket) throw new TypeError('no WebSocket here: give one in the WebSocket option');
+    const socket = new this.#WebSocket(url.href);
     const ref = 'herald-subscribe';
     socket.onopen = () => {
       const message = { type: 'subscribe', ref };
@@ -406,7 +418,10 @@ export class EventSource extends EventTarget {
     socket.onclose = hooks.failed;
     return {
       stop() {
-        socket.onopen = socket.onmessage = socket.onerror = socket.onclose = null;
+        socket.onopen = socket.onmessage = socket.onclose = null;
+        // Not null: an implementation built on Node.js's EventEmitter (the `ws` package) throws
+        // the error of a socket closed while connecting when nothing listens for it.
+        socket.onerror = () => {};
         socket.close();
       },
     };
@@ -414,7 +429,8 @@ export class EventSource extends EventTarget {
 
   /** Server-Sent Events: the browser's EventSource, re-created by this client on each error. */
   #sse(hooks) {
-    const source = new NativeEventSource(this.#subscribeUrl(), { withCredentials: this.#withCredentials });
+    if (!this.#EventSource) throw new TypeError('no EventSource here: give one in the EventSource option');
+    const source = new this.#EventSource(this.#subscribeUrl().href, { withCredentials: this.#withCredentials });
     const forward = (event) => {
       hooks.event({ id: event.lastEventId, event: event.type, data: event.data, origin: event.origin });
     };
@@ -529,6 +545,13 @@ export class EventSource extends EventTarget {
 
 for (const [name, value] of Object.entries({ CONNECTING, OPEN, CLOSED })) {
   Object.defineProperty(EventSource.prototype, name, { value, enumerable: true });
+}
+
+/** The constructor given in option `name`, else the environment's own (undefined when it has none). */
+function implementation(given, own, name) {
+  if (given === undefined || given === null) return own;
+  if (typeof given !== 'function') throw new TypeError(`${name}: give a constructor, such as the ${name} class`);
+  return given;
 }
 
 function positive(value, fallback) {
