@@ -255,6 +255,9 @@ pub struct Event {
     pub private: bool,
     /// When the hub accepted it, in milliseconds since the Unix epoch (for retention by age).
     pub published_ms: u64,
+    /// When this process built it, on the monotonic clock: for an event published here, when
+    /// the hub accepted it (the start of its publish-to-write delay).
+    pub created: std::time::Instant,
     sse: Bytes,
     /// The encodings of registered [`Format`]s, each built on first use.
     encodings: [OnceLock<Bytes>; FORMAT_SLOTS],
@@ -279,6 +282,7 @@ impl Event {
             retry: update.retry,
             private: update.private,
             published_ms,
+            created: std::time::Instant::now(),
             sse,
             encodings: Default::default(),
         })

@@ -396,6 +396,11 @@ impl Hub {
         self.disconnect_all();
     }
 
+    /// How much its store retains, if it has one that keeps count.
+    pub fn store_footprint(&self) -> Option<crate::store::Footprint> {
+        self.store.as_ref().and_then(|store| store.footprint())
+    }
+
     /// The hub's counters, read now.
     pub fn stats(&self) -> HubStats {
         let state = self.state.lock();

@@ -30,5 +30,5 @@ pub use event::{Event, Format, Update, UpdateError, ValidUpdate, HUB_PATH};
 pub use hub::{Cursor, Hub, HubStats, PublishError};
 pub use matcher::{Matcher, MatcherError};
 pub use retention::Retention;
-pub use store::{Store, StoreError};
+pub use store::{Footprint, Store, StoreError};
 pub use subscription::{Ended, Subscription};

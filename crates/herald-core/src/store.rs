@@ -93,4 +93,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// The position of the earliest retained event bearing `id`.
     fn position_of(&self, id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// How much it retains, for the metrics; `None` when the store does not keep count.
+    fn footprint(&self) -> Option<Footprint> {
+        None
+    }
+}
+
+/// How much a [`Store`] retains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Retained events.
+    pub events: u64,
+    /// Their encoded size, in bytes (what size-based retention counts).
+    pub bytes: u64,
 }

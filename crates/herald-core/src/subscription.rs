@@ -169,6 +169,12 @@ impl Subscription {
         self.resumed_from.as_deref()
     }
 
+    /// Whether the events it hands over now come straight from the hub as they are published:
+    /// its replay and its catch-up from the store are done.
+    pub fn is_live(&self) -> bool {
+        self.replay.is_empty() && self.catch_up.is_none()
+    }
+
     /// The next event, waiting for one to be published.
     pub async fn recv(&mut self) -> Result<Arc<Event>, Ended> {
         let mut one = Vec::with_capacity(1);

@@ -318,6 +318,11 @@ fn seq_of(bytes: &[u8]) -> Option<u64> {
 }
 
 impl Store for DiskStore {
+    fn footprint(&self) -> Option<herald_core::Footprint> {
+        let tally = self.tally.lock();
+        Some(herald_core::Footprint { events: tally.count, bytes: tally.bytes })
+    }
+
     fn next_seq(&self) -> u64 {
         self.tally.lock().next_seq
     }

@@ -36,3 +36,63 @@ async fn a_metrics_token_is_required_when_set() {
     assert_eq!(right.status(), 200);
     assert!(right.text().await.expect("text").contains("herald_events_published_total"));
 }
+
+/// The value of `series` (a metric name with its labels) in a scrape.
+fn value(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn scrape(hub: &TestHub) -> String {
+    let url = hub.base.join("/metrics").expect("joins");
+    hub.client.get(url).send().await.expect("GET /metrics").text().await.expect("the scrape")
+}
+
+#[tokio::test]
+async fn latencies_connections_by_transport_and_the_store_size_are_measured() {
+    // The disk store (the default), so that publishes wait for durability and the store counts.
+    let hub = TestHub::start(&[]).await;
+    // From the start of history, so that the first event is not missed however late the
+    // stream connects (it connects on its first read).
+    let mut sse = hub.event_source(&["/metered"]).last_event_id("earliest");
+    let ws_url = hub.ws_url().parse().expect("a WebSocket URL");
+    let socket = herald_client::WebSocket::builder(ws_url).connect().await.expect("a WebSocket");
+    socket.subscribe(herald_client::Subscribe::exact("/metered")).await.expect("subscribed");
+    let mut socket = socket;
+    let first = hub.publish("/metered", "0").await;
+    assert_eq!(herald_testkit::within(sse.next()).await.expect("the stream").id, first);
+    for n in 1..3 {
+        hub.publish("/metered", &n.to_string()).await;
+    }
+    herald_testkit::take(&mut sse, 2).await;
+    for _ in 0..3 {
+        herald_testkit::within(socket.next()).await.expect("the socket").expect("an event");
+    }
+
+    let text = scrape(&hub).await;
+    assert_eq!(value(&text, "herald_connections{transport=\"sse\"}"), Some(1.0), "{text}");
+    assert_eq!(value(&text, "herald_connections{transport=\"websocket\"}"), Some(1.0));
+    assert_eq!(value(&text, "herald_connections{transport=\"ndjson\"}"), Some(0.0));
+    assert_eq!(value(&text, "herald_publish_ack_seconds_count"), Some(3.0), "one per publish");
+    assert!(value(&text, "herald_publish_ack_seconds_sum").is_some_and(|s| s > 0.0));
+    let writes = value(&text, "herald_publish_to_write_seconds_count").expect("the write histogram");
+    assert!(writes >= 2.0, "a batch written to each subscriber at least: {writes}");
+    assert_eq!(value(&text, "herald_publish_to_write_seconds_bucket{le=\"+Inf\"}"), Some(writes));
+    assert_eq!(value(&text, "herald_store_events"), Some(3.0));
+    assert!(value(&text, "herald_store_bytes").is_some_and(|b| b > 0.0));
+
+    // Gone subscribers are no longer counted.
+    drop(sse);
+    socket.close().await;
+    herald_testkit::within(async {
+        loop {
+            let text = scrape(&hub).await;
+            let open = ["sse", "websocket"]
+                .map(|t| value(&text, &format!("herald_connections{{transport=\"{t}\"}}")).unwrap_or(-1.0));
+            if open == [0.0, 0.0] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

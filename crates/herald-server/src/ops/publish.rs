@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use herald_core::{Event, PublishError, Update};
 
@@ -30,6 +31,8 @@ impl Publisher {
 pub(crate) struct Admitted<'a> {
     state: &'a AppState,
     rights: &'a PublishRights,
+    /// When the publisher was admitted: the start of its acknowledgement latency.
+    since: Instant,
 }
 
 /// Checks authorization, then takes one publish from the publisher's rate. A transport calls
@@ -41,7 +44,7 @@ pub(crate) fn admit<'a>(state: &'a AppState, publisher: &'a Publisher) -> Result
         rate.check(&rights.publisher_key(publisher.client))
             .map_err(|limited| PublishFailure::RateLimited { retry_after: limited.retry_after })?;
     }
-    Ok(Admitted { state, rights })
+    Ok(Admitted { state, rights, since: Instant::now() })
 }
 
 impl Admitted<'_> {
@@ -56,6 +59,7 @@ impl Admitted<'_> {
             PublishError::Storage(e) => PublishFailure::Unavailable(e),
             PublishError::Closed => PublishFailure::ShuttingDown,
         })?;
+        crate::metrics::histogram::PUBLISH_ACK.observe(self.since.elapsed());
         tracing::debug!(id = %event.id, topics = ?event.topics, "published");
         Ok(event)
     }

@@ -4,6 +4,7 @@
 //! its first kilobyte or so), then sends one `<script>e({…});</script>` chunk per event, with
 //! the JSON event message made safe inside a script element.
 
+use crate::metrics::connections::Transport;
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
@@ -49,6 +50,7 @@ impl HtmlFile {
 
 impl StreamFormat for HtmlFile {
     const CONTENT_TYPE: &'static str = "text/html; charset=utf-8";
+    const TRANSPORT: Transport = Transport::HtmlFile;
 
     fn prelude(&self, _position: Option<&str>) -> Bytes {
         let callback = &self.callback;

@@ -2,6 +2,7 @@
 //! JSON object per line, the event messages the WebSocket transport sends, a `position` line
 //! first for a fresh subscription, and `{"type":"heartbeat"}` lines while idle.
 
+use crate::metrics::connections::Transport;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ pub(crate) struct Ndjson;
 
 impl StreamFormat for Ndjson {
     const CONTENT_TYPE: &'static str = "application/x-ndjson";
+    const TRANSPORT: Transport = Transport::Ndjson;
 
     fn prelude(&self, position: Option<&str>) -> Bytes {
         match position {

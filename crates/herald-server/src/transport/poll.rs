@@ -10,6 +10,8 @@
 //! subscriber's token expired meanwhile; when the hub shuts down, a waiting poll is answered at
 //! once with what it has (often nothing) and its cursor, so the client simply polls again.
 
+use crate::metrics::connections::{Open, Transport};
+use crate::metrics::histogram::PUBLISH_TO_WRITE;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ pub(crate) async fn respond(
     cursor: Option<&str>,
     headers: HeaderMap,
 ) -> Response {
+    let transport = if timeout.is_zero() { Transport::Poll } else { Transport::LongPoll };
+    let _open = Open::new(transport);
     let mut batch = Vec::new();
     let mut next = match subscription.drain(EVENTS_PER_POLL, &mut batch).await {
         Ok(next) => next,
@@ -52,6 +56,8 @@ pub(crate) async fn respond(
         match tokio::time::timeout(timeout, wait).await {
             Ok(None) => {}
             Ok(Some(Ok(first))) => {
+                // Published while the poll waited: a live delivery.
+                PUBLISH_TO_WRITE.observe(first.created.elapsed());
                 batch.push(first);
                 next = subscription.drain(EVENTS_PER_POLL, &mut batch).await.ok().flatten().or(next);
             }

@@ -6,6 +6,7 @@
 //! it as their last event id, so a connection that drops before its first event resumes without
 //! a gap. A `:` comment is the heartbeat.
 
+use crate::metrics::connections::Transport;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,7 @@ pub(crate) struct Sse {
 
 impl StreamFormat for Sse {
     const CONTENT_TYPE: &'static str = "text/event-stream";
+    const TRANSPORT: Transport = Transport::Sse;
 
     fn prelude(&self, position: Option<&str>) -> Bytes {
         let retry = self.retry.map(|r| u64::try_from(r.as_millis()).unwrap_or(u64::MAX));

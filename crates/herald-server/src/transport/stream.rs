@@ -23,6 +23,9 @@ use futures_core::Stream;
 use herald_core::{Ended, Event, Subscription};
 use tokio::time::Sleep;
 
+use crate::metrics::connections::{Open, Transport};
+use crate::metrics::histogram::PUBLISH_TO_WRITE;
+
 /// Most events written as one chunk of a streamed response.
 const EVENTS_PER_CHUNK: usize = 128;
 
@@ -30,6 +33,9 @@ const EVENTS_PER_CHUNK: usize = 128;
 pub(crate) trait StreamFormat: Send + Unpin + 'static {
     /// The response's `Content-Type`.
     const CONTENT_TYPE: &'static str;
+
+    /// The transport, as the connections metric names it.
+    const TRANSPORT: Transport;
 
     /// The opening chunk. `position` is where a fresh subscription starts in the log (the id of
     /// the newest event before it), which the format tells the client so that a connection that
@@ -66,6 +72,8 @@ pub(crate) struct EventStream<F> {
     /// Whether anything was sent since the heartbeat timer last fired. The timer is re-armed only
     /// when it fires (not on every event), which keeps the timer wheel out of the hot path.
     active: bool,
+    /// Counts the stream in `herald_connections` while it lives.
+    _open: Open,
 }
 
 impl<F: StreamFormat> EventStream<F> {
@@ -77,6 +85,7 @@ impl<F: StreamFormat> EventStream<F> {
             heartbeat_every,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_every)),
             active: true,
+            _open: Open::new(F::TRANSPORT),
         }
     }
 }
@@ -90,9 +99,13 @@ impl<F: StreamFormat> Stream for EventStream<F> {
             return Poll::Ready(Some(Ok(pending)));
         }
         let mut batch = Vec::new();
+        let live = this.subscription.is_live();
         match this.subscription.poll_recv_many(cx, &mut batch, EVENTS_PER_CHUNK) {
             Poll::Ready(Ok(_)) => {
                 this.active = true;
+                if let (true, Some(newest)) = (live, batch.last()) {
+                    PUBLISH_TO_WRITE.observe(newest.created.elapsed());
+                }
                 Poll::Ready(Some(Ok(this.format.batch(&batch))))
             }
             Poll::Ready(Err(Ended::Closed | Ended::Expired)) => Poll::Ready(None),

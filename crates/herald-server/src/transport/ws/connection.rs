@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::protocol::{self, ClientMessage, OneOrMany, Retry};
+use crate::metrics::{connections, histogram};
 use crate::ops::{self, MatchKind, MatcherSpec, PublishFailure, Publisher, SubscribeRequest, Subscriber};
 use crate::transport::json;
 use crate::AppState;
@@ -55,6 +56,7 @@ fn close_for(why: Ended) -> (u16, &'static str) {
 
 /// Serves `socket` until either side closes it. The rights were decided once, at the upgrade.
 pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publisher, subscriber: Subscriber) {
+    let _open = connections::Open::new(connections::Transport::WebSocket);
     let heartbeat = state.config.heartbeat;
     let mut connection = Connection { state, publisher, subscriber, subscription: None };
     let mut keep_alive = tokio::time::interval_at(crate::timing::after(heartbeat), heartbeat);
@@ -154,7 +156,11 @@ async fn next_events(subscription: &mut Option<Subscription>) -> Result<Vec<Arc<
         return std::future::pending().await;
     };
     let mut events = Vec::new();
+    let live = subscription.is_live();
     std::future::poll_fn(|cx| subscription.poll_recv_many(cx, &mut events, EVENTS_PER_FLUSH)).await?;
+    if let (true, Some(newest)) = (live, events.last()) {
+        histogram::PUBLISH_TO_WRITE.observe(newest.created.elapsed());
+    }
     Ok(events)
 }
 

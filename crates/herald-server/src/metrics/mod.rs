@@ -3,7 +3,12 @@
 //! Counters that code paths increment (limit rejections, authorization failures) go through the
 //! `metrics` facade into one process-wide Prometheus recorder. The hub's own figures (subscribers,
 //! events published and delivered, overflows, history size) are read from
-//! [`herald_core::Hub::stats`] at each scrape, so the publish path pays nothing for them.
+//! [`herald_core::Hub::stats`] at each scrape, so the publish path pays nothing for them; so is
+//! the store's size. Latencies ([`histogram`]) and open connections by transport
+//! ([`connections`]) are atomic counters of their own, rendered after the recorder's output.
+
+pub(crate) mod connections;
+pub(crate) mod histogram;
 
 use std::sync::OnceLock;
 
@@ -66,7 +71,15 @@ pub(crate) async fn handle_scrape(State(state): State<AppState>, headers: Header
     metrics::counter!("herald_events_published_total").absolute(stats.published);
     metrics::counter!("herald_deliveries_total").absolute(stats.delivered);
     metrics::counter!("herald_subscribers_overflowed_total").absolute(stats.overflowed);
-    let mut response = handle.render().into_response();
+    if let Some(footprint) = state.hub.store_footprint() {
+        metrics::gauge!("herald_store_events").set(footprint.events as f64);
+        metrics::gauge!("herald_store_bytes").set(footprint.bytes as f64);
+    }
+    let mut text = handle.render();
+    histogram::PUBLISH_ACK.render(&mut text);
+    histogram::PUBLISH_TO_WRITE.render(&mut text);
+    connections::render(&mut text);
+    let mut response = text.into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
