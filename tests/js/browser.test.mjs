@@ -11,10 +11,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './lib/chromium.mjs';
 import { startHub, startRelay, waitFor } from './lib/hub.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const TEST_TIMEOUT = 30000;
 
 let hub;
@@ -24,28 +23,13 @@ let profile;
 const cleanups = [];
 
 before(async () => {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
-  }
   hub = await startHub();
   cleanups.push(() => hub.stop());
   relay = await startRelay(hub.url);
   cleanups.push(() => relay.close());
   profile = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-chromium-'));
   cleanups.push(() => fs.rmSync(profile, { recursive: true, force: true }));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  context = await launchChromium(profile);
   cleanups.push(() => context.close());
   if (process.env.HERALD_CLIENT_JS) {
     const file = path.resolve(process.env.HERALD_CLIENT_JS);

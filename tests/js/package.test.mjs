@@ -16,13 +16,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './lib/chromium.mjs';
 import { startHub, startRelay } from './lib/hub.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLIENT_DIR = path.resolve(here, '../../clients/js');
 const ASSETS_DIR = path.resolve(here, '../../crates/herald-server/assets');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const NAME = 'herald-client';
 /** What the tarball must hold, and nothing else. */
 const PACKED_FILES = ['README.md', 'herald.d.ts', 'herald.js', 'package.json'];
@@ -372,21 +371,8 @@ async function pageWaits(page, predicate, what, ms = 20000) {
 }
 
 test("Chromium: a page on another origin imports 'herald-client' by an import map and receives events", { timeout: TEST_TIMEOUT }, async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   const profile = fs.mkdtempSync(path.join(work, 'chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const context = await launchChromium(profile);
   try {
     const page = await context.newPage();
     const errors = [];
