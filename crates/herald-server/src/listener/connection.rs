@@ -29,6 +29,7 @@ use super::activity::{Activity, InFlight, Tracked, TrackedBody};
 use super::admission::Permit;
 use super::closing::ClosingTcp;
 use super::prefixed::Prefixed;
+use super::publish_lane;
 use super::sniff::{self, Sniffed};
 use super::stream_writer;
 use super::ConnectionLimits;
@@ -68,6 +69,24 @@ pub(crate) async fn serve_plain(mut stream: TcpStream, permit: Permit, shared: S
             let _watcher = watcher;
             stream_writer::serve(stream, request, permit, shared).await;
         }
+        Sniffed::Publish(head) => match publish_lane::runtime() {
+            // Moved to the publishing runtime: the socket leaves this runtime's I/O driver and
+            // joins that one's.
+            Some(lane) => match stream.into_std() {
+                Ok(stream) => {
+                    lane.spawn(async move {
+                        match TcpStream::from_std(stream) {
+                            Ok(stream) => {
+                                serve(Prefixed::new(head, ClosingTcp::new(stream)), permit, shared, watcher).await
+                            }
+                            Err(e) => tracing::debug!("cannot serve a publishing connection: {e}"),
+                        }
+                    });
+                }
+                Err(e) => tracing::debug!("cannot move a publishing connection: {e}"),
+            },
+            None => Box::pin(serve(Prefixed::new(head, ClosingTcp::new(stream)), permit, shared, watcher)).await,
+        },
         // Boxed: the task's own allocation then stays the size a lean stream needs.
         Sniffed::Other(head) => {
             Box::pin(serve(Prefixed::new(head, ClosingTcp::new(stream)), permit, shared, watcher)).await

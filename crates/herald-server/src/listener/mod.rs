@@ -16,6 +16,7 @@ mod admission;
 mod closing;
 mod connection;
 mod prefixed;
+mod publish_lane;
 pub(crate) mod sniff;
 mod stream_writer;
 

@@ -24,6 +24,9 @@ const MAX_HEADERS: usize = 64;
 pub(crate) enum Sniffed {
     /// A subscription to serve as a lean event stream.
     Stream(Box<Request<Body>>),
+    /// A publish (`POST` on the hub): the bytes read so far, for hyper to read first, on the
+    /// publishing runtime (`publish_lane.rs`).
+    Publish(Vec<u8>),
     /// Anything else: the bytes read so far, for hyper to read first.
     Other(Vec<u8>),
     /// No complete head within the header read timeout (a slow or silent client).
@@ -52,6 +55,7 @@ pub(crate) async fn first_request(stream: &mut TcpStream, timeout: Duration, max
     match tokio::time::timeout(timeout, read).await {
         Ok(Ok(true)) => match subscription(&head) {
             Some(request) => Sniffed::Stream(Box::new(request)),
+            None if publishes(&head) => Sniffed::Publish(head),
             None => Sniffed::Other(head),
         },
         Err(_) => Sniffed::TimedOut,
@@ -90,6 +94,17 @@ pub(crate) fn subscription(head: &[u8]) -> Option<Request<Body>> {
     request.body(Body::empty()).ok()
 }
 
+/// Whether `head` starts with a `POST` on the hub's endpoint (a publish, as far as the request
+/// line says; hyper reads and checks the rest).
+pub(crate) fn publishes(head: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    // A head with more headers than parsed here still names its method and path.
+    let _ = parsed.parse(head);
+    let path = parsed.path.map(|target| target.split_once('?').map_or(target, |(path, _)| path));
+    parsed.method == Some("POST") && path == Some(herald_core::HUB_PATH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +118,21 @@ mod tests {
         assert!(sniff("GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"));
         assert!(sniff("GET /.well-known/mercure?topic=a&transport=ndjson HTTP/1.1\r\nHost: x\r\n\r\n"));
         assert!(sniff("GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+    }
+
+    #[test]
+    fn publishes_are_told_apart() {
+        assert!(publishes(b"POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"));
+        assert!(publishes(b"POST /.well-known/mercure?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"));
+        for head in [
+            &b"GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"POST /.well-known/mercure/subscriptions HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"\x16\x03\x01garbage",
+        ] {
+            assert!(!publishes(head), "{head:?}");
+        }
     }
 
     #[test]
