@@ -42,7 +42,7 @@ document=crates/herald-server/assets/openapi.yaml
 binary=${HERALD_BIN:-target/debug/herald}
 key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 log=$(mktemp)
-"$binary" serve --addr 127.0.0.1:0 --store memory --no-demo --jwt-key "$key" --jwt-query-param >"$log" 2>&1 &
+HERALD_JWT_KEY=$key "$binary" serve --addr 127.0.0.1:0 --store memory --no-demo --jwt-query-param >"$log" 2>&1 &
 hub=$!
 trap 'kill "$hub" 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do
@@ -66,6 +66,6 @@ mkdir -p "$work"
   --request-timeout 15 \
   --generation-database none \
   --no-color \
-  --report junit --report-dir report)
+  --report junit --report-dir report) || { echo "schemathesis found problems; the hub's log:"; tail -n 50 "$log"; exit 1; }
 
 HERALD_OPENAPI_JWT_KEY=$key "$venv/bin/python" tests/openapi/websocket.py "$address"
