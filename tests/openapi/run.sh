@@ -2,7 +2,8 @@
 # Checks the OpenAPI document of the hub's HTTP API (crates/herald-server/assets/openapi.yaml,
 # served at /openapi.yaml): validates it with openapi-spec-validator, then starts the built hub
 # (HERALD_BIN, default target/debug/herald) on a free loopback port, with a JWT key so the
-# authorization paths answer as in production, and runs schemathesis against the document the
+# authorization paths answer as in production (and a CORS origin, which every request comes
+# from, so the CORS headers are checked too), and runs schemathesis against the document the
 # hub serves: every operation (that of /openapi.yaml too, which schemathesis leaves out unless a
 # filter selects it), valid and invalid requests, OPENAPI_EXAMPLES examples per operation and
 # phase (default 25), every check but one (no server error; documented status codes, content
@@ -42,7 +43,9 @@ document=crates/herald-server/assets/openapi.yaml
 binary=${HERALD_BIN:-target/debug/herald}
 key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 log=$(mktemp)
-HERALD_JWT_KEY=$key "$binary" serve --addr 127.0.0.1:0 --store memory --no-demo --jwt-query-param >"$log" 2>&1 &
+origin=https://app.example.com
+HERALD_JWT_KEY=$key "$binary" serve --addr 127.0.0.1:0 --store memory --no-demo --jwt-query-param \
+  --cors-origin "$origin" >"$log" 2>&1 &
 hub=$!
 trap 'kill "$hub" 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 100); do
@@ -60,6 +63,7 @@ mkdir -p "$work"
 (cd "$work" && HERALD_OPENAPI_JWT_KEY=$key SCHEMATHESIS_HOOKS=../../tests/openapi/hooks.py \
   "../../$venv/bin/schemathesis" run "http://$address/openapi.yaml" \
   --include-path-regex '^/' \
+  --header "Origin: $origin" \
   --checks all --exclude-checks positive_data_acceptance \
   --max-examples "${OPENAPI_EXAMPLES:-25}" \
   --workers 4 \
