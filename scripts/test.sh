@@ -2,7 +2,8 @@
 # Runs Herald's whole test suite: formatting and lints, the Rust unit and end-to-end tests (which
 # start the built binary), the Debian package (installed and purged; as root), a short run of every
 # fuzz target (FUZZ_SECONDS each, 10 by default; FUZZ_SECONDS=0 skips it), the Autobahn WebSocket
-# conformance cases, then the JavaScript end-to-end tests with third-party clients.
+# conformance cases, the OpenAPI document checked against the running hub, then the JavaScript
+# end-to-end tests with third-party clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,9 @@ fi
 
 echo "== Autobahn WebSocket conformance cases"
 HERALD_BIN="$PWD/target/debug/herald" tests/autobahn/run.sh
+
+echo "== OpenAPI document and schemathesis"
+HERALD_BIN="$PWD/target/debug/herald" tests/openapi/run.sh
 
 echo "== JavaScript end-to-end tests"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error && HERALD_BIN="$PWD/../../target/debug/herald" npm test)

@@ -64,6 +64,7 @@ pub mod fuzzing;
 mod host;
 pub mod listener;
 mod metrics;
+mod openapi;
 mod ops;
 pub mod rate;
 mod timing;
@@ -161,7 +162,8 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route(transport::PATH, get(transport::subscribe).post(transport::publish_form::handle))
         .route("/ws", get(transport::ws_only))
-        .route("/healthz", get(|| async { "ok\n" }));
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/openapi.yaml", get(openapi::handle));
     if state.pages {
         app = app.merge(demo::routes());
     }

@@ -172,11 +172,13 @@ fn accepts_ndjson(headers: &HeaderMap) -> bool {
         .any(|media| media.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-ndjson")))
 }
 
+/// A number of seconds; one too large for a `Duration` is the longest one (cut to
+/// `--long-poll-max` by the caller anyway).
 fn timeout(text: &str) -> Result<Duration, SubscribeFailure> {
     text.parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
         .ok_or_else(|| {
             SubscribeFailure::Malformed(format!("timeout={text:?}: give a number of seconds, e.g. timeout=30"))
         })
@@ -229,6 +231,11 @@ mod tests {
         assert_eq!(
             long_poll(&[("transport", "long-poll"), ("timeout", "9999")]),
             Transport::Poll { timeout: Duration::from_secs(60) }
+        );
+        assert_eq!(
+            long_poll(&[("transport", "long-poll"), ("timeout", "1.7e308")]),
+            Transport::Poll { timeout: Duration::from_secs(60) },
+            "a number of seconds too large for a Duration is cut to the longest wait too"
         );
         assert_eq!(long_poll(&[("transport", "poll")]), Transport::Poll { timeout: Duration::ZERO });
         assert_eq!(long_poll(&[("transport", "poll"), ("timeout", "0")]), Transport::Poll { timeout: Duration::ZERO });
