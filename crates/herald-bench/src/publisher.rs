@@ -90,6 +90,9 @@ pub(crate) struct Outcome {
     pub sent: u64,
     pub failed: u64,
     pub first_error: Option<String>,
+    /// For each acknowledged message, microseconds from sending its (last) try to the end of
+    /// the answer.
+    pub ack_us: Vec<u32>,
 }
 
 /// Runs publisher number `index` until its messages are sent.
@@ -118,8 +121,10 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
                 }
             }
             let text = payload::encode(k as u64, shared.clock.now_us(), shared.payload_size);
+            let sent_at = std::time::Instant::now();
             result = publish_one(&shared, &mut connection, &topic, id.as_deref(), &text).await;
             if result.is_ok() {
+                outcome.ack_us.push(u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX));
                 break;
             }
             connection = None;

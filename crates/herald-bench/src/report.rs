@@ -88,6 +88,9 @@ pub struct Report {
     pub deliveries_per_second: f64,
     /// Publish-to-receive latency of the deliveries; `None` when nothing was delivered.
     pub latency: Option<Latency>,
+    /// From sending each publish to the end of its answer, as the publisher waits for it (the
+    /// acknowledgement latency); `None` when nothing was published.
+    pub publish_ack: Option<Latency>,
     /// The target's resident memory (all `--pid`s) before connecting.
     pub target_rss_before_bytes: Option<u64>,
     /// The target's resident memory with every subscriber connected and idle.
@@ -181,6 +184,12 @@ impl Report {
             if let Some(l) = self.latency {
                 rows.push((
                     "latency p50/p90/p99/max",
+                    format!("{} / {} / {} / {} ms", ms(l.p50_us), ms(l.p90_us), ms(l.p99_us), ms(l.max_us)),
+                ));
+            }
+            if let Some(l) = self.publish_ack {
+                rows.push((
+                    "publish ack p50/p90/p99/max",
                     format!("{} / {} / {} / {} ms", ms(l.p50_us), ms(l.p90_us), ms(l.p99_us), ms(l.max_us)),
                 ));
             }

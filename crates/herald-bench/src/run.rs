@@ -127,6 +127,7 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
         delivery_seconds,
         deliveries_per_second: if delivery_seconds > 0.0 { deliveries as f64 / delivery_seconds } else { 0.0 },
         latency: Latency::of(&mut tally.latencies_us),
+        publish_ack: Latency::of(&mut publish.ack_us),
         target_rss_before_bytes: rss_before,
         target_rss_connected_bytes: rss_connected,
         target_rss_per_connection_bytes: rss_per_connection,
@@ -146,6 +147,8 @@ struct PublishTally {
     failed: u64,
     seconds: f64,
     first_error: Option<String>,
+    /// Each acknowledged publish's round trip, in microseconds.
+    ack_us: Vec<u32>,
 }
 
 /// Runs the publishers, then waits until every expected delivery arrived or none arrived for
@@ -184,6 +187,7 @@ async fn publish_and_drain(
                 tally.sent += outcome.sent;
                 tally.failed += outcome.failed;
                 tally.first_error = tally.first_error.or(outcome.first_error);
+                tally.ack_us.extend(outcome.ack_us);
             }
         }
         if let Some(ended) = publishing_ended {
