@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -257,7 +258,10 @@ impl Hub {
             }
             event.seq = state.next_seq;
             let event = Arc::new(event);
-            self.deliver(&mut state, std::slice::from_ref(&event), &[given_id]);
+            let mut wakers = Vec::new();
+            self.deliver(&mut state, std::slice::from_ref(&event), &[given_id], &mut wakers);
+            drop(state);
+            wakers.into_iter().for_each(Waker::wake);
             return Ok(event);
         };
         let (reply, answer) = oneshot::channel();
@@ -267,7 +271,9 @@ impl Hub {
 
     /// Records `events` (positions from `state.next_seq` on) in history and queues them.
     /// `given_id[i]` says whether the publisher gave `events[i]` its id (for the dedup window).
-    pub(crate) fn deliver(&self, state: &mut State, events: &[Arc<Event>], given_id: &[bool]) {
+    /// The waiting subscribers' wakers go to `wakers`: the caller wakes them once it released
+    /// the lock (and, with a store, answered the publishers).
+    pub(crate) fn deliver(&self, state: &mut State, events: &[Arc<Event>], given_id: &[bool], wakers: &mut Vec<Waker>) {
         let now = now_ms();
         let (mut delivered, mut overflowed) = (0, 0);
         for (i, event) in events.iter().enumerate() {
@@ -277,7 +283,7 @@ impl Hub {
             }
             state.next_seq = event.seq + 1;
             state.history.push(event.clone(), now);
-            let (d, o) = state.fan_out(event);
+            let (d, o) = state.fan_out(event, wakers);
             delivered += d;
             overflowed += o;
         }
@@ -499,18 +505,18 @@ impl State {
     }
 
     /// Queues `event` for every matching subscriber; returns (queued, dropped for overflow).
-    fn fan_out(&mut self, event: &Arc<Event>) -> (u64, u64) {
+    fn fan_out(&mut self, event: &Arc<Event>, wakers: &mut Vec<Waker>) -> (u64, u64) {
         let mut outcome = FanOut::default();
         for topic in &event.topics {
             if let Some(mailboxes) = self.by_topic.get(topic.as_str()) {
                 for mailbox in mailboxes {
-                    outcome.offer(mailbox, event);
+                    outcome.offer(mailbox, event, wakers);
                 }
             }
         }
         for mailbox in &self.broad {
             if event.topics.iter().any(|t| mailbox.selection.matchers.iter().any(|m| m.matches(t))) {
-                outcome.offer(mailbox, event);
+                outcome.offer(mailbox, event, wakers);
             }
         }
         for key in outcome.overflowing.drain(..) {
@@ -539,11 +545,11 @@ struct FanOut {
 }
 
 impl FanOut {
-    fn offer(&mut self, mailbox: &Mailbox, event: &Arc<Event>) {
+    fn offer(&mut self, mailbox: &Mailbox, event: &Arc<Event>, wakers: &mut Vec<Waker>) {
         if !mailbox.selection.access.allows(event) {
             return;
         }
-        match mailbox.push(event) {
+        match mailbox.push_deferred(event, wakers) {
             Offer::Queued => self.delivered += 1,
             Offer::Duplicate => {}
             // Offered again through another of its topics: already counted.

@@ -61,25 +61,31 @@ impl Mailbox {
     }
 
     /// Queues `event` without waiting; wakes the consumer if it waits.
+    #[cfg(test)]
     pub(crate) fn push(&self, event: &Arc<Event>) -> Offer {
-        let waker = {
-            let mut inner = self.inner.lock();
-            if inner.closed.is_some() {
-                return Offer::Closed;
-            }
-            if inner.last_seq == event.seq {
-                return Offer::Duplicate;
-            }
-            if inner.queue.len() >= self.capacity {
-                return Offer::Full;
-            }
-            inner.last_seq = event.seq;
-            inner.queue.push_back(event.clone());
-            inner.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+        let mut wakers = Vec::new();
+        let offer = self.push_deferred(event, &mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
+        offer
+    }
+
+    /// Queues `event` without waiting. If the consumer waits, its waker goes to `wakers`, for
+    /// the hub to wake once it released its lock and answered the publishers: waking thousands
+    /// of tasks takes longer than queueing for them, and neither needs to wait for it.
+    pub(crate) fn push_deferred(&self, event: &Arc<Event>, wakers: &mut Vec<Waker>) -> Offer {
+        let mut inner = self.inner.lock();
+        if inner.closed.is_some() {
+            return Offer::Closed;
         }
+        if inner.last_seq == event.seq {
+            return Offer::Duplicate;
+        }
+        if inner.queue.len() >= self.capacity {
+            return Offer::Full;
+        }
+        inner.last_seq = event.seq;
+        inner.queue.push_back(event.clone());
+        wakers.extend(inner.waker.take());
         Offer::Queued
     }
 

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
+use std::task::Waker;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -46,6 +47,8 @@ pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn 
 
 fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
     let mut batch = Vec::new();
+    // The subscribers to wake after each commit; kept to reuse its allocation.
+    let mut wakers = Vec::new();
     let mut last_batch = 0;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -63,7 +66,7 @@ fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
         let Some(hub) = hub.upgrade() else {
             break;
         };
-        commit(&hub, store.as_ref(), &mut batch);
+        commit(&hub, store.as_ref(), &mut batch, &mut wakers);
     }
 }
 
@@ -76,7 +79,9 @@ fn drain(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
     }
 }
 
-fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
+/// Makes `batch` durable, delivers it, answers its publishers, then wakes the subscribers it
+/// reached (through `wakers`, left empty): the publishers need not wait for thousands of wake-ups.
+fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut Vec<Waker>) {
     let now = now_ms();
     let dedup_window = hub.config().dedup_window;
     // Retries of publishes accepted before a restart are found in the store, read without the
@@ -132,7 +137,7 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
     match store.append(&events, &hub.config().retention, now) {
         Ok(()) => {
             let mut state = hub.state.lock();
-            hub.deliver(&mut state, &events, &given);
+            hub.deliver(&mut state, &events, &given, wakers);
             drop(state);
             for (reply, index) in retries_in_batch {
                 let _ = reply.send(Ok(events[index].clone()));
@@ -140,6 +145,7 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
             for (reply, event) in replies.into_iter().zip(events) {
                 let _ = reply.send(Ok(event));
             }
+            wakers.drain(..).for_each(Waker::wake);
         }
         Err(e) => {
             tracing::error!("storing {} events failed: {e}", events.len());
