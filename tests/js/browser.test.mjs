@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium } from './lib/chromium.mjs';
-import { startHub, startRelay, waitFor } from './lib/hub.mjs';
+import { runCleanups, startHub, startRelay, waitFor } from './lib/hub.mjs';
 
 const TEST_TIMEOUT = 30000;
 
@@ -40,13 +40,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error('cleanup:', error);
-    }
-  }
+  await runCleanups(cleanups);
 });
 
 /** A new page on `origin` (the relay), with the page's errors collected. */

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { launchChromium } from './lib/chromium.mjs';
-import { startHub, startRelay } from './lib/hub.mjs';
+import { runCleanups, startHub, startRelay } from './lib/hub.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLIENT_DIR = path.resolve(here, '../../clients/js');
@@ -87,13 +87,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch (error) {
-      console.error('cleanup:', error);
-    }
-  }
+  await runCleanups(cleanups);
 });
 
 test('npm pack makes a tarball of the client, its types, its README and package.json only', () => {

@@ -137,6 +137,17 @@ export async function startRelay(target, { blockWebSocket = false, stallWebSocke
 }
 
 /** Resolves when `predicate()` holds, polling; rejects after `ms`. */
+/** Runs `cleanups` last first, logging (not throwing) what fails, so every one of them runs. */
+export async function runCleanups(cleanups) {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      console.error('cleanup:', error);
+    }
+  }
+}
+
 export async function waitFor(predicate, ms = 10000, what = 'condition') {
   const deadline = Date.now() + ms;
   while (!predicate()) {
