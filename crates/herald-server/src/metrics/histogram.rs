@@ -8,7 +8,10 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use herald_core::Event;
 
 /// Upper bounds of the buckets, in microseconds: 100 µs to 10 s, about three per decade.
 const BOUNDS_MICROS: [u64; 15] = [
@@ -38,6 +41,14 @@ pub(crate) static PUBLISH_TO_WRITE: Histogram = Histogram::new(
     "herald_publish_to_write_seconds",
     "Time from the hub accepting an event to a subscriber's connection writing it (live deliveries, the newest event of each batch written)",
 );
+
+/// Records a batch a subscriber's connection took live (not from a replay) to write: the
+/// publish-to-write delay of its newest event.
+pub(crate) fn written_live(batch: &[Arc<Event>]) {
+    if let Some(newest) = batch.last() {
+        PUBLISH_TO_WRITE.observe(newest.created.elapsed());
+    }
+}
 
 impl Histogram {
     const fn new(name: &'static str, help: &'static str) -> Self {

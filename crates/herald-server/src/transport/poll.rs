@@ -11,7 +11,7 @@
 //! once with what it has (often nothing) and its cursor, so the client simply polls again.
 
 use crate::metrics::connections::{Open, Transport};
-use crate::metrics::histogram::PUBLISH_TO_WRITE;
+use crate::metrics::histogram;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ pub(crate) async fn respond(
             Ok(None) => {}
             Ok(Some(Ok(first))) => {
                 // Published while the poll waited: a live delivery.
-                PUBLISH_TO_WRITE.observe(first.created.elapsed());
+                histogram::written_live(std::slice::from_ref(&first));
                 batch.push(first);
                 next = subscription.drain(EVENTS_PER_POLL, &mut batch).await.ok().flatten().or(next);
             }

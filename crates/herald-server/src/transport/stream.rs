@@ -24,7 +24,7 @@ use herald_core::{Ended, Event, Subscription};
 use tokio::time::Sleep;
 
 use crate::metrics::connections::{Open, Transport};
-use crate::metrics::histogram::PUBLISH_TO_WRITE;
+use crate::metrics::histogram;
 
 /// Most events written as one chunk of a streamed response.
 const EVENTS_PER_CHUNK: usize = 128;
@@ -103,8 +103,8 @@ impl<F: StreamFormat> Stream for EventStream<F> {
         match this.subscription.poll_recv_many(cx, &mut batch, EVENTS_PER_CHUNK) {
             Poll::Ready(Ok(_)) => {
                 this.active = true;
-                if let (true, Some(newest)) = (live, batch.last()) {
-                    PUBLISH_TO_WRITE.observe(newest.created.elapsed());
+                if live {
+                    histogram::written_live(&batch);
                 }
                 Poll::Ready(Some(Ok(this.format.batch(&batch))))
             }

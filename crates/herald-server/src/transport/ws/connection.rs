@@ -158,8 +158,8 @@ async fn next_events(subscription: &mut Option<Subscription>) -> Result<Vec<Arc<
     let mut events = Vec::new();
     let live = subscription.is_live();
     std::future::poll_fn(|cx| subscription.poll_recv_many(cx, &mut events, EVENTS_PER_FLUSH)).await?;
-    if let (true, Some(newest)) = (live, events.last()) {
-        histogram::PUBLISH_TO_WRITE.observe(newest.created.elapsed());
+    if live {
+        histogram::written_live(&events);
     }
     Ok(events)
 }
