@@ -512,7 +512,7 @@ async fn publishing_too_fast_is_refused_per_publisher() {
         statuses
     };
     assert_eq!(statuses, [200, 200, 200, 429]);
-    let metrics = hub.client.get(hub.base.join("/metrics").unwrap()).send().await.unwrap().text().await.unwrap();
+    let metrics = hub.metrics().await;
     assert!(metrics.lines().any(|l| l == "herald_limit_rejections_total{limit=\"publish_rate\"} 2"), "{metrics}");
 }
 

@@ -102,7 +102,7 @@ async fn a_client_that_leaves_unsubscribes() {
     stream.write_all(b"GET /.well-known/mercure?topic=t HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     read_until(&mut stream, "\r\n\r\n").await;
     let subscribers = || async {
-        let metrics = hub.client.get(hub.base.join("/metrics").unwrap()).send().await.unwrap().text().await.unwrap();
+        let metrics = hub.metrics().await;
         metrics.lines().find(|l| l.starts_with("herald_subscribers ")).map(|l| l.to_owned())
     };
     assert_eq!(subscribers().await.as_deref(), Some("herald_subscribers 1"));

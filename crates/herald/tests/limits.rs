@@ -68,8 +68,7 @@ fn client_from(from: [u8; 4]) -> reqwest::Client {
 
 /// The hub's count of connections refused or cut by `limit`, from `/metrics`.
 async fn rejections(hub: &TestHub, limit: &str) -> u64 {
-    let url = hub.base.join("/metrics").expect("metrics path joins");
-    let text = hub.client.get(url).send().await.expect("GET /metrics").text().await.expect("metrics text");
+    let text = hub.metrics().await;
     let series = format!("herald_limit_rejections_total{{limit=\"{limit}\"}} ");
     text.lines().find_map(|line| line.strip_prefix(&series)).map_or(0, |n| n.trim().parse().expect("a count"))
 }

@@ -42,11 +42,6 @@ fn value(scrape: &str, series: &str) -> Option<f64> {
     scrape.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-async fn scrape(hub: &TestHub) -> String {
-    let url = hub.base.join("/metrics").expect("joins");
-    hub.client.get(url).send().await.expect("GET /metrics").text().await.expect("the scrape")
-}
-
 #[tokio::test]
 async fn latencies_connections_by_transport_and_the_store_size_are_measured() {
     // The disk store (the default), so that publishes wait for durability and the store counts.
@@ -68,7 +63,7 @@ async fn latencies_connections_by_transport_and_the_store_size_are_measured() {
         herald_testkit::within(socket.next()).await.expect("the socket").expect("an event");
     }
 
-    let text = scrape(&hub).await;
+    let text = hub.metrics().await;
     assert_eq!(value(&text, "herald_connections{transport=\"sse\"}"), Some(1.0), "{text}");
     assert_eq!(value(&text, "herald_connections{transport=\"websocket\"}"), Some(1.0));
     assert_eq!(value(&text, "herald_connections{transport=\"ndjson\"}"), Some(0.0));
@@ -85,7 +80,7 @@ async fn latencies_connections_by_transport_and_the_store_size_are_measured() {
     socket.close().await;
     herald_testkit::within(async {
         loop {
-            let text = scrape(&hub).await;
+            let text = hub.metrics().await;
             let open = ["sse", "websocket"]
                 .map(|t| value(&text, &format!("herald_connections{{transport=\"{t}\"}}")).unwrap_or(-1.0));
             if open == [0.0, 0.0] {

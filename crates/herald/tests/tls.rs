@@ -231,7 +231,7 @@ async fn failed_and_stalled_handshakes_disturb_no_one() {
 
     let (_, waited) = read_to_close(&mut stalled).await;
     assert!(waited < std::time::Duration::from_secs(3), "a stalled handshake is cut after the header timeout");
-    let metrics = hub.client.get(hub.base.join("/metrics").unwrap()).send().await.unwrap().text().await.unwrap();
+    let metrics = hub.metrics().await;
     assert!(metrics.contains("herald_limit_rejections_total{limit=\"header_timeout\"} 1"), "{metrics}");
 }
 

@@ -21,6 +21,12 @@ pub(crate) struct TestHub {
 }
 
 impl TestHub {
+    /// The hub's `/metrics`, as text.
+    pub(crate) async fn metrics(&self) -> String {
+        let url = self.base.join("/metrics").expect("the metrics path joins");
+        self.client.get(url).send().await.expect("GET /metrics").text().await.expect("the metrics text")
+    }
+
     /// Starts `herald serve` with the demo clock off, plus `args`.
     pub(crate) async fn start(args: &[&str]) -> Self {
         Self::start_with(&["--no-demo-clock"], args).await
