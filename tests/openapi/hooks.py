@@ -42,6 +42,13 @@ def mint(lifetime: float = LIFETIME) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
+@schemathesis.serializer("application/x-ndjson")
+def ndjson(context, value):
+    """A batch publish body: each generated update as a JSON object on a line of its own."""
+    items = value if isinstance(value, list) else [value]
+    return {"data": "".join(json.dumps(item) + "\n" for item in items).encode()}
+
+
 @schemathesis.auth(refresh_interval=None)
 class FreshToken:
     """A new token for every request, sent as `Authorization: Bearer`."""

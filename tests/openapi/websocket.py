@@ -4,7 +4,7 @@ Schemathesis speaks plain HTTP, so tests/openapi/run.sh runs this too: it fetche
 the hub serves, opens a WebSocket on each documented path (`/.well-known/mercure` and `/ws`) with
 a valid token, checks the `101` answer and its documented headers, then sends one of each client
 message the document describes (each first validated against its schema: `WsPing`,
-`WsSubscribe`, `WsPublish`, `WsUnsubscribe`), plus one the hub must refuse, and validates every
+`WsSubscribe`, `WsPublish`, `WsPublishBatch`, `WsUnsubscribe`), plus one the hub must refuse, and validates every
 answer against the schema the document gives for it (`WsPong`, `WsAck`, `EventMessage`,
 `WsError`). Usage: websocket.py HOST:PORT (the token's key in HERALD_OPENAPI_JWT_KEY).
 """
@@ -138,11 +138,18 @@ def main():
             "EventMessage",
         )
         assert got["EventMessage"]["id"] == got["WsAck"]["id"] and got["EventMessage"]["data"] == "hi", got
+        got = exchange(
+            "WsPublishBatch",
+            {"type": "publish_batch", "updates": [{"topic": TOPIC, "data": "batched", "type": "b"}], "ref": 5},
+            "WsAck",
+            "EventMessage",
+        )
+        assert got["WsAck"]["ids"] == [got["EventMessage"]["id"]] and got["EventMessage"]["data"] == "batched", got
         error = exchange("WsPublish", {"type": "publish", "topic": "*", "ref": 4}, "WsError")["WsError"]
         assert error["code"] == "bad_request" and error["ref"] == 4, error
         exchange("WsUnsubscribe", {"type": "unsubscribe"}, "WsAck")
         peer.close()
-    assert set(schemas) >= {"WsPing", "WsSubscribe", "WsPublish", "WsUnsubscribe", "WsPong", "WsAck", "WsError"}
+    assert set(schemas) >= {"WsPing", "WsSubscribe", "WsPublish", "WsPublishBatch", "WsUnsubscribe", "WsPong", "WsAck", "WsError"}
     print(f"WebSocket: {checked} answers on 2 paths valid against the document")
 
 

@@ -239,6 +239,25 @@ impl Hub {
     /// Publishes an update that was already validated: records it in history and queues it
     /// for every matching subscriber. With a store, returns once the event is durable.
     pub async fn publish_valid(&self, update: ValidUpdate) -> Result<Arc<Event>, PublishError> {
+        let entry = Self::prepare(update)?;
+        self.submit(vec![entry]).await?.pop().ok_or(PublishError::Closed)
+    }
+
+    /// Publishes several validated updates as one: all of them or none (one durable write with
+    /// a store), at consecutive positions in the order given, delivered together. Returns the
+    /// events in that order. An update whose id was accepted within the dedup window is answered
+    /// with the earlier event, as [`publish_valid`](Self::publish_valid) does.
+    pub async fn publish_batch_valid(&self, updates: Vec<ValidUpdate>) -> Result<Vec<Arc<Event>>, PublishError> {
+        let entries = updates.into_iter().map(Self::prepare).collect::<Result<Vec<_>, _>>()?;
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.submit(entries).await
+    }
+
+    /// The event for `update` (its id given or generated; position not yet assigned), and
+    /// whether the publisher gave the id.
+    fn prepare(update: ValidUpdate) -> Result<(Event, bool), PublishError> {
         let mut update = update.into_inner();
         let (id, given_id): (Arc<str>, bool) = match update.id.take().filter(|id| !id.is_empty()) {
             Some(id) => (id.into(), true),
@@ -246,26 +265,36 @@ impl Hub {
         };
         let event = Event::new(0, id, now_ms(), update)
             .map_err(|e| PublishError::Invalid(UpdateError::Unencodable(e.to_string())))?;
+        Ok((event, given_id))
+    }
+
+    /// Gives positions to `entries` and delivers them: through the writer thread once durable,
+    /// or at once without a store.
+    async fn submit(&self, entries: Vec<(Event, bool)>) -> Result<Vec<Arc<Event>>, PublishError> {
         let Some(writer) = &self.writer else {
-            let mut state = self.state.lock();
-            let mut event = event;
-            if given_id {
-                if let Some(seq) = state.dedup.as_mut().and_then(|d| d.accepted(&event.id, event.published_ms)) {
-                    // A retry of an accepted publish: answered again, not delivered again.
-                    event.seq = seq;
-                    return Ok(Arc::new(event));
-                }
-            }
-            event.seq = state.next_seq;
-            let event = Arc::new(event);
+            let mut published = Vec::with_capacity(entries.len());
             let mut wakers = Vec::new();
-            self.deliver(&mut state, std::slice::from_ref(&event), &[given_id], &mut wakers);
+            let mut state = self.state.lock();
+            for (mut event, given_id) in entries {
+                if given_id {
+                    if let Some(seq) = state.dedup.as_mut().and_then(|d| d.accepted(&event.id, event.published_ms)) {
+                        // A retry of an accepted publish: answered again, not delivered again.
+                        event.seq = seq;
+                        published.push(Arc::new(event));
+                        continue;
+                    }
+                }
+                event.seq = state.next_seq;
+                let event = Arc::new(event);
+                self.deliver(&mut state, std::slice::from_ref(&event), &[given_id], &mut wakers);
+                published.push(event);
+            }
             drop(state);
             wakers.into_iter().for_each(Waker::wake);
-            return Ok(event);
+            return Ok(published);
         };
         let (reply, answer) = oneshot::channel();
-        writer.send(Pending { event, given_id, reply }).await.map_err(|_| PublishError::Closed)?;
+        writer.send(Pending { events: entries, reply }).await.map_err(|_| PublishError::Closed)?;
         answer.await.map_err(|_| PublishError::Closed)?
     }
 

@@ -26,14 +26,14 @@ pub(crate) const EVENTS_PER_COMMIT: usize = 4_096;
 /// Longest wait for the publishers of the previous batch to send again.
 const COMMIT_DELAY: std::time::Duration = std::time::Duration::from_micros(300);
 
-/// Where a publisher waits for the outcome.
-type Reply = oneshot::Sender<Result<Arc<Event>, PublishError>>;
+/// Where a publisher waits for the outcome: its events, in the order given.
+type Reply = oneshot::Sender<Result<Vec<Arc<Event>>, PublishError>>;
 
-/// An event waiting to be made durable, and where to report the outcome.
+/// What one publisher hands the writer: one event, or a batch made durable together (one
+/// write, so all of it or none of it), and where to report the outcome.
 pub(crate) struct Pending {
-    pub event: Event,
-    /// The publisher gave the id (so a retry of it may be a duplicate).
-    pub given_id: bool,
+    /// Each event, and whether the publisher gave its id (so a retry of it may be a duplicate).
+    pub events: Vec<(Event, bool)>,
     pub reply: Reply,
 }
 
@@ -46,37 +46,62 @@ pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn 
 }
 
 fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
-    let mut batch = Vec::new();
+    let mut batch = Batch::default();
     // The subscribers to wake after each commit; kept to reuse its allocation.
     let mut wakers = Vec::new();
-    let mut last_batch = 0;
+    let mut last_publishers = 0;
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
-        drain(&mut rx, &mut batch);
+        batch.drain(&mut rx);
         // Several publishers were active last time: the ones just answered are about to send
         // again. Waiting a moment for them lets one sync cover them all (a commit delay).
-        if last_batch > 1 {
+        if last_publishers > 1 {
             let deadline = std::time::Instant::now() + COMMIT_DELAY;
-            while batch.len() < last_batch && std::time::Instant::now() < deadline {
+            while batch.pending.len() < last_publishers && std::time::Instant::now() < deadline {
                 std::thread::sleep(COMMIT_DELAY / 10);
-                drain(&mut rx, &mut batch);
+                batch.drain(&mut rx);
             }
         }
-        last_batch = batch.len();
+        last_publishers = batch.pending.len();
         let Some(hub) = hub.upgrade() else {
             break;
         };
-        commit(&hub, store.as_ref(), &mut batch, &mut wakers);
+        commit(&hub, store.as_ref(), &mut batch.pending, &mut wakers);
+        batch.events = 0;
     }
 }
 
-fn drain(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
-    while batch.len() < EVENTS_PER_COMMIT {
-        match rx.try_recv() {
-            Ok(pending) => batch.push(pending),
-            Err(_) => break,
+/// The publishes of the next commit, and how many events they hold.
+#[derive(Default)]
+struct Batch {
+    pending: Vec<Pending>,
+    events: usize,
+}
+
+impl Batch {
+    fn push(&mut self, pending: Pending) {
+        self.events += pending.events.len();
+        self.pending.push(pending);
+    }
+
+    /// Takes what is queued, up to [`EVENTS_PER_COMMIT`] events (a publisher's batch is never
+    /// split, so one larger than that is a commit of its own).
+    fn drain(&mut self, rx: &mut mpsc::Receiver<Pending>) {
+        while self.events < EVENTS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(pending) => self.push(pending),
+                Err(_) => break,
+            }
         }
     }
+}
+
+/// Where one of a publisher's events ended up.
+enum Slot {
+    /// Accepted before, within the dedup window: answered again, not stored again.
+    Known(Arc<Event>),
+    /// The event at this index of the commit.
+    At(usize),
 }
 
 /// Makes `batch` durable, delivers it, answers its publishers, then wakes the subscribers it
@@ -85,73 +110,95 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut V
     let now = now_ms();
     let dedup_window = hub.config().dedup_window;
     // Retries of publishes accepted before a restart are found in the store, read without the
-    // lock; the in-memory table covers everything accepted since the start.
-    let mut stored_duplicates = Vec::new();
+    // lock; the in-memory table covers everything accepted since the start. Keyed by the
+    // event's place in the whole commit.
+    let mut stored_duplicates = HashMap::new();
     if let Some(window) = dedup_window {
         if within_window_of_start(hub, window, now) {
-            for (i, p) in batch.iter().enumerate() {
-                if let Some(seq) = p.given_id.then(|| accepted_in_store(store, &p.event.id, window, now)).flatten() {
-                    stored_duplicates.push((i, seq));
+            let entries = batch.iter().flat_map(|p| p.events.iter());
+            for (i, (event, given_id)) in entries.enumerate() {
+                if let Some(seq) = given_id.then(|| accepted_in_store(store, &event.id, window, now)).flatten() {
+                    stored_duplicates.insert(i, seq);
                 }
             }
         }
     }
-    let mut events = Vec::with_capacity(batch.len());
-    let mut replies = Vec::with_capacity(batch.len());
-    let mut given = Vec::with_capacity(batch.len());
-    // Retries of an event of this same batch: answered with its outcome.
-    let mut retries_in_batch: Vec<(Reply, usize)> = Vec::new();
+    let total: usize = batch.iter().map(|p| p.events.len()).sum();
+    let mut events = Vec::with_capacity(total);
+    let mut given = Vec::with_capacity(total);
+    let mut answers: Vec<(Reply, Vec<Slot>)> = Vec::with_capacity(batch.len());
     {
         let mut state = hub.state.lock();
         // Only this thread assigns positions, so reading the next one without holding the lock
         // through the write is safe.
         let mut next_seq = state.next_seq;
-        let mut in_batch: HashMap<Arc<str>, usize> = HashMap::new();
-        for (i, Pending { mut event, given_id, reply }) in batch.drain(..).enumerate() {
-            if given_id {
-                let stored = stored_duplicates.iter().find(|(j, _)| *j == i).map(|&(_, seq)| seq);
-                let accepted = stored.or_else(|| state.dedup.as_mut().and_then(|d| d.accepted(&event.id, now)));
-                if let Some(seq) = accepted {
-                    event.seq = seq;
-                    let _ = reply.send(Ok(Arc::new(event)));
-                    continue;
-                }
-                if dedup_window.is_some() {
-                    if let Some(&index) = in_batch.get(&event.id) {
-                        retries_in_batch.push((reply, index));
+        let mut in_commit: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut flat = 0;
+        for Pending { events: entries, reply } in batch.drain(..) {
+            let mut slots = Vec::with_capacity(entries.len());
+            for (mut event, given_id) in entries {
+                let i = flat;
+                flat += 1;
+                if given_id {
+                    let stored = stored_duplicates.get(&i).copied();
+                    let accepted = stored.or_else(|| state.dedup.as_mut().and_then(|d| d.accepted(&event.id, now)));
+                    if let Some(seq) = accepted {
+                        event.seq = seq;
+                        slots.push(Slot::Known(Arc::new(event)));
                         continue;
                     }
-                    in_batch.insert(event.id.clone(), events.len());
+                    if dedup_window.is_some() {
+                        // A retry of an event of this same commit: answered with its outcome.
+                        if let Some(&index) = in_commit.get(&event.id) {
+                            slots.push(Slot::At(index));
+                            continue;
+                        }
+                        in_commit.insert(event.id.clone(), events.len());
+                    }
                 }
+                event.seq = next_seq;
+                next_seq += 1;
+                slots.push(Slot::At(events.len()));
+                events.push(Arc::new(event));
+                given.push(given_id);
             }
-            event.seq = next_seq;
-            next_seq += 1;
-            events.push(Arc::new(event));
-            replies.push(reply);
-            given.push(given_id);
+            answers.push((reply, slots));
         }
     }
-    if events.is_empty() {
-        return;
-    }
-    match store.append(&events, &hub.config().retention, now) {
+    let stored = if events.is_empty() { Ok(()) } else { store.append(&events, &hub.config().retention, now) };
+    match stored {
         Ok(()) => {
-            let mut state = hub.state.lock();
-            hub.deliver(&mut state, &events, &given, wakers);
-            drop(state);
-            for (reply, index) in retries_in_batch {
-                let _ = reply.send(Ok(events[index].clone()));
+            if !events.is_empty() {
+                let mut state = hub.state.lock();
+                hub.deliver(&mut state, &events, &given, wakers);
             }
-            for (reply, event) in replies.into_iter().zip(events) {
-                let _ = reply.send(Ok(event));
+            for (reply, slots) in answers {
+                let outcome = slots
+                    .into_iter()
+                    .map(|slot| match slot {
+                        Slot::Known(event) => event,
+                        Slot::At(index) => events[index].clone(),
+                    })
+                    .collect();
+                let _ = reply.send(Ok(outcome));
             }
             wakers.drain(..).for_each(Waker::wake);
         }
         Err(e) => {
             tracing::error!("storing {} events failed: {e}", events.len());
             let e = Arc::new(e);
-            for reply in replies.into_iter().chain(retries_in_batch.into_iter().map(|(reply, _)| reply)) {
-                let _ = reply.send(Err(PublishError::Storage(e.clone())));
+            for (reply, slots) in answers {
+                // A publisher whose every event was accepted before lost nothing; any other
+                // fails whole, as nothing of its publish was stored.
+                if slots.iter().all(|slot| matches!(slot, Slot::Known(_))) {
+                    let known = slots.into_iter().filter_map(|slot| match slot {
+                        Slot::Known(event) => Some(event),
+                        Slot::At(_) => None,
+                    });
+                    let _ = reply.send(Ok(known.collect()));
+                } else {
+                    let _ = reply.send(Err(PublishError::Storage(e.clone())));
+                }
             }
         }
     }
@@ -297,5 +344,64 @@ mod tests {
         assert_eq!(received(&mut subscription), ["after"]);
         assert_eq!(store.seqs(), [1, 2]);
         assert_eq!(store.batches(), [1, 3, 1]);
+    }
+
+    fn valid(updates: &[Update]) -> Vec<crate::event::ValidUpdate> {
+        let url = HubConfig::default().hub_url;
+        updates.iter().map(|u| u.clone().into_valid(&url).unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_one_write_at_consecutive_positions_whole_even_past_the_commit_size() {
+        let (store, mut calls) = TestStore::with_events(0);
+        let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
+        calls.clear();
+        let mut subscription = subscribe(&hub).await;
+        let updates: Vec<Update> = (0..5).map(|i| update(&format!("b{i}"))).collect();
+        let events = answer(hub.publish_batch_valid(valid(&updates))).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(store.batches(), [5]);
+        assert_eq!(received(&mut subscription), ["b0", "b1", "b2", "b3", "b4"]);
+
+        // Larger than one commit usually takes: still one write, never split.
+        let big: Vec<Update> = (0..EVENTS_PER_COMMIT + 10).map(|i| update(&i.to_string())).collect();
+        let events = answer(hub.publish_batch_valid(valid(&big))).await.unwrap();
+        assert_eq!(events.len(), EVENTS_PER_COMMIT + 10);
+        assert_eq!(events.last().unwrap().seq, 5 + (EVENTS_PER_COMMIT + 10) as u64);
+        assert_eq!(store.batches(), [5, EVENTS_PER_COMMIT + 10]);
+        assert!(answer(hub.publish_batch_valid(Vec::new())).await.unwrap().is_empty());
+        assert_eq!(store.batches().len(), 2, "an empty batch writes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_fails_the_whole_batch_and_a_retried_id_is_answered_not_stored_again() {
+        let config = HubConfig { dedup_window: Some(std::time::Duration::from_secs(60)), ..HubConfig::default() };
+        let (store, _calls) = TestStore::with_events(0);
+        let hub = Hub::with_store(config, store.clone()).unwrap();
+        let mut subscription = subscribe(&hub).await;
+        let with_id = |id: &str| Update { id: Some(id.into()), ..update(id) };
+        store.fail_appends.store(1, std::sync::atomic::Ordering::SeqCst);
+        let failed = answer(hub.publish_batch_valid(valid(&[with_id("a"), with_id("b")]))).await;
+        assert!(matches!(failed, Err(PublishError::Storage(_))), "{failed:?}");
+        assert!(received(&mut subscription).is_empty(), "nothing of the failed batch is delivered");
+
+        let first = answer(hub.publish_batch_valid(valid(&[with_id("a"), with_id("b")]))).await.unwrap();
+        assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        // A retry holding an accepted id, a new one, and the new one again.
+        let retry = answer(hub.publish_batch_valid(valid(&[with_id("b"), with_id("c"), with_id("c")]))).await.unwrap();
+        assert_eq!(retry.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 3]);
+        assert_eq!(store.seqs(), [1, 2, 3]);
+        assert_eq!(received(&mut subscription), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn without_a_store_a_batch_is_delivered_in_order_with_the_same_rules() {
+        let config = HubConfig { dedup_window: Some(std::time::Duration::from_secs(60)), ..HubConfig::default() };
+        let hub = Hub::new(config);
+        let mut subscription = subscribe(&hub).await;
+        let with_id = |id: &str| Update { id: Some(id.into()), ..update(id) };
+        let events = hub.publish_batch_valid(valid(&[with_id("x"), update("y"), with_id("x")])).await.unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 1]);
+        assert_eq!(received(&mut subscription), ["x", "y"]);
     }
 }

@@ -164,6 +164,9 @@ pub struct Limits {
     /// Most topics in one publish (413).
     #[arg(long, env = "HERALD_MAX_TOPICS_PER_PUBLISH", value_name = "N", default_value = "32")]
     pub max_topics_per_publish: usize,
+    /// Most updates in one batch publish (an NDJSON body, a WebSocket `publish_batch`) (413).
+    #[arg(long, env = "HERALD_MAX_BATCH_UPDATES", value_name = "N", default_value = "10000")]
+    pub max_batch_updates: usize,
     /// Most topic matchers in one subscription (400).
     #[arg(long, env = "HERALD_MAX_MATCHERS", value_name = "N", default_value = "32")]
     pub max_matchers: usize,

@@ -80,6 +80,10 @@ impl From<PublishFailure> for ApiError {
     fn from(failure: PublishFailure) -> Self {
         match failure {
             PublishFailure::Auth(e) => e.into(),
+            // The status and headers of the refused update, the message naming its place.
+            PublishFailure::InBatch { failure: ref inner, .. } => {
+                Self { message: failure.to_string(), ..Self::from(inner.as_ref().clone()) }
+            }
             PublishFailure::RateLimited { retry_after } => {
                 Self::of_kind(failure.kind(), failure.to_string()).with_retry_after(retry_after)
             }

@@ -14,7 +14,7 @@
 //!
 //! One published event, through the files:
 //!
-//! 1. `transport/publish_form.rs` (or `transport/ws/connection.rs` for a WebSocket `publish`)
+//! 1. `transport/publish.rs` with `publish_form.rs` (or `transport/ws/connection.rs` for a WebSocket `publish`)
 //!    reads the request; `ops/publish.rs` admits the publisher (`auth/`: token and rights;
 //!    `rate.rs`: its rate) before the body is read, then checks the limits, validates the
 //!    update (`herald_core::Update::into_valid`) and checks the rights on its topics.
@@ -160,7 +160,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.config.cors_origins);
     let mut app = Router::new()
-        .route(transport::PATH, get(transport::subscribe).post(transport::publish_form::handle))
+        .route(transport::PATH, get(transport::subscribe).post(transport::publish::handle))
         .route("/ws", get(transport::ws_only))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/openapi.yaml", get(openapi::handle));

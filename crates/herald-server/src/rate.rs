@@ -86,12 +86,27 @@ impl PublishRate {
 
     /// Takes one publish from `publisher`'s bucket, or says when to retry.
     pub(crate) fn check(&self, publisher: &PublisherKey) -> Result<(), RateLimited> {
-        self.limiter.check_key(publisher).map_err(|not_until| {
-            crate::metrics::limit_rejected("publish_rate");
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let seconds = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
-            RateLimited { retry_after: seconds.max(1) }
-        })
+        self.limiter.check_key(publisher).map_err(|not_until| Self::limited(&not_until))
+    }
+
+    /// Takes `n` more publishes from `publisher`'s bucket (a batch's updates past its first):
+    /// `Ok(Err(max))` when `n` is more than the bucket ever holds, `max` being that size.
+    pub(crate) fn check_more(&self, publisher: &PublisherKey, n: u32) -> Result<Result<(), usize>, RateLimited> {
+        let Some(n) = NonZeroU32::new(n) else {
+            return Ok(Ok(()));
+        };
+        match self.limiter.check_key_n(publisher, n) {
+            Ok(Ok(())) => Ok(Ok(())),
+            Ok(Err(not_until)) => Err(Self::limited(&not_until)),
+            Err(governor::InsufficientCapacity(max)) => Ok(Err(max as usize)),
+        }
+    }
+
+    fn limited(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> RateLimited {
+        crate::metrics::limit_rejected("publish_rate");
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let seconds = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
+        RateLimited { retry_after: seconds.max(1) }
     }
 
     /// Drops the buckets of publishers whose bucket is full again (nothing to remember).

@@ -1,5 +1,6 @@
-//! One table of refused publishes and subscriptions, each tried over HTTP (the publish form, a
-//! `GET` subscription) and over a WebSocket (`publish` and `subscribe` messages): both
+//! One table of refused publishes and subscriptions, each tried over HTTP (the publish form, an
+//! NDJSON batch, a `GET` subscription) and over a WebSocket (`publish`, `publish_batch` and
+//! `subscribe` messages): both
 //! transports must answer with the same kind of failure, the HTTP status and the WebSocket error
 //! `code` of one kind. A watcher subscribed over Server-Sent Events meanwhile receives every good
 //! event and nothing that was refused.
@@ -18,7 +19,8 @@ use serde_json::{json, Value};
 const PUBLISHER_KEY: &str = "publisher-secret-for-tests";
 const SUBSCRIBER_KEY: &str = "subscriber-secret-for-tests";
 /// Limits every hub of the table runs with.
-const LIMITS: &[&str] = &["--max-field-bytes", "64", "--max-topics-per-publish", "3", "--max-matchers", "2"];
+const LIMITS: &[&str] =
+    &["--max-field-bytes", "64", "--max-topics-per-publish", "3", "--max-matchers", "2", "--max-batch-updates", "3"];
 /// A hub that needs a token for each role, each role with its own key.
 const SECURED: &[&str] = &["--publisher-jwt-key", PUBLISHER_KEY, "--subscriber-jwt-key", SUBSCRIBER_KEY];
 
@@ -106,6 +108,8 @@ impl Fault {
 enum Request {
     /// A publish: the form body, and the WebSocket message.
     Publish { form: String, ws: Value },
+    /// A batch publish: the NDJSON body, and the WebSocket message.
+    Batch { ndjson: String, ws: Value },
     /// A subscription: the query parameters, and the WebSocket message.
     Subscribe { query: Vec<(&'static str, String)>, ws: Value },
 }
@@ -156,6 +160,12 @@ fn publish(form: &str, ws: Value) -> Request {
     let mut ws = ws;
     ws["type"] = "publish".into();
     Request::Publish { form: form.to_owned(), ws }
+}
+
+/// A batch of these updates, as NDJSON lines and as a `publish_batch` message.
+fn batch(updates: &[Value]) -> Request {
+    let ndjson = updates.iter().map(|u| format!("{u}\n")).collect();
+    Request::Batch { ndjson, ws: json!({"type": "publish_batch", "updates": updates}) }
 }
 
 fn subscribe(query: &[(&'static str, &str)], ws: Value) -> Request {
@@ -222,6 +232,48 @@ fn cases() -> Vec<Case> {
             Unavailable,
         )
         .fault(Fault::Append),
+        Case::new("a batch with one update without a topic", batch(&[json!({"topic": "t"}), json!({})]), BadRequest),
+        Case::new("an empty batch", batch(&[]), BadRequest),
+        Case::new(
+            "a batch with an unknown field",
+            batch(&[json!({"topic": "t"}), json!({"topic": "t", "dta": "typo"})]),
+            BadRequest,
+        ),
+        Case::new(
+            "a batch over --max-batch-updates",
+            batch(&[json!({"topic": "t"}), json!({"topic": "t"}), json!({"topic": "t"}), json!({"topic": "t"})]),
+            TooLarge,
+        ),
+        Case::new("a batch with a topic over --max-field-bytes", batch(&[json!({"topic": long_topic})]), TooLarge),
+        Case::new(
+            "a batch with one topic the token does not grant",
+            batch(&[json!({"topic": "mine", "data": "x"}), json!({"topic": "other", "data": "x"})]),
+            Forbidden,
+        )
+        .args(SECURED)
+        .tokens(Token::Publisher(&["mine"]), Token::Publisher(&["mine"])),
+        // Each update costs one publish of the rate: two fit the first minute, three do not.
+        Case {
+            spend_rate: true,
+            ..Case::new(
+                "a batch over what is left of --publish-rate",
+                batch(&[json!({"topic": "t"}), json!({"topic": "t"})]),
+                RateLimited,
+            )
+            .args(&["--publish-rate", "2/min"])
+        },
+        Case::new(
+            "a batch larger than --publish-rate allows at all",
+            batch(&[json!({"topic": "t"}), json!({"topic": "t"}), json!({"topic": "t"})]),
+            TooLarge,
+        )
+        .args(&["--publish-rate", "2/min"]),
+        Case::new(
+            "store failure while publishing a batch",
+            batch(&[json!({"topic": "t"}), json!({"topic": "u"})]),
+            Unavailable,
+        )
+        .fault(Fault::Append),
         Case::new("subscribe with no matcher", subscribe(&[], json!({})), BadRequest),
         Case::new(
             "malformed match_urlpattern",
@@ -272,6 +324,9 @@ async fn over_http(hub: &TestHub, case: &Case) -> Kind {
             .post(hub.hub_url())
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.clone()),
+        Request::Batch { ndjson, .. } => {
+            hub.client.post(hub.hub_url()).header("content-type", "application/x-ndjson").body(ndjson.clone())
+        }
         Request::Subscribe { query, .. } => {
             let params: Vec<(&str, &str)> = query.iter().map(|(n, v)| (*n, v.as_str())).collect();
             hub.client.get(hub.subscribe_url(&params))
@@ -293,7 +348,7 @@ async fn over_http(hub: &TestHub, case: &Case) -> Kind {
 async fn over_websocket(hub: &TestHub, case: &Case) -> Kind {
     let mut ws = hub.ws_connect(case.ws_token.mint().as_deref()).await;
     let mut message = match &case.request {
-        Request::Publish { ws, .. } | Request::Subscribe { ws, .. } => ws.clone(),
+        Request::Publish { ws, .. } | Request::Batch { ws, .. } | Request::Subscribe { ws, .. } => ws.clone(),
     };
     message["ref"] = case.name.into();
     ws_send(&mut ws, message).await;

@@ -61,6 +61,12 @@ pub(crate) enum Limit {
         /// The limit.
         max: usize,
     },
+    /// Updates in one batch (`--max-batch-updates`, or the publisher's whole rate when that is
+    /// smaller).
+    BatchUpdates {
+        /// The limit.
+        max: usize,
+    },
     /// Matchers in one subscription (`--max-matchers`).
     Matchers {
         /// The limit.
@@ -75,6 +81,7 @@ impl Limit {
             Self::BodySize { .. } => "body_size",
             Self::FieldSize { .. } => "field_size",
             Self::TopicsPerPublish { .. } => "topics_per_publish",
+            Self::BatchUpdates { .. } => "batch_updates",
             Self::Matchers { .. } => "matchers",
         }
     }
@@ -92,6 +99,7 @@ impl fmt::Display for Limit {
             Self::BodySize { max } => write!(f, "request body larger than {max} bytes"),
             Self::FieldSize { field, max } => write!(f, "field {field:?} is longer than {max} bytes"),
             Self::TopicsPerPublish { max } => write!(f, "more than {max} topics in one update"),
+            Self::BatchUpdates { max } => write!(f, "more than {max} updates in one batch: split it"),
             Self::Matchers { max } => write!(f, "more than {max} topic matchers in one subscription"),
         }
     }
@@ -117,6 +125,13 @@ pub(crate) enum PublishFailure {
     Unavailable(Arc<StoreError>),
     /// The hub is shutting down.
     ShuttingDown,
+    /// One update of a batch was refused, so none of the batch was published.
+    InBatch {
+        /// Where the update is in the request: `line 3`, `updates[2]`.
+        place: String,
+        /// Why it was refused.
+        failure: Box<PublishFailure>,
+    },
 }
 
 impl PublishFailure {
@@ -128,6 +143,7 @@ impl PublishFailure {
             Self::TooLarge(_) => FailureKind::TooLarge,
             Self::Malformed(_) | Self::Invalid(_) => FailureKind::BadRequest,
             Self::Unavailable(_) | Self::ShuttingDown => FailureKind::Unavailable,
+            Self::InBatch { failure, .. } => failure.kind(),
         }
     }
 }
@@ -142,6 +158,7 @@ impl fmt::Display for PublishFailure {
             Self::Invalid(e) => e.fmt(f),
             Self::Unavailable(e) => write!(f, "could not store the event: {e}; nothing was published, retry"),
             Self::ShuttingDown => f.write_str("the hub is shutting down; retry in a moment"),
+            Self::InBatch { place, failure } => write!(f, "{place}: {failure} (nothing of the batch was published)"),
         }
     }
 }

@@ -1,11 +1,15 @@
 //! Publishing: authorization and rate first ([`admit`]), then limits, validation and rights
 //! ([`Admitted::publish`]), then the hub, which answers once the event is durable.
+//!
+//! A batch ([`Admitted::publish_batch`]) is many updates in one request: each costs one publish
+//! of the rate and is checked as a single one would be; if any is refused, none is published
+//! (the failure names its place), and the hub makes them durable in one write.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use herald_core::{Event, PublishError, Update};
+use herald_core::{Event, PublishError, Update, ValidUpdate};
 
 use super::failure::{Limit, PublishFailure};
 use crate::auth::{AuthError, PublishRights};
@@ -30,6 +34,7 @@ impl Publisher {
 #[derive(Debug)]
 pub(crate) struct Admitted<'a> {
     state: &'a AppState,
+    publisher: &'a Publisher,
     rights: &'a PublishRights,
     /// When the publisher was admitted: the start of its acknowledgement latency.
     since: Instant,
@@ -44,25 +49,86 @@ pub(crate) fn admit<'a>(state: &'a AppState, publisher: &'a Publisher) -> Result
         rate.check(&rights.publisher_key(publisher.client))
             .map_err(|limited| PublishFailure::RateLimited { retry_after: limited.retry_after })?;
     }
-    Ok(Admitted { state, rights, since: Instant::now() })
+    Ok(Admitted { state, publisher, rights, since: Instant::now() })
 }
 
 impl Admitted<'_> {
     /// Checks the limits, the protocol's rules and the publisher's rights on the topics, then
     /// publishes; returns the event once the hub holds it (durably, with the disk store).
     pub(crate) async fn publish(self, update: Update) -> Result<Arc<Event>, PublishFailure> {
-        check_limits(&update, &self.state.config.limits)?;
-        let update = update.into_valid(&self.state.hub.config().hub_url).map_err(PublishFailure::Invalid)?;
-        self.rights.check(&update.get().topics)?;
-        let event = self.state.hub.publish_valid(update).await.map_err(|e| match e {
-            PublishError::Invalid(e) => PublishFailure::Invalid(e),
-            PublishError::Storage(e) => PublishFailure::Unavailable(e),
-            PublishError::Closed => PublishFailure::ShuttingDown,
-        })?;
+        let update = self.check(update)?;
+        let event = self.state.hub.publish_valid(update).await.map_err(failure)?;
         crate::metrics::histogram::PUBLISH_ACK.observe(self.since.elapsed());
         tracing::debug!(id = %event.id, topics = ?event.topics, "published");
         Ok(event)
     }
+
+    /// Publishes `updates` as one: each checked as [`publish`](Self::publish) checks one, and
+    /// each taking one publish of the rate (the first was taken on admission); `place(i)` names
+    /// update `i` in the request for a failure. All are published, or none. Returns the events
+    /// in the order given.
+    pub(crate) async fn publish_batch(
+        self,
+        updates: Vec<Update>,
+        place: impl Fn(usize) -> String,
+    ) -> Result<Vec<Arc<Event>>, PublishFailure> {
+        if updates.is_empty() {
+            return Err(PublishFailure::Malformed("the batch holds no update".into()));
+        }
+        check_batch_size(updates.len(), &self.state.config.limits)?;
+        if let Some(rate) = &self.state.publish_rate {
+            // More than the bucket ever holds could never be published: too large, not too fast.
+            let burst = self.state.config.limits.publish_rate.map_or(usize::MAX, |r| r.count.get() as usize);
+            if updates.len() > burst {
+                return Err(Limit::BatchUpdates { max: burst }.rejected().into());
+            }
+            let more = u32::try_from(updates.len() - 1).unwrap_or(u32::MAX);
+            if let Err(max) = rate
+                .check_more(&self.rights.publisher_key(self.publisher.client), more)
+                .map_err(|limited| PublishFailure::RateLimited { retry_after: limited.retry_after })?
+            {
+                return Err(Limit::BatchUpdates { max }.rejected().into());
+            }
+        }
+        let checked = updates
+            .into_iter()
+            .enumerate()
+            .map(|(i, update)| {
+                self.check(update).map_err(|e| PublishFailure::InBatch { place: place(i), failure: Box::new(e) })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = self.state.hub.publish_batch_valid(checked).await.map_err(failure)?;
+        crate::metrics::histogram::PUBLISH_ACK.observe(self.since.elapsed());
+        tracing::debug!(events = events.len(), "published a batch");
+        Ok(events)
+    }
+
+    /// The limits, the protocol's rules and the publisher's rights on the topics.
+    fn check(&self, update: Update) -> Result<ValidUpdate, PublishFailure> {
+        check_limits(&update, &self.state.config.limits)?;
+        let update = update.into_valid(&self.state.hub.config().hub_url).map_err(PublishFailure::Invalid)?;
+        self.rights.check(&update.get().topics)?;
+        Ok(update)
+    }
+}
+
+/// The operations layer's reading of the hub's refusal.
+fn failure(e: PublishError) -> PublishFailure {
+    match e {
+        PublishError::Invalid(e) => PublishFailure::Invalid(e),
+        PublishError::Storage(e) => PublishFailure::Unavailable(e),
+        PublishError::Closed => PublishFailure::ShuttingDown,
+    }
+}
+
+/// Refuses more updates than one batch may hold; parsers call it as they go, so a flood of
+/// lines is refused before it is all collected.
+pub(crate) fn check_batch_size(count: usize, limits: &Limits) -> Result<(), Limit> {
+    let max = limits.max_batch_updates;
+    if count > max {
+        return Err(Limit::BatchUpdates { max }.rejected());
+    }
+    Ok(())
 }
 
 /// Refuses an update past the field-length and topic-count limits.

@@ -3,7 +3,8 @@
 //! Each transport has its own room and only parses its input, calls [`crate::ops`], and writes
 //! in its own wire format:
 //!
-//! - [`publish_form`]: `POST /.well-known/mercure`, the Mercure publish form;
+//! - [`publish`]: `POST /.well-known/mercure`, reading the Mercure publish form
+//!   ([`publish_form`]) or a batch of updates ([`publish_batch`], also the WebSocket's);
 //! - [`select`]: which transport a `GET` on the hub asks for, and what it subscribes to;
 //! - [`sse`], [`ndjson`], [`htmlfile`]: the streamed responses, driven by [`stream`];
 //! - [`poll`]: long-polling and polling;
@@ -14,6 +15,8 @@ pub(crate) mod htmlfile;
 pub(crate) mod json;
 pub(crate) mod ndjson;
 pub(crate) mod poll;
+pub(crate) mod publish;
+pub(crate) mod publish_batch;
 pub(crate) mod publish_form;
 pub(crate) mod select;
 pub(crate) mod sse;

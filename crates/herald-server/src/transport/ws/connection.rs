@@ -23,7 +23,7 @@ use herald_core::{Cursor, Ended, Event, Subscription};
 use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::protocol::{self, ClientMessage, OneOrMany, Retry};
+use super::protocol::{self, ClientMessage, JsonUpdate, OneOrMany, Retry};
 use crate::metrics::{connections, histogram};
 use crate::ops::{self, MatchKind, MatcherSpec, PublishFailure, Publisher, SubscribeRequest, Subscriber};
 use crate::transport::json;
@@ -215,6 +215,10 @@ impl Connection {
                     Err(e) => protocol::error(e.kind().code(), &e.to_string(), reference),
                 }
             }
+            ClientMessage::PublishBatch { updates, reference } => match self.publish_batch(updates).await {
+                Ok(ids) => protocol::ack(json!({"for": "publish_batch", "ids": ids}), reference),
+                Err(e) => protocol::error(e.kind().code(), &e.to_string(), reference),
+            },
             ClientMessage::Ping { reference } => protocol::pong(reference),
         }
     }
@@ -229,7 +233,26 @@ impl Connection {
         private: bool,
     ) -> Result<String, PublishFailure> {
         let admitted = ops::admit(&self.state, &self.publisher)?;
-        let update = protocol::publish_update(topic, data, id, event, retry, private)?;
+        let update =
+            JsonUpdate { topic, data, id, event_type: event, retry, private }.into_update(&self.state.config.limits)?;
         Ok(admitted.publish(update).await?.id.to_string())
+    }
+
+    async fn publish_batch(&self, updates: Vec<JsonUpdate>) -> Result<Vec<String>, PublishFailure> {
+        let admitted = ops::admit(&self.state, &self.publisher)?;
+        let limits = &self.state.config.limits;
+        ops::publish::check_batch_size(updates.len(), limits)?;
+        let place = |i| format!("updates[{i}]");
+        let updates = updates
+            .into_iter()
+            .enumerate()
+            .map(|(i, update)| {
+                update
+                    .into_update(limits)
+                    .map_err(|e| PublishFailure::InBatch { place: place(i), failure: Box::new(e) })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = admitted.publish_batch(updates, place).await?;
+        Ok(events.iter().map(|event| event.id.to_string()).collect())
     }
 }

@@ -8,6 +8,9 @@
 //! - `{"type":"publish","topic":"…" or […],"data":"…","id":"…","event":"…","retry":N,
 //!   "private":true,"ref":"…"}`: same fields and rules as the publish form (`event` is the form's
 //!   `type`); answered by an `ack` with the id, or an `error`.
+//! - `{"type":"publish_batch","updates":[{"topic":…,"data":…,…},…],"ref":…}`: many updates,
+//!   each object with the publish fields (see [`super::super::publish_batch`]); all published or
+//!   none; answered by an `ack` with `ids`, in order, or an `error` naming `updates[i]`.
 //! - `{"type":"ping"}`: answered by `{"type":"pong"}`.
 //!
 //! Hub → client: `event` (the JSON event message of [`super::super::json`]), `ack`, `error`
@@ -15,11 +18,11 @@
 //! `too_large`, `rate_limited`, `unavailable`), `pong`. Every answer carries the request's `ref`
 //! when it had one, so clients can match them.
 
-use herald_core::Update;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::ops::{self, FailureKind, PublishFailure};
+use crate::ops::FailureKind;
+pub(crate) use crate::transport::publish_batch::{JsonUpdate, OneOrMany, Retry};
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
@@ -53,38 +56,16 @@ pub(crate) enum ClientMessage {
         #[serde(rename = "ref")]
         reference: Option<Value>,
     },
+    #[serde(rename = "publish_batch")]
+    PublishBatch {
+        updates: Vec<JsonUpdate>,
+        #[serde(rename = "ref")]
+        reference: Option<Value>,
+    },
     Ping {
         #[serde(rename = "ref")]
         reference: Option<Value>,
     },
-}
-
-/// A field given as one string or a list of strings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum OneOrMany {
-    #[default]
-    None,
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub(crate) fn into_vec(self) -> Vec<String> {
-        match self {
-            Self::None => Vec::new(),
-            Self::One(s) => vec![s],
-            Self::Many(v) => v,
-        }
-    }
-}
-
-/// `retry` as a number or, as in the form, a string of digits.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Retry {
-    Number(u64),
-    Text(String),
 }
 
 /// Reads a client message, or gives the `error` answer for a text that is not one (carrying the
@@ -99,31 +80,6 @@ pub(crate) fn read(text: &str) -> Result<ClientMessage, String> {
     let reference = value.get("ref").cloned();
     serde_json::from_value::<ClientMessage>(value)
         .map_err(|e| error(bad_request, &format!("invalid message: {e}"), reference))
-}
-
-/// The update a `publish` message asks for: `retry` read as the form reads it, an empty `id` or
-/// `event` meaning none. Validation and limits come after, in the operations layer.
-pub(crate) fn publish_update(
-    topic: OneOrMany,
-    data: String,
-    id: Option<String>,
-    event: Option<String>,
-    retry: Option<Retry>,
-    private: bool,
-) -> Result<Update, PublishFailure> {
-    let retry = match retry {
-        None => None,
-        Some(Retry::Number(n)) => Some(n),
-        Some(Retry::Text(text)) => Some(ops::publish::parse_retry(&text)?),
-    };
-    Ok(Update {
-        topics: topic.into_vec(),
-        data,
-        id: id.filter(|i| !i.is_empty()),
-        event_type: event.filter(|e| !e.is_empty()),
-        retry,
-        private,
-    })
 }
 
 fn with_ref(mut message: Value, reference: Option<Value>) -> String {
@@ -166,6 +122,10 @@ mod tests {
             serde_json::from_str(r#"{"type":"publish","topic":"t","data":"d","retry":"15","ref":7}"#).unwrap();
         assert!(matches!(m, ClientMessage::Publish { retry: Some(Retry::Text(_)), .. }));
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"ping"}"#).is_ok());
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"publish_batch","updates":[{"topic":"t"},{"topic":"u","type":"x"}]}"#)
+                .unwrap();
+        assert!(matches!(m, ClientMessage::PublishBatch { ref updates, .. } if updates.len() == 2));
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"publish","topic":"t","typo":1}"#).is_err());
     }
