@@ -246,3 +246,49 @@ async fn a_retried_id_inside_the_dedup_window_is_answered_again_not_delivered_ag
     );
     assert!(all[1].starts_with("race "), "one of the racing retries, once: {all:?}");
 }
+
+/// Bytes of the tables below `dir` (fjall's journals are preallocated, and bounded by fjall;
+/// files may vanish while counted, as compaction runs beside).
+fn table_bytes(dir: &std::path::Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file() && entry.path().components().any(|c| c.as_os_str() == "tables"))
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
+#[test]
+fn trimmed_events_leave_the_disk_and_stay_trimmed_after_reopening() {
+    const EVENTS: u64 = 60_000;
+    const KEPT: u64 = 1_000;
+    // 60 MB written through a window of 1 MB: the tables must not keep what retention removed.
+    const BOUND: u64 = 24 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let data = "x".repeat(1000);
+    let retention = Retention { max_events: Some(KEPT), ..UNLIMITED };
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        for start in (1..=EVENTS).step_by(500) {
+            let batch: Vec<_> = (start..start + 500).map(|s| event(s, &format!("id{s}"), &data, 0)).collect();
+            store.append(&batch, &retention, 0).unwrap();
+        }
+        assert_eq!(store.len(), KEPT);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while table_bytes(dir.path()) > BOUND {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} bytes of tables, more than {BOUND}",
+                table_bytes(dir.path())
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let store = DiskStore::open(dir.path()).unwrap();
+    assert_eq!((store.len(), store.next_seq()), (KEPT, EVENTS + 1));
+    let oldest = store.read_after(0, 1).unwrap();
+    assert_eq!(oldest[0].seq, EVENTS - KEPT + 1, "reads start at the first retained position");
+    assert_eq!(store.position_of("id5").unwrap(), None, "a trimmed id is not found");
+    assert_eq!(store.position_of(&format!("id{}", EVENTS - 5)).unwrap(), Some(EVENTS - 5));
+}
