@@ -4,7 +4,7 @@
 # RESULTS.md (tables), results.jsonl (every figure) and charts/*.png (the cost curves) into
 # bench/, or into BENCH_OUT.
 #
-#   sudo bench/run.sh                                  # the full run (about 70 minutes on 2 cores)
+#   sudo bench/run.sh                                  # the full run (40 to 60 minutes on 2 cores)
 #   BENCH_QUICK=1 BENCH_OUT=/tmp/q bench/run.sh        # every scenario at a tenth of the size
 #   BENCH_SCENARIOS="burst-seq curve-subs" BENCH_PEERS="herald axum" bench/run.sh   # a selection
 #
@@ -39,7 +39,8 @@
 #   BENCH_PUBLISHERS [4]      concurrent publishers in (a), (b) and (d)
 #   BENCH_PUBLISH_MESSAGES [20000]  BENCH_PUBLISH_CONCURRENCY ["1 16 64 256"]
 #   BENCH_CURVE_SUBS ["1000 5000 10000 19000"]  BENCH_CURVE_MESSAGES [200]
-#   BENCH_CURVE_PAYLOADS ["100 4096 65536"]  BENCH_CURVE_PAYLOAD_SUBS [1000]
+#   BENCH_CURVE_PAYLOADS ["100 4096 65536"]  BENCH_CURVE_PAYLOAD_SUBS [1000] (at 5,000 the 64 KiB
+#   point alone is 65 GB through loopback: minutes of parsing per server for the load generator)
 #   BENCH_CURVE_TOPICS ["1 100 10000"]  BENCH_CURVE_TOPIC_MESSAGES [10000]
 #   BENCH_PEERS ["herald herald-disk nchan axum"]; "pushpin" may be added
 #   BENCH_TRANSPORTS ["sse ws long-poll"] (long-poll runs against Herald only, WebSocket not

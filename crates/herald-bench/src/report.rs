@@ -65,7 +65,8 @@ pub struct Report {
     pub published: u64,
     /// Messages that failed on every attempt (refused, or no answer).
     pub publish_failures: u64,
-    /// From the first publish until every publisher was done.
+    /// From the first publish until every publisher was done (in a publish-only run the
+    /// publishers are connected before it starts).
     pub publish_seconds: f64,
     /// `published` over `publish_seconds`: acknowledged publishes per second.
     pub publishes_per_second: f64,

@@ -165,9 +165,24 @@ async fn publish_and_drain(
 ) -> Result<PublishTally, String> {
     let shared =
         Arc::new(publisher::Shared::new(config, endpoints, config.messages, subscribers.clock, start_us, None));
+    // Without subscribers the figure is the publishing rate, so the publishers connect before the
+    // clock starts: many connecting at once overflow a small listen backlog (128 is common), and
+    // the connections the kernel dropped are only retried a second later.
+    let mut connections: Vec<Option<publisher::Connection>> = Vec::new();
+    if config.publish_only {
+        let connecting: Vec<_> =
+            (0..config.publishers).map(|_| tokio::spawn(publisher::connect(shared.addr))).collect();
+        for handle in connecting {
+            connections.push(handle.await.ok().and_then(Result::ok));
+        }
+    }
+    connections.resize_with(config.publishers, || None);
     let started = Instant::now();
-    let mut publishers: Vec<JoinHandle<publisher::Outcome>> =
-        (0..config.publishers).map(|i| tokio::spawn(publisher::run(shared.clone(), i))).collect();
+    let mut publishers: Vec<JoinHandle<publisher::Outcome>> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(i, connection)| tokio::spawn(publisher::run_on(shared.clone(), i, connection)))
+        .collect();
     let bar = progress(config, expected, "deliveries");
     let mut tally = PublishTally::default();
     let mut publishing_ended: Option<Instant> = None;
