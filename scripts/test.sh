@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs Herald's whole test suite: formatting and lints, the Rust unit and end-to-end tests (which
-# start the built binary), the Debian package (installed and purged; as root), a short run of every
-# fuzz target (FUZZ_SECONDS each, 10 by default; FUZZ_SECONDS=0 skips it), the Autobahn WebSocket
-# conformance cases, the OpenAPI document checked against the running hub, then the JavaScript
-# end-to-end tests with third-party clients.
+# start the built binary; among them small zero-loss runs of the load generator against Herald and
+# the naive axum hub), the peer comparison's report script on made-up results, the Debian package
+# (installed and purged; as root), a short run of every fuzz target (FUZZ_SECONDS each, 10 by
+# default; FUZZ_SECONDS=0 skips it), the Autobahn WebSocket conformance cases, the OpenAPI document
+# checked against the running hub, then the JavaScript end-to-end tests with third-party clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,9 @@ if [ "$(id -u)" = 0 ]; then
 else
   echo "skipping the full-disk test (tests/storage_faults.rs): it needs root to mount a tmpfs"
 fi
+
+echo "== the peer comparison's report (bench/results_md.py on made-up results)"
+python3 bench/test_results_md.py
 
 echo "== Debian package: built from the debug binary, installed, run as its unit says, purged"
 if [ "$(id -u)" != 0 ]; then

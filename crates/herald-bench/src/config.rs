@@ -100,7 +100,8 @@ pub struct BenchConfig {
     pub base: String,
     /// Pushpin's HTTP control API, e.g. `http://127.0.0.1:5561`; other targets publish on `base`.
     pub control: Option<String>,
-    /// Subscriber connections; subscriber `i` listens to topic `i % topics`.
+    /// Subscriber connections; subscriber `i` listens to topic `i % topics`. Zero only with
+    /// `publish_only`.
     pub subscribers: usize,
     /// Distinct topics the subscribers and messages are spread over.
     pub topics: usize,
@@ -140,6 +141,10 @@ pub struct BenchConfig {
     pub churn: Option<Churn>,
     /// A reconnect storm instead of one connect-publish-drain pass (see [`crate::storm`]).
     pub storm: Option<Storm>,
+    /// Publish with no subscribers at all (`subscribers` must be 0) and report the publishes
+    /// per second and the target's CPU per publish: the cost of accepting (and, with a durable
+    /// store, storing) events by itself.
+    pub publish_only: bool,
 }
 
 impl BenchConfig {
@@ -169,13 +174,26 @@ impl BenchConfig {
             progress: false,
             churn: None,
             storm: None,
+            publish_only: false,
         }
     }
 
     /// Refuses settings the run cannot use (zero counts, a transport the target lacks).
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.subscribers == 0 || self.topics == 0 || self.publishers == 0 {
-            return Err("subscribers, topics and publishers must be at least 1".into());
+        if self.publish_only {
+            if self.subscribers != 0 {
+                return Err(format!("a publish-only run has no subscribers (-n 0, not {})", self.subscribers));
+            }
+            if self.pace == Pace::Idle || self.churn.is_some() || self.storm.is_some() || self.messages == 0 {
+                return Err(
+                    "a publish-only run publishes messages: no idle, churn or storm, and at least 1 message".into()
+                );
+            }
+        } else if self.subscribers == 0 {
+            return Err("subscribers must be at least 1 (0 only in a publish-only run)".into());
+        }
+        if self.topics == 0 || self.publishers == 0 {
+            return Err("topics and publishers must be at least 1".into());
         }
         if self.source_addrs.is_empty() {
             return Err("at least one source address is needed".into());
@@ -260,6 +278,20 @@ mod tests {
         let mut zero_rate = ok;
         zero_rate.pace = Pace::Rate { per_second: 0.0 };
         assert!(zero_rate.validate().is_err());
+    }
+
+    #[test]
+    fn publish_only_runs_have_no_subscribers() {
+        let mut config = BenchConfig::new(Target::Herald, Transport::Sse, "http://127.0.0.1:8080");
+        config.publish_only = true;
+        assert!(config.validate().is_err(), "publish-only with subscribers");
+        config.subscribers = 0;
+        assert!(config.validate().is_ok());
+        config.pace = Pace::Idle;
+        assert!(config.validate().is_err(), "publish-only publishes");
+        config.pace = Pace::Burst;
+        config.publish_only = false;
+        assert!(config.validate().is_err(), "no subscribers outside publish-only");
     }
 
     #[test]

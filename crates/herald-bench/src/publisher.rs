@@ -95,10 +95,18 @@ pub(crate) struct Outcome {
     pub ack_us: Vec<u32>,
 }
 
+/// A publisher's keep-alive connection.
+pub(crate) type Connection = SendRequest<http_body_util::Full<bytes::Bytes>>;
+
 /// Runs publisher number `index` until its messages are sent.
 pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
+    run_on(shared, index, None).await
+}
+
+/// Runs publisher number `index` until its messages are sent, on `connection` if it is given
+/// one (it connects, and reconnects after a failure, by itself).
+pub(crate) async fn run_on(shared: Arc<Shared>, index: usize, mut connection: Option<Connection>) -> Outcome {
     let mut outcome = Outcome::default();
-    let mut connection: Option<SendRequest<http_body_util::Full<bytes::Bytes>>> = None;
     for k in (index..shared.messages).step_by(shared.publishers) {
         if let Pace::Rate { per_second } = shared.pace {
             let due_us = shared.start_us + (k as f64 * 1e6 / per_second) as u64;
@@ -145,7 +153,7 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
 
 async fn publish_one(
     shared: &Shared,
-    connection: &mut Option<SendRequest<http_body_util::Full<bytes::Bytes>>>,
+    connection: &mut Option<Connection>,
     topic: &str,
     id: Option<&str>,
     payload: &str,
@@ -166,7 +174,8 @@ async fn publish_one(
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<http_body_util::Full<bytes::Bytes>>, String> {
+/// A keep-alive connection to `addr` for publishing.
+pub(crate) async fn connect(addr: SocketAddr) -> Result<Connection, String> {
     let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect to {addr}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (sender, connection) =

@@ -65,8 +65,11 @@ pub struct Report {
     pub published: u64,
     /// Messages that failed on every attempt (refused, or no answer).
     pub publish_failures: u64,
-    /// From the first publish until every publisher was done.
+    /// From the first publish until every publisher was done (in a publish-only run the
+    /// publishers are connected before it starts).
     pub publish_seconds: f64,
+    /// `published` over `publish_seconds`: acknowledged publishes per second.
+    pub publishes_per_second: f64,
     /// Deliveries a lossless target makes: each subscriber receives every message of its topic.
     pub expected_deliveries: u64,
     /// First deliveries of expected messages, over all subscribers.
@@ -101,6 +104,9 @@ pub struct Report {
     pub target_cpu_seconds: Option<f64>,
     /// `target_cpu_seconds` per delivery, in microseconds.
     pub target_cpu_us_per_delivery: Option<f64>,
+    /// `target_cpu_seconds` per accepted publish, in microseconds (what a publish-only run
+    /// measures; with subscribers it includes the fan-out).
+    pub target_cpu_us_per_publish: Option<f64>,
     /// The load generator's own CPU time over the same span.
     pub bench_cpu_seconds: f64,
     /// `bench_cpu_seconds` per delivery, in microseconds.
@@ -161,7 +167,10 @@ impl Report {
         if self.pace != Pace::Idle {
             rows.push((
                 "published",
-                format!("{} in {:.2} s, {} failed", self.published, self.publish_seconds, self.publish_failures),
+                format!(
+                    "{} in {:.2} s ({:.0}/s), {} failed",
+                    self.published, self.publish_seconds, self.publishes_per_second, self.publish_failures
+                ),
             ));
             rows.push((
                 "deliveries",
@@ -195,6 +204,8 @@ impl Report {
             }
             if let (Some(cpu), Some(per)) = (self.target_cpu_seconds, self.target_cpu_us_per_delivery) {
                 rows.push(("target CPU", format!("{cpu:.2} s, {per:.2} µs per delivery")));
+            } else if let (Some(cpu), Some(per)) = (self.target_cpu_seconds, self.target_cpu_us_per_publish) {
+                rows.push(("target CPU", format!("{cpu:.2} s, {per:.2} µs per publish")));
             }
             let per = self.bench_cpu_us_per_delivery.map_or("-".into(), |p| format!("{p:.2} µs per delivery"));
             rows.push(("load generator CPU", format!("{:.2} s, {per}", self.bench_cpu_seconds)));

@@ -117,6 +117,7 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
         published: publish.sent,
         publish_failures: publish.failed,
         publish_seconds: publish.seconds,
+        publishes_per_second: if publish.seconds > 0.0 { publish.sent as f64 / publish.seconds } else { 0.0 },
         expected_deliveries: expected,
         deliveries,
         lost: tally.lost,
@@ -133,6 +134,8 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
         target_rss_per_connection_bytes: rss_per_connection,
         target_cpu_seconds: target_cpu,
         target_cpu_us_per_delivery: target_cpu.and_then(per_delivery),
+        target_cpu_us_per_publish: target_cpu
+            .and_then(|seconds| (publish.sent > 0).then(|| seconds * 1e6 / publish.sent as f64)),
         bench_cpu_seconds: bench_cpu.as_secs_f64(),
         bench_cpu_us_per_delivery: per_delivery(bench_cpu.as_secs_f64()),
         first_error: publish.first_error.or(tally.first_error),
@@ -162,9 +165,24 @@ async fn publish_and_drain(
 ) -> Result<PublishTally, String> {
     let shared =
         Arc::new(publisher::Shared::new(config, endpoints, config.messages, subscribers.clock, start_us, None));
+    // Without subscribers the figure is the publishing rate, so the publishers connect before the
+    // clock starts: many connecting at once overflow a small listen backlog (128 is common), and
+    // the connections the kernel dropped are only retried a second later.
+    let mut connections: Vec<Option<publisher::Connection>> = Vec::new();
+    if config.publish_only {
+        let connecting: Vec<_> =
+            (0..config.publishers).map(|_| tokio::spawn(publisher::connect(shared.addr))).collect();
+        for handle in connecting {
+            connections.push(handle.await.ok().and_then(Result::ok));
+        }
+    }
+    connections.resize_with(config.publishers, || None);
     let started = Instant::now();
-    let mut publishers: Vec<JoinHandle<publisher::Outcome>> =
-        (0..config.publishers).map(|i| tokio::spawn(publisher::run(shared.clone(), i))).collect();
+    let mut publishers: Vec<JoinHandle<publisher::Outcome>> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(i, connection)| tokio::spawn(publisher::run_on(shared.clone(), i, connection)))
+        .collect();
     let bar = progress(config, expected, "deliveries");
     let mut tally = PublishTally::default();
     let mut publishing_ended: Option<Instant> = None;
@@ -254,4 +272,78 @@ fn progress(config: &BenchConfig, len: u64, what: &'static str) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::config::{Target, Transport};
+
+    /// The length of the first whole request in `buf` (head and body), if one has arrived.
+    fn whole_request(buf: &[u8]) -> Option<usize> {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut request = httparse::Request::new(&mut headers);
+        let httparse::Status::Complete(head) = request.parse(buf).ok()? else { return None };
+        let length = request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+            .and_then(|h| std::str::from_utf8(h.value).ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        (buf.len() >= head + length).then_some(head + length)
+    }
+
+    /// A stand-in hub: answers every request on `stream` with 200 and counts them.
+    async fn acknowledge(mut stream: TcpStream, count: Arc<AtomicU64>) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Some(length) = whole_request(&buf) {
+                buf.drain(..length);
+                count.fetch_add(1, Ordering::Relaxed);
+                if stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nurn:1").await.is_err() {
+                    return;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_only_counts_publishes_per_second() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("its address"));
+        let count = Arc::new(AtomicU64::new(0));
+        let counted = count.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(acknowledge(stream, counted.clone()));
+            }
+        });
+        let mut config = BenchConfig::new(Target::Herald, Transport::Sse, base);
+        config.publish_only = true;
+        config.subscribers = 0;
+        config.messages = 200;
+        config.publishers = 4;
+        config.settle = Duration::ZERO;
+        // The stand-in hub runs in this process, so its CPU time is this process's.
+        config.pids = vec![std::process::id()];
+        let report = run(&config).await.expect("the run completes");
+        assert_eq!((report.published, report.publish_failures), (200, 0), "{:?}", report.first_error);
+        assert_eq!(count.load(Ordering::Relaxed), 200);
+        assert_eq!((report.expected_deliveries, report.deliveries, report.connected), (0, 0, 0));
+        assert!(report.latency.is_none() && report.publish_ack.is_some());
+        assert!(report.publishes_per_second > 0.0);
+        assert!(report.target_cpu_us_per_publish.is_some() && report.target_cpu_us_per_delivery.is_none());
+        assert!(report.is_clean());
+        assert!(report.table().contains("µs per publish") || report.target_cpu_seconds == Some(0.0));
+    }
 }

@@ -22,7 +22,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "URL")]
     pub control: Option<String>,
     /// Subscribers (one connection each).
-    #[arg(long, short = 'n', default_value_t = 1000)]
+    #[arg(long, short = 'n', default_value_t = 1000, conflicts_with = "publish_only")]
     pub subscribers: usize,
     /// Topics; subscriber i listens to topic i % topics.
     #[arg(long, default_value_t = 1)]
@@ -45,6 +45,10 @@ pub(crate) struct BenchArgs {
     /// Connect and measure memory only; publish nothing.
     #[arg(long, conflicts_with = "rate")]
     pub idle: bool,
+    /// Publish with no subscribers at all and report publishes per second and the target's CPU
+    /// per publish (with --pid): the cost of accepting, and storing, events by themselves.
+    #[arg(long, conflicts_with_all = ["idle", "churn", "storm"])]
+    pub publish_only: bool,
     /// Churn: each subscriber connects, receives --events-per-connection events, disconnects and
     /// starts over, for --duration, while --rate messages per second are published; the target's
     /// memory and open descriptors (--pid) are sampled every --sample-every.
@@ -140,7 +144,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     };
     let mut config = BenchConfig::new(target, transport, args.url);
     config.control = args.control;
-    config.subscribers = args.subscribers;
+    config.subscribers = if args.publish_only { 0 } else { args.subscribers };
+    config.publish_only = args.publish_only;
     config.topics = args.topics;
     config.topic_prefix = args.topic_prefix;
     config.messages = args.messages;

@@ -43,6 +43,22 @@ async fn long_polling_burst_arrives_once_and_in_order() {
     assert_clean(&burst(&hub, Transport::LongPoll).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_only_counts_every_durable_publish() {
+    let hub = TestHub::start(&["--store", "disk"]).await;
+    let mut config = BenchConfig::new(Target::Herald, Transport::Sse, hub.base.as_str());
+    config.publish_only = true;
+    config.subscribers = 0;
+    config.messages = 200;
+    config.publishers = 8;
+    config.settle = Duration::ZERO;
+    let report = herald_bench::run(&config).await.expect("the run completes");
+    eprintln!("{}", report.table());
+    assert_eq!((report.published, report.publish_failures), (200, 0), "{:?}", report.first_error);
+    assert!(report.publishes_per_second > 0.0 && report.publish_ack.is_some());
+    assert_eq!(report.deliveries, 0);
+}
+
 /// `bench/storm.sh` end to end, small: SSE subscribers on the disk store through a graceful
 /// restart (SIGTERM, drain, exit, start again), each reconnecting with `Last-Event-ID`, one
 /// publisher retrying through it with ids (the hub deduplicates): every subscriber is back and
