@@ -145,6 +145,9 @@ pub struct BenchConfig {
     /// per second and the target's CPU per publish: the cost of accepting (and, with a durable
     /// store, storing) events by itself.
     pub publish_only: bool,
+    /// Messages per publish request: 1 publishes each alone (the form); more send them as one
+    /// NDJSON batch (Herald only), each message acknowledged with its batch.
+    pub batch: usize,
 }
 
 impl BenchConfig {
@@ -175,6 +178,7 @@ impl BenchConfig {
             churn: None,
             storm: None,
             publish_only: false,
+            batch: 1,
         }
     }
 
@@ -192,8 +196,13 @@ impl BenchConfig {
         } else if self.subscribers == 0 {
             return Err("subscribers must be at least 1 (0 only in a publish-only run)".into());
         }
-        if self.topics == 0 || self.publishers == 0 {
-            return Err("topics and publishers must be at least 1".into());
+        if self.topics == 0 || self.publishers == 0 || self.batch == 0 {
+            return Err("topics, publishers and the batch size must be at least 1".into());
+        }
+        if self.batch > 1 && self.target != Target::Herald {
+            return Err(
+                "batch publishing (--batch more than 1) is Herald's: other targets take one message a request".into()
+            );
         }
         if self.source_addrs.is_empty() {
             return Err("at least one source address is needed".into());
@@ -278,6 +287,18 @@ mod tests {
         let mut zero_rate = ok;
         zero_rate.pace = Pace::Rate { per_second: 0.0 };
         assert!(zero_rate.validate().is_err());
+    }
+
+    #[test]
+    fn batches_are_herald_s_and_never_empty() {
+        let mut config = BenchConfig::new(Target::Herald, Transport::Sse, "http://127.0.0.1:8080");
+        config.batch = 100;
+        assert!(config.validate().is_ok());
+        config.batch = 0;
+        assert!(config.validate().is_err(), "an empty batch");
+        let mut nchan = BenchConfig::new(Target::Nchan, Transport::Sse, "http://127.0.0.1:8080");
+        nchan.batch = 2;
+        assert!(nchan.validate().is_err(), "nchan takes one message a request");
     }
 
     #[test]

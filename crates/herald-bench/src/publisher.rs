@@ -4,7 +4,8 @@
 //! Publisher `p` of `C` sends messages `k = p, p + C, p + 2C, …` in that order, message `k` to
 //! topic `k % topics`, so the order each subscriber sees can be checked per publisher. With a
 //! rate, message `k` is due at `k / rate` seconds after the start; a publisher that falls behind
-//! sends late rather than skipping, and the payload carries the real send time.
+//! sends late rather than skipping, and the payload carries the real send time. With a batch
+//! size, a publisher sends its messages that many at a time, in order, as one NDJSON request.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     pub persistent: Option<Persistent>,
     /// Tries beyond the first, over all publishers.
     pub retried: AtomicU64,
+    /// Messages per request (1 unless publishing in batches).
+    pub batch: usize,
 }
 
 impl Shared {
@@ -69,6 +72,7 @@ impl Shared {
             clock,
             start_us,
             sent: AtomicU64::new(0),
+            batch: if persistent.is_some() { 1 } else { config.batch.max(1) },
             persistent,
             retried: AtomicU64::new(0),
         }
@@ -106,15 +110,12 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
 /// Runs publisher number `index` until its messages are sent, on `connection` if it is given
 /// one (it connects, and reconnects after a failure, by itself).
 pub(crate) async fn run_on(shared: Arc<Shared>, index: usize, mut connection: Option<Connection>) -> Outcome {
+    if shared.batch > 1 {
+        return run_batches(&shared, index, connection).await;
+    }
     let mut outcome = Outcome::default();
     for k in (index..shared.messages).step_by(shared.publishers) {
-        if let Pace::Rate { per_second } = shared.pace {
-            let due_us = shared.start_us + (k as f64 * 1e6 / per_second) as u64;
-            let now = shared.clock.now_us();
-            if due_us > now {
-                tokio::time::sleep(Duration::from_micros(due_us - now)).await;
-            }
-        }
+        wait_until_due(&shared, k).await;
         let topic = shared.endpoints.topic_name(k % shared.topics);
         let (attempts, id) = match &shared.persistent {
             Some(persistent) => (persistent.attempts.max(1), Some(format!("{}{k}", persistent.id_prefix))),
@@ -151,6 +152,66 @@ pub(crate) async fn run_on(shared: Arc<Shared>, index: usize, mut connection: Op
     outcome
 }
 
+/// Publisher number `index`'s messages, `shared.batch` at a time, each request tried a few
+/// times; every message of a request is acknowledged (and counted) with it.
+async fn run_batches(shared: &Shared, index: usize, mut connection: Option<Connection>) -> Outcome {
+    let mut outcome = Outcome::default();
+    let mine: Vec<usize> = (index..shared.messages).step_by(shared.publishers).collect();
+    for chunk in mine.chunks(shared.batch) {
+        wait_until_due(shared, chunk[0]).await;
+        let mut result = Err(String::new());
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                shared.retried.fetch_add(1, Ordering::Relaxed);
+            }
+            let now = shared.clock.now_us();
+            let messages: Vec<(String, String)> = chunk
+                .iter()
+                .map(|&k| {
+                    (
+                        shared.endpoints.topic_name(k % shared.topics),
+                        payload::encode(k as u64, now, shared.payload_size),
+                    )
+                })
+                .collect();
+            let sent_at = std::time::Instant::now();
+            result = match shared.endpoints.publish_batch_request(&messages) {
+                Ok(request) => send(shared, &mut connection, request).await,
+                Err(e) => Err(e.to_string()),
+            };
+            if result.is_ok() {
+                let ack = u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX);
+                outcome.ack_us.extend(std::iter::repeat_n(ack, chunk.len()));
+                break;
+            }
+            connection = None;
+        }
+        let count = chunk.len() as u64;
+        match result {
+            Ok(()) => {
+                outcome.sent += count;
+                shared.sent.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(e) => {
+                outcome.failed += count;
+                outcome.first_error.get_or_insert(e);
+            }
+        }
+    }
+    outcome
+}
+
+/// With a rate, sleeps until message `k` is due.
+async fn wait_until_due(shared: &Shared, k: usize) {
+    if let Pace::Rate { per_second } = shared.pace {
+        let due_us = shared.start_us + (k as f64 * 1e6 / per_second) as u64;
+        let now = shared.clock.now_us();
+        if due_us > now {
+            tokio::time::sleep(Duration::from_micros(due_us - now)).await;
+        }
+    }
+}
+
 async fn publish_one(
     shared: &Shared,
     connection: &mut Option<Connection>,
@@ -158,12 +219,22 @@ async fn publish_one(
     id: Option<&str>,
     payload: &str,
 ) -> Result<(), String> {
+    let request = shared.endpoints.publish_request(topic, id, payload).map_err(|e| e.to_string())?;
+    send(shared, connection, request).await
+}
+
+/// Sends one publish request on `connection` (connecting first if there is none); `Ok` once
+/// the target answered with a success.
+async fn send(
+    shared: &Shared,
+    connection: &mut Option<Connection>,
+    request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+) -> Result<(), String> {
     let sender = match connection {
         Some(sender) => sender,
         None => connection.insert(connect(shared.addr).await?),
     };
     sender.ready().await.map_err(|e| format!("publish connection: {e}"))?;
-    let request = shared.endpoints.publish_request(topic, id, payload).map_err(|e| e.to_string())?;
     let response = sender.send_request(request).await.map_err(|e| format!("publish: {e}"))?;
     let status = response.status();
     let body = response.into_body().collect().await.map_err(|e| format!("publish answer: {e}"))?.to_bytes();
@@ -171,6 +242,31 @@ async fn publish_one(
         Ok(())
     } else {
         Err(format!("publish refused: {status} {}", String::from_utf8_lossy(&body).trim()))
+    }
+}
+
+/// Spawns `task` on the publishers' runtime: a thread of their own, so that a publisher is not
+/// queued behind the thousands of subscriber tasks of the load generator's main runtime and its
+/// acknowledgement times measure the target, not the load generator. Falls back to the current
+/// runtime if that thread cannot be started.
+pub(crate) fn spawn<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bench-publish")
+            .enable_all()
+            .build()
+            .map_err(|e| tracing::warn!("publishers share the main runtime: {e}"))
+            .ok()
+    });
+    match runtime {
+        Some(runtime) => runtime.spawn(task),
+        None => tokio::spawn(task),
     }
 }
 

@@ -171,7 +171,7 @@ async fn publish_and_drain(
     let mut connections: Vec<Option<publisher::Connection>> = Vec::new();
     if config.publish_only {
         let connecting: Vec<_> =
-            (0..config.publishers).map(|_| tokio::spawn(publisher::connect(shared.addr))).collect();
+            (0..config.publishers).map(|_| publisher::spawn(publisher::connect(shared.addr))).collect();
         for handle in connecting {
             connections.push(handle.await.ok().and_then(Result::ok));
         }
@@ -181,7 +181,7 @@ async fn publish_and_drain(
     let mut publishers: Vec<JoinHandle<publisher::Outcome>> = connections
         .into_iter()
         .enumerate()
-        .map(|(i, connection)| tokio::spawn(publisher::run_on(shared.clone(), i, connection)))
+        .map(|(i, connection)| publisher::spawn(publisher::run_on(shared.clone(), i, connection)))
         .collect();
     let bar = progress(config, expected, "deliveries");
     let mut tally = PublishTally::default();

@@ -130,6 +130,28 @@ impl Endpoints {
         }
     }
 
+    /// The request that publishes each `(topic, payload)` of `messages` as one NDJSON batch
+    /// (Herald's batch publishing).
+    pub(crate) fn publish_batch_request(
+        &self,
+        messages: &[(String, String)],
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
+        let mut body = String::with_capacity(messages.iter().map(|(t, p)| t.len() + p.len() + 32).sum());
+        for (topic, payload) in messages {
+            body.push_str(&serde_json::json!({"topic": topic, "data": payload}).to_string());
+            body.push('\n');
+        }
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/.well-known/mercure", self.prefix))
+            .header(header::HOST, self.publish_host())
+            .header(header::CONTENT_TYPE, "application/x-ndjson");
+        if let Some(token) = &self.token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(Full::new(Bytes::from(body)))
+    }
+
     /// The request that publishes `payload` on `topic`, with the event id `id` where the target
     /// takes one (Herald).
     pub(crate) fn publish_request(

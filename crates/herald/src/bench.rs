@@ -42,6 +42,10 @@ pub(crate) struct BenchArgs {
     /// Concurrent publishers, each with its own connection.
     #[arg(long, default_value_t = 4)]
     pub publishers: usize,
+    /// Messages per publish request: more than 1 sends them as one NDJSON batch (Herald only),
+    /// each message acknowledged with its batch.
+    #[arg(long, default_value_t = 1, value_name = "MESSAGES")]
+    pub batch: usize,
     /// Connect and measure memory only; publish nothing.
     #[arg(long, conflicts_with = "rate")]
     pub idle: bool,
@@ -156,6 +160,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         (false, None) => Pace::Burst,
     };
     config.publishers = args.publishers;
+    config.batch = args.batch;
     config.publish_token = args.publish_token;
     config.subscribe_token = args.subscribe_token;
     config.pids = args.pids;

@@ -59,6 +59,24 @@ async fn publish_only_counts_every_durable_publish() {
     assert_eq!(report.deliveries, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_publishes_arrive_once_and_in_order() {
+    let hub = TestHub::start(&["--store", "disk"]).await;
+    let mut config = BenchConfig::new(Target::Herald, Transport::Sse, hub.base.as_str());
+    config.subscribers = 100;
+    config.topics = 3;
+    // 60 messages from 3 publishers in batches of 7: 20 each, the last batch of each shorter.
+    config.messages = 60;
+    config.publishers = 3;
+    config.batch = 7;
+    config.settle = Duration::from_millis(100);
+    config.drain_timeout = Duration::from_secs(10);
+    let report = herald_bench::run(&config).await.expect("the run completes");
+    eprintln!("{}", report.table());
+    assert_clean(&report);
+    assert!(report.publish_ack.is_some(), "each message acknowledged with its batch");
+}
+
 /// `bench/storm.sh` end to end, small: SSE subscribers on the disk store through a graceful
 /// restart (SIGTERM, drain, exit, start again), each reconnecting with `Last-Event-ID`, one
 /// publisher retrying through it with ids (the hub deduplicates): every subscriber is back and

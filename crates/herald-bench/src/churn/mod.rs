@@ -55,7 +55,7 @@ pub async fn churn(config: &BenchConfig) -> Result<ChurnReport, String> {
     }
 
     let publishers: Vec<JoinHandle<publisher::Outcome>> =
-        (0..config.publishers).map(|i| tokio::spawn(publisher::run(publish.clone(), i))).collect();
+        (0..config.publishers).map(|i| publisher::spawn(publisher::run(publish.clone(), i))).collect();
     let (stops, clients): (Vec<oneshot::Sender<()>>, Vec<JoinHandle<()>>) = (0..config.subscribers)
         .map(|i| {
             let (stop, stopped) = oneshot::channel();

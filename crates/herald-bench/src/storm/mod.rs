@@ -94,7 +94,7 @@ pub async fn storm(config: &BenchConfig) -> Result<StormReport, String> {
     let publish =
         Arc::new(publisher::Shared::new(config, &endpoints, messages, clock, clock.now_us(), Some(persistent)));
     let publishers: Vec<JoinHandle<publisher::Outcome>> =
-        (0..config.publishers).map(|i| tokio::spawn(publisher::run(publish.clone(), i))).collect();
+        (0..config.publishers).map(|i| publisher::spawn(publisher::run(publish.clone(), i))).collect();
     tokio::time::sleep(storm.before).await;
     let restart_us = clock.now_us();
     if config.progress {
