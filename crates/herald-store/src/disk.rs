@@ -47,6 +47,14 @@ const MEMTABLE_BUDGETS: [(&str, u64); 3] = [("events", 4 << 20), ("ids", 2 << 20
 /// miss reads from the operating system's page cache.
 const BLOCK_CACHE: u64 = 4 << 20;
 
+/// fjall's background threads, which flush memtables and compact tables. fjall's default is
+/// one per core (up to 4), and with more than one, its first thread hands every compaction
+/// request on to the others, straight back through their shared queue, for as long as another
+/// thread is busy compacting: under a sustained write rate that thread spins, a whole core of a
+/// 2-core machine taken from the writer and the subscribers (profile in bench/FINDINGS.md). One
+/// thread does the flushes and compactions in turn, without that loop.
+const FJALL_WORKERS: usize = 1;
+
 /// Herald's default store: durable, embedded, no setup.
 ///
 /// After a failed write (the disk is full, or turned read-only) the engine refuses every later
@@ -185,7 +193,7 @@ impl DiskStore {
 
 /// Opens the engine in `dir` and counts what it holds.
 fn load(dir: &Path) -> Result<(Engine, Tally), StoreError> {
-    let db = Database::builder(dir).cache_size(BLOCK_CACHE).open().map_err(|e| match e {
+    let db = Database::builder(dir).cache_size(BLOCK_CACHE).worker_threads(FJALL_WORKERS).open().map_err(|e| match e {
         fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
         other => corrupt(dir, &other.to_string()),
     })?;
