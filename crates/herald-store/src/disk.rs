@@ -193,10 +193,11 @@ impl DiskStore {
 
 /// Opens the engine in `dir` and counts what it holds.
 fn load(dir: &Path) -> Result<(Engine, Tally), StoreError> {
-    let db = Database::builder(dir).cache_size(BLOCK_CACHE).worker_threads(FJALL_WORKERS).open().map_err(|e| match e {
-        fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
-        other => corrupt(dir, &other.to_string()),
-    })?;
+    let db =
+        Database::builder(dir).cache_size(BLOCK_CACHE).worker_threads(FJALL_WORKERS).open().map_err(|e| match e {
+            fjall::Error::Locked => StoreError::Locked { path: dir.to_owned() },
+            other => corrupt(dir, &other.to_string()),
+        })?;
     let mut keyspaces = Vec::with_capacity(MEMTABLE_BUDGETS.len());
     for (name, budget) in MEMTABLE_BUDGETS {
         let options = || KeyspaceCreateOptions::default().max_memtable_size(budget);

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::TestHub;
 use herald_bench::{BenchConfig, Report, Target, Transport};
 
-async fn burst(hub: &TestHub, transport: Transport) -> Report {
+/// A small burst: 100 subscribers on 3 topics, 60 messages from 3 publishers.
+fn small(hub: &TestHub, transport: Transport) -> BenchConfig {
     let mut config = BenchConfig::new(Target::Herald, transport, hub.base.as_str());
     config.subscribers = 100;
     config.topics = 3;
@@ -16,9 +17,17 @@ async fn burst(hub: &TestHub, transport: Transport) -> Report {
     config.publishers = 3;
     config.settle = Duration::from_millis(100);
     config.drain_timeout = Duration::from_secs(10);
-    let report = herald_bench::run(&config).await.expect("the run completes");
+    config
+}
+
+async fn run(config: &BenchConfig) -> Report {
+    let report = herald_bench::run(config).await.expect("the run completes");
     eprintln!("{}", report.table());
     report
+}
+
+async fn burst(hub: &TestHub, transport: Transport) -> Report {
+    run(&small(hub, transport)).await
 }
 
 fn assert_clean(report: &Report) {
@@ -52,8 +61,7 @@ async fn publish_only_counts_every_durable_publish() {
     config.messages = 200;
     config.publishers = 8;
     config.settle = Duration::ZERO;
-    let report = herald_bench::run(&config).await.expect("the run completes");
-    eprintln!("{}", report.table());
+    let report = run(&config).await;
     assert_eq!((report.published, report.publish_failures), (200, 0), "{:?}", report.first_error);
     assert!(report.publishes_per_second > 0.0 && report.publish_ack.is_some());
     assert_eq!(report.deliveries, 0);
@@ -62,17 +70,10 @@ async fn publish_only_counts_every_durable_publish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_publishes_arrive_once_and_in_order() {
     let hub = TestHub::start(&["--store", "disk"]).await;
-    let mut config = BenchConfig::new(Target::Herald, Transport::Sse, hub.base.as_str());
-    config.subscribers = 100;
-    config.topics = 3;
-    // 60 messages from 3 publishers in batches of 7: 20 each, the last batch of each shorter.
-    config.messages = 60;
-    config.publishers = 3;
+    let mut config = small(&hub, Transport::Sse);
+    // 20 messages for each of the 3 publishers, in batches of 7: the last of each is shorter.
     config.batch = 7;
-    config.settle = Duration::from_millis(100);
-    config.drain_timeout = Duration::from_secs(10);
-    let report = herald_bench::run(&config).await.expect("the run completes");
-    eprintln!("{}", report.table());
+    let report = run(&config).await;
     assert_clean(&report);
     assert!(report.publish_ack.is_some(), "each message acknowledged with its batch");
 }
