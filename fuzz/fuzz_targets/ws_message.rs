@@ -1,8 +1,8 @@
 //! Feeds arbitrary text as a WebSocket client message (`transport/ws/protocol.rs`: the JSON
-//! reading, and a `publish` turned into an update, limited and validated). Checks that every
-//! refusal is answered with a JSON `error` object of code `bad_request` that carries the
-//! message's `ref` when it had one, and that a valid `publish` becomes an event whose
-//! event-stream frame reads back as the update's data, id, type and retry.
+//! reading, and a `publish` or each update of a `publish_batch` turned into an update, limited
+//! and validated). Checks that every refusal is answered with a JSON `error` object of code
+//! `bad_request` that carries the message's `ref` when it had one, and that a valid update
+//! becomes an event whose event-stream frame reads back as the update's data, id, type and retry.
 
 #![no_main]
 
@@ -26,6 +26,7 @@ fuzz_target!(|input: &[u8]| {
     };
     match fuzzing::ws_message(text) {
         Ok(WsMessage::Publish(Ok(update))) => herald_fuzz::assert_event_round_trip(&update),
+        Ok(WsMessage::PublishBatch(updates)) => updates.iter().flatten().for_each(herald_fuzz::assert_event_round_trip),
         Ok(_) => {}
         Err(answer) => {
             let answer: Value = serde_json::from_str(&answer).expect("the error answer is JSON");

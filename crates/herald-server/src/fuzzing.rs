@@ -105,6 +105,8 @@ pub enum WsMessage {
     Unsubscribe,
     /// `publish`: the update after the limits and validation, or why it was refused.
     Publish(Result<ValidUpdate, String>),
+    /// `publish_batch`: each update after the limits and validation, or why it was refused.
+    PublishBatch(Vec<Result<ValidUpdate, String>>),
     /// `ping`.
     Ping,
 }
@@ -119,16 +121,20 @@ pub fn ws_message(text: &str) -> Result<WsMessage, String> {
         },
         ClientMessage::Unsubscribe { .. } => WsMessage::Unsubscribe,
         ClientMessage::Publish { topic, data, id, event, retry, private, .. } => {
-            let update = protocol::publish_update(topic, data, id, event, retry, private)
-                .map_err(|e| e.to_string())
-                .and_then(|update| {
-                    check_limits(&update, &CONFIG.limits).map_err(|e| e.to_string())?;
-                    update.into_valid(&CONFIG.hub.hub_url).map_err(|e| e.to_string())
-                });
-            WsMessage::Publish(update)
+            WsMessage::Publish(checked(protocol::JsonUpdate { topic, data, id, event_type: event, retry, private }))
+        }
+        ClientMessage::PublishBatch { updates, .. } => {
+            WsMessage::PublishBatch(updates.into_iter().map(checked).collect())
         }
         ClientMessage::Ping { .. } => WsMessage::Ping,
     })
+}
+
+/// A publish's update read, limited and validated as the hub does, or why it was refused.
+fn checked(update: protocol::JsonUpdate) -> Result<ValidUpdate, String> {
+    let update = update.into_update(&CONFIG.limits).map_err(|e| e.to_string())?;
+    check_limits(&update, &CONFIG.limits).map_err(|e| e.to_string())?;
+    update.into_valid(&CONFIG.hub.hub_url).map_err(|e| e.to_string())
 }
 
 /// The hub's authorization with fixed keys (`auth/`), the query parameter enabled.
