@@ -34,6 +34,7 @@ pub(crate) struct Shared {
     pub messages: usize,
     pub publishers: usize,
     pub payload_size: usize,
+    pub payload_style: crate::config::PayloadStyle,
     pub pace: Pace,
     pub clock: Clock,
     /// When the publish phase started, on `clock`.
@@ -65,6 +66,7 @@ impl Shared {
             messages,
             publishers: config.publishers,
             payload_size: config.payload_size,
+            payload_style: config.payload_style,
             pace: config.pace,
             clock,
             start_us,
@@ -120,7 +122,7 @@ pub(crate) async fn run(shared: Arc<Shared>, index: usize) -> Outcome {
                     tokio::time::sleep(PERSISTENT_PAUSE).await;
                 }
             }
-            let text = payload::encode(k as u64, shared.clock.now_us(), shared.payload_size);
+            let text = payload::encode(k as u64, shared.clock.now_us(), shared.payload_size, shared.payload_style);
             let sent_at = std::time::Instant::now();
             result = publish_one(&shared, &mut connection, &topic, id.as_deref(), &text).await;
             if result.is_ok() {
