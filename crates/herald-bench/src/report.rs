@@ -202,7 +202,10 @@ impl Report {
             }
             if let Some(per) = self.ws_bytes_per_delivery.filter(|_| self.ws_bytes_received > 0) {
                 let deflate = if self.ws_deflate { ", permessage-deflate" } else { "" };
-                rows.push(("WebSocket bytes", format!("{} B received, {per:.1} B per delivery{deflate}", self.ws_bytes_received)));
+                rows.push((
+                    "WebSocket bytes",
+                    format!("{} B received, {per:.1} B per delivery{deflate}", self.ws_bytes_received),
+                ));
             }
             if let (Some(cpu), Some(per)) = (self.target_cpu_seconds, self.target_cpu_us_per_delivery) {
                 rows.push(("target CPU", format!("{cpu:.2} s, {per:.2} µs per delivery")));

@@ -4,7 +4,6 @@
 //! objects whose `data` is the payload; the peers send the payload itself as a text frame. The
 //! bytes read off the connection are counted (the run reports them per delivery).
 
-
 use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -188,8 +188,7 @@ fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Frame>, String> {
 
 fn inflate(mut compressed: Vec<u8>) -> Result<Vec<u8>, String> {
     compressed.extend_from_slice(&TAIL);
-    miniz_oxide::inflate::decompress_to_vec_with_limit(&compressed, MAX_MESSAGE)
-        .map_err(|e| format!("inflate: {e:?}"))
+    miniz_oxide::inflate::decompress_to_vec_with_limit(&compressed, MAX_MESSAGE).map_err(|e| format!("inflate: {e:?}"))
 }
 
 /// Sends a final, masked, uncompressed frame.

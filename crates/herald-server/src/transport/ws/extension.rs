@@ -86,7 +86,8 @@ fn unquote(value: &str) -> Option<&str> {
         Some(rest) => rest.strip_suffix('"')?,
         None => value,
     };
-    let token = !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+    let token =
+        !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
     token.then_some(inner)
 }
 

@@ -81,7 +81,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
             return Err(NotUpgrade::UpgradeHeader);
         }
         let key = parts.headers.get(header::SEC_WEBSOCKET_KEY).ok_or(NotUpgrade::KeyMissing)?.clone();
-        if !parts.headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v.as_bytes() == b"13") {
+        if parts.headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
             return Err(NotUpgrade::Version);
         }
         let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or(NotUpgrade::NotUpgradable)?;
