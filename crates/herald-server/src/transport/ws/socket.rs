@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -79,8 +80,10 @@ impl Socket {
             input.truncate(start + filled);
             return result.map_ok(|()| filled > 0);
         }
-        let mut stack = [0; STACK_READ];
-        let mut buf = ReadBuf::new(&mut stack);
+        // Uninitialized: this runs at every wake-up of the connection, events included, and
+        // zeroing 4 KiB each time would cost more than the read.
+        let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
+        let mut buf = ReadBuf::uninit(&mut stack);
         let result = io.poll_read(cx, &mut buf);
         input.extend_from_slice(buf.filled());
         let filled = buf.filled().len();
@@ -119,13 +122,23 @@ impl Socket {
     /// Sends events, each as its shared JSON text frame (compressed once per event when
     /// permessage-deflate was negotiated), in one gathered write.
     pub(crate) async fn send_events(&mut self, events: &[Arc<Event>]) -> io::Result<()> {
-        match self.deflate {
-            Some(window) => {
+        match (self.deflate, events) {
+            // One event (the common case while a subscriber keeps up): nothing to allocate.
+            (Some(window), [event]) => {
+                let frame = shared_frame::deflated(event, window);
+                self.write_all(&mut [IoSlice::new(&frame)]).await?;
+            }
+            (None, [event]) => {
+                let payload = json::message(event);
+                let header = ServerHeader::new(Opcode::Text, false, payload.len());
+                self.write_all(&mut [IoSlice::new(header.as_bytes()), IoSlice::new(&payload)]).await?;
+            }
+            (Some(window), _) => {
                 let frames: Vec<Cow<'_, Bytes>> = events.iter().map(|e| shared_frame::deflated(e, window)).collect();
                 let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
                 self.write_all(&mut slices).await?;
             }
-            None => {
+            (None, _) => {
                 let payloads: Vec<Cow<'_, Bytes>> = events.iter().map(|e| json::message(e)).collect();
                 let headers: Vec<ServerHeader> =
                     payloads.iter().map(|p| ServerHeader::new(Opcode::Text, false, p.len())).collect();
