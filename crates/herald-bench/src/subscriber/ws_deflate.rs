@@ -8,6 +8,8 @@
 
 use std::sync::atomic::Ordering;
 
+use miniz_oxide::inflate::stream::{inflate as inflate_stream, InflateState};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -63,7 +65,8 @@ pub(super) async fn receive(
     }
     let mut chunk = vec![0; 16 * 1024];
     loop {
-        while let Some(frame) = take_frame(&mut buf)? {
+        let mut at = 0;
+        while let Some(frame) = take_frame(&buf, &mut at)? {
             match frame {
                 Frame::Close => return Ok(End::Closed),
                 Frame::Ping(payload) => send(&mut stream, 0xA, &payload).await.map_err(|e| format!("pong: {e}"))?,
@@ -88,6 +91,7 @@ pub(super) async fn receive(
                 }
             }
         }
+        buf.drain(..at);
         let n = tokio::select! {
             biased;
             read = stream.read(&mut chunk) => read.map_err(|e| format!("read: {e}"))?,
@@ -151,9 +155,11 @@ enum Frame {
     Other,
 }
 
-/// Takes the next whole frame from `buf` (the target's frames are unmasked), inflating a
-/// compressed text message. Fragmented messages are not expected from a hub and are refused.
-fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Frame>, String> {
+/// Takes the next whole frame from `buf[*at..]` (the target's frames are unmasked), moving `at`
+/// past it, and inflates a compressed text message. Fragmented messages are not expected from a
+/// hub and are refused.
+fn take_frame(buf: &[u8], at: &mut usize) -> Result<Option<Frame>, String> {
+    let buf = &buf[*at..];
     let [first, second, ..] = buf[..] else {
         return Ok(None);
     };
@@ -173,22 +179,59 @@ fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Frame>, String> {
     if buf.len() < header + len {
         return Ok(None);
     }
-    let payload: Vec<u8> = buf.drain(..header + len).skip(header).collect();
+    let payload = &buf[header..header + len];
+    *at += header + len;
     if first & 0x80 == 0 {
         return Err("a fragmented message".into());
     }
     Ok(Some(match first & 0x0F {
         0x1 if first & 0x40 != 0 => Frame::Text(inflate(payload)?),
-        0x1 => Frame::Text(payload),
+        0x1 => Frame::Text(payload.to_vec()),
         0x8 => Frame::Close,
-        0x9 => Frame::Ping(payload),
+        0x9 => Frame::Ping(payload.to_vec()),
         _ => Frame::Other,
     }))
 }
 
-fn inflate(mut compressed: Vec<u8>) -> Result<Vec<u8>, String> {
-    compressed.extend_from_slice(&TAIL);
-    miniz_oxide::inflate::decompress_to_vec_with_limit(&compressed, MAX_MESSAGE).map_err(|e| format!("inflate: {e:?}"))
+thread_local! {
+    /// One inflater per thread, reset for each message (the target keeps no context either):
+    /// ten thousand subscribers each with their own would take 400 MB.
+    static INFLATER: std::cell::RefCell<Box<InflateState>> =
+        std::cell::RefCell::new(InflateState::new_boxed(DataFormat::Raw));
+}
+
+fn inflate(compressed: &[u8]) -> Result<Vec<u8>, String> {
+    INFLATER.with(|state| {
+        let mut state = state.borrow_mut();
+        state.reset(DataFormat::Raw);
+        let mut out = vec![0; (compressed.len() * 4).clamp(256, MAX_MESSAGE)];
+        let mut written = 0;
+        for input in [compressed, &TAIL[..]] {
+            let mut input = input;
+            loop {
+                let result = inflate_stream(&mut state, input, &mut out[written..], MZFlush::None);
+                input = &input[result.bytes_consumed..];
+                written += result.bytes_written;
+                match result.status {
+                    Ok(MZStatus::StreamEnd) => {
+                        out.truncate(written);
+                        return Ok(out);
+                    }
+                    Ok(_) | Err(MZError::Buf) if written == out.len() => {
+                        if out.len() >= MAX_MESSAGE {
+                            return Err("inflate: message too big".into());
+                        }
+                        out.resize((out.len() * 2).min(MAX_MESSAGE), 0);
+                    }
+                    Ok(_) | Err(MZError::Buf) if input.is_empty() => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("inflate: {e:?}")),
+                }
+            }
+        }
+        out.truncate(written);
+        Ok(out)
+    })
 }
 
 /// Sends a final, masked, uncompressed frame.
@@ -224,10 +267,12 @@ mod tests {
         buf.append(&mut compressed);
         buf.extend_from_slice(&[0x81, 2, b'h', b'i']);
         buf.extend_from_slice(&[0x89, 0]);
-        assert!(matches!(take_frame(&mut buf), Ok(Some(Frame::Text(t))) if t == text));
-        assert!(matches!(take_frame(&mut buf), Ok(Some(Frame::Text(t))) if t == b"hi"));
-        assert!(matches!(take_frame(&mut buf), Ok(Some(Frame::Ping(p))) if p.is_empty()));
-        assert!(matches!(take_frame(&mut buf), Ok(None)));
+        let mut at = 0;
+        assert!(matches!(take_frame(&buf, &mut at), Ok(Some(Frame::Text(t))) if t == text));
+        assert!(matches!(take_frame(&buf, &mut at), Ok(Some(Frame::Text(t))) if t == b"hi"));
+        assert!(matches!(take_frame(&buf, &mut at), Ok(Some(Frame::Ping(p))) if p.is_empty()));
+        assert!(matches!(take_frame(&buf, &mut at), Ok(None)));
+        assert_eq!(at, buf.len());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One upgraded WebSocket connection at the message level (RFC 6455 sections 5 to 7, RFC 7692
 //! section 6): client messages in, assembled from their frames, unmasked, inflated and checked;
-//! hub frames out, written with gathered writes so that shared payloads are never copied.
+//! hub frames out, written from the events' shared bytes (gathered, or for a batch of small
+//! frames coalesced into one buffer, whichever costs less).
 //!
 //! Reading is split in two so that it is cancel-safe in a `select!`: [`Socket::read`] only moves
 //! bytes from the connection into the [`Reader`]'s input, and [`Socket::next`] (synchronous)
@@ -36,6 +37,12 @@ pub(crate) type Io = TokioIo<Upgraded>;
 
 /// Bytes read at once onto the stack while no frame is known to need more.
 const STACK_READ: usize = 4096;
+/// A batch of frames averaging less than this is copied into one buffer and written from it,
+/// larger ones are gathered from their shared bytes. Measured on Linux: the kernel's copy from
+/// a gathered write costs about as much per slice as copying a few hundred bytes, so for events
+/// of a few hundred bytes (and their 2-byte headers) one contiguous buffer is cheaper per
+/// delivery than a slice each; for kilobytes the copy saved wins.
+const GATHER_FROM: usize = 1024;
 /// While closing, a client silent for this long is not waited for any longer.
 const CLOSE_PAUSE: Duration = Duration::from_secs(1);
 /// Most bytes read at once into the input for a large frame.
@@ -120,7 +127,9 @@ impl Socket {
     }
 
     /// Sends events, each as its shared JSON text frame (compressed once per event when
-    /// permessage-deflate was negotiated), in one gathered write.
+    /// permessage-deflate was negotiated), in one write. Large frames are gathered from the
+    /// shared bytes as they are; a batch of small ones is copied into one buffer first (see
+    /// [`GATHER_FROM`]).
     pub(crate) async fn send_events(&mut self, events: &[Arc<Event>]) -> io::Result<()> {
         match (self.deflate, events) {
             // One event (the common case while a subscriber keeps up): nothing to allocate.
@@ -133,21 +142,38 @@ impl Socket {
                 let header = ServerHeader::new(Opcode::Text, false, payload.len());
                 self.write_all(&mut [IoSlice::new(header.as_bytes()), IoSlice::new(&payload)]).await?;
             }
-            (Some(window), _) => {
-                let frames: Vec<Cow<'_, Bytes>> = events.iter().map(|e| shared_frame::deflated(e, window)).collect();
-                let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
-                self.write_all(&mut slices).await?;
-            }
-            (None, _) => {
-                let payloads: Vec<Cow<'_, Bytes>> = events.iter().map(|e| json::message(e)).collect();
-                let headers: Vec<ServerHeader> =
-                    payloads.iter().map(|p| ServerHeader::new(Opcode::Text, false, p.len())).collect();
-                let mut slices = Vec::with_capacity(2 * events.len());
-                for (header, payload) in headers.iter().zip(&payloads) {
-                    slices.push(IoSlice::new(header.as_bytes()));
-                    slices.push(IoSlice::new(payload));
+            (deflate, _) => {
+                let frames: Vec<(Option<ServerHeader>, Cow<'_, Bytes>)> = events
+                    .iter()
+                    .map(|event| match deflate {
+                        Some(window) => (None, shared_frame::deflated(event, window)),
+                        None => {
+                            let payload = json::message(event);
+                            (Some(ServerHeader::new(Opcode::Text, false, payload.len())), payload)
+                        }
+                    })
+                    .collect();
+                let header_len = |h: &Option<ServerHeader>| h.as_ref().map_or(0, |h| h.as_bytes().len());
+                let total: usize = frames.iter().map(|(h, payload)| header_len(h) + payload.len()).sum();
+                if total < GATHER_FROM * frames.len() {
+                    let mut joined = Vec::with_capacity(total);
+                    for (header, payload) in &frames {
+                        if let Some(header) = header {
+                            joined.extend_from_slice(header.as_bytes());
+                        }
+                        joined.extend_from_slice(payload);
+                    }
+                    self.io.write_all(&joined).await?;
+                } else {
+                    let mut slices = Vec::with_capacity(2 * frames.len());
+                    for (header, payload) in &frames {
+                        if let Some(header) = header {
+                            slices.push(IoSlice::new(header.as_bytes()));
+                        }
+                        slices.push(IoSlice::new(payload));
+                    }
+                    self.write_all(&mut slices).await?;
                 }
-                self.write_all(&mut slices).await?;
             }
         }
         self.io.flush().await
