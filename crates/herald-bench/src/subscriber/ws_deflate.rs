@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering;
 
-use miniz_oxide::inflate::stream::{inflate as inflate_stream, InflateState};
+use miniz_oxide::inflate::stream::{inflate as inflate_stream, InflateState, MinReset};
 use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -203,7 +203,9 @@ thread_local! {
 fn inflate(compressed: &[u8]) -> Result<Vec<u8>, String> {
     INFLATER.with(|state| {
         let mut state = state.borrow_mut();
-        state.reset(DataFormat::Raw);
+        // Without zeroing the window: it costs more than the message, and the target is trusted
+        // (a stream reaching back past its own start could read an earlier message).
+        state.reset_as(MinReset);
         let mut out = vec![0; (compressed.len() * 4).clamp(256, MAX_MESSAGE)];
         let mut written = 0;
         for input in [compressed, &TAIL[..]] {

@@ -92,6 +92,8 @@ pub(crate) fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Inflat
     INFLATER.with(|inflater| {
         let mut inflater = inflater.borrow_mut();
         let state = inflater.get_or_insert_with(|| InflateState::new_boxed(DataFormat::Raw));
+        // A full reset zeroes the window: a crafted stream reaching back past its own start
+        // must find zeros, not the end of another client's message inflated on this thread.
         state.reset(DataFormat::Raw);
         let mut out = Vec::with_capacity(compressed.len().saturating_mul(3).min(limit).max(64));
         for input in [compressed, &TRAILER[..]] {
