@@ -7,6 +7,9 @@
 # checked against the running hub, then the JavaScript end-to-end tests with third-party clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The binaries the end-to-end steps run: where cargo builds them.
+target=${CARGO_TARGET_DIR:-target}
+case "$target" in /*) ;; *) target=$PWD/$target ;; esac
 
 echo "== formatting and lints"
 cargo fmt --all --check
@@ -49,10 +52,10 @@ else
 fi
 
 echo "== Autobahn WebSocket conformance cases"
-HERALD_BIN="$PWD/target/debug/herald" tests/autobahn/run.sh
+HERALD_BIN="$target/debug/herald" tests/autobahn/run.sh
 
 echo "== OpenAPI document and schemathesis"
-HERALD_BIN="$PWD/target/debug/herald" tests/openapi/run.sh
+HERALD_BIN="$target/debug/herald" tests/openapi/run.sh
 
 echo "== JavaScript end-to-end tests"
-(cd tests/js && npm ci --no-audit --no-fund --loglevel=error && HERALD_BIN="$PWD/../../target/debug/herald" npm test)
+(cd tests/js && npm ci --no-audit --no-fund --loglevel=error && HERALD_BIN="$target/debug/herald" npm test)

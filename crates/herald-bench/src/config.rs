@@ -15,6 +15,17 @@ pub enum Target {
     Pushpin,
 }
 
+/// What fills each payload after its sequence number and send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PayloadStyle {
+    /// `x` repeated: the cheapest, and far more compressible than real events.
+    #[default]
+    Filler,
+    /// JSON-like text with varying numbers and words, about as compressible as real events.
+    Json,
+}
+
 /// How subscribers receive events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -111,6 +122,10 @@ pub struct BenchConfig {
     pub messages: usize,
     /// Bytes of each message's payload (at least what the sequence number and timestamp take).
     pub payload_size: usize,
+    /// What fills the payloads.
+    pub payload_style: PayloadStyle,
+    /// WebSocket subscribers offer permessage-deflate (and fail if the target declines it).
+    pub ws_deflate: bool,
     /// When messages are sent.
     pub pace: Pace,
     /// Concurrent publishers, each with its own keep-alive connection.
@@ -163,6 +178,8 @@ impl BenchConfig {
             topic_prefix: "bench-".to_owned(),
             messages: 100,
             payload_size: 100,
+            payload_style: PayloadStyle::Filler,
+            ws_deflate: false,
             pace: Pace::Burst,
             publishers: 4,
             publish_token: None,
@@ -214,6 +231,9 @@ impl BenchConfig {
         }
         if matches!(self.transport, Transport::LongPoll | Transport::Mixed) && self.target != Target::Herald {
             return Err("long-polling (and so the mixed transport) is measured against Herald only".into());
+        }
+        if self.ws_deflate && !matches!(self.transport, Transport::Ws | Transport::Mixed) {
+            return Err("--ws-deflate needs WebSocket subscribers (--transport ws or mixed)".into());
         }
         if let Some(churn) = &self.churn {
             if !matches!(self.pace, Pace::Rate { .. }) {

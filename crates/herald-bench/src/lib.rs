@@ -25,7 +25,7 @@ mod tracker;
 mod url;
 
 pub use churn::{churn, ChurnReport, Sample};
-pub use config::{loopback_sources, BenchConfig, Churn, Pace, Storm, Target, Transport};
+pub use config::{loopback_sources, BenchConfig, Churn, Pace, PayloadStyle, Storm, Target, Transport};
 pub use report::{Latency, Report};
 pub use run::run;
 pub use storm::{storm, StormReport, TargetSample};

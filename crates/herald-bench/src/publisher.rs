@@ -35,6 +35,7 @@ pub(crate) struct Shared {
     pub messages: usize,
     pub publishers: usize,
     pub payload_size: usize,
+    pub payload_style: crate::config::PayloadStyle,
     pub pace: Pace,
     pub clock: Clock,
     /// When the publish phase started, on `clock`.
@@ -68,6 +69,7 @@ impl Shared {
             messages,
             publishers: config.publishers,
             payload_size: config.payload_size,
+            payload_style: config.payload_style,
             pace: config.pace,
             clock,
             start_us,
@@ -129,7 +131,7 @@ pub(crate) async fn run_on(shared: Arc<Shared>, index: usize, mut connection: Op
                     tokio::time::sleep(PERSISTENT_PAUSE).await;
                 }
             }
-            let text = payload::encode(k as u64, shared.clock.now_us(), shared.payload_size);
+            let text = payload::encode(k as u64, shared.clock.now_us(), shared.payload_size, shared.payload_style);
             let sent_at = std::time::Instant::now();
             result = publish_one(&shared, &mut connection, &topic, id.as_deref(), &text).await;
             if result.is_ok() {
@@ -170,7 +172,7 @@ async fn run_batches(shared: &Shared, index: usize, mut connection: Option<Conne
                 .map(|&k| {
                     (
                         shared.endpoints.topic_name(k % shared.topics),
-                        payload::encode(k as u64, now, shared.payload_size),
+                        payload::encode(k as u64, now, shared.payload_size, shared.payload_style),
                     )
                 })
                 .collect();

@@ -111,6 +111,13 @@ pub struct Report {
     pub bench_cpu_seconds: f64,
     /// `bench_cpu_seconds` per delivery, in microseconds.
     pub bench_cpu_us_per_delivery: Option<f64>,
+    /// Bytes the WebSocket subscribers read off their connections over the whole run (handshakes,
+    /// acknowledgements and frames); 0 with other transports.
+    pub ws_bytes_received: u64,
+    /// `ws_bytes_received` per delivery: what one event costs on the wire.
+    pub ws_bytes_per_delivery: Option<f64>,
+    /// WebSocket subscribers offered permessage-deflate (and the target accepted it).
+    pub ws_deflate: bool,
     /// The first error a subscriber or publisher met, if any.
     pub first_error: Option<String>,
 }
@@ -200,6 +207,13 @@ impl Report {
                 rows.push((
                     "publish ack p50/p90/p99/max",
                     format!("{} / {} / {} / {} ms", ms(l.p50_us), ms(l.p90_us), ms(l.p99_us), ms(l.max_us)),
+                ));
+            }
+            if let Some(per) = self.ws_bytes_per_delivery.filter(|_| self.ws_bytes_received > 0) {
+                let deflate = if self.ws_deflate { ", permessage-deflate" } else { "" };
+                rows.push((
+                    "WebSocket bytes",
+                    format!("{} B received, {per:.1} B per delivery{deflate}", self.ws_bytes_received),
                 ));
             }
             if let (Some(cpu), Some(per)) = (self.target_cpu_seconds, self.target_cpu_us_per_delivery) {

@@ -138,6 +138,9 @@ pub async fn run(config: &BenchConfig) -> Result<Report, String> {
             .and_then(|seconds| (publish.sent > 0).then(|| seconds * 1e6 / publish.sent as f64)),
         bench_cpu_seconds: bench_cpu.as_secs_f64(),
         bench_cpu_us_per_delivery: per_delivery(bench_cpu.as_secs_f64()),
+        ws_bytes_received: shared.bytes_received.load(Ordering::Relaxed),
+        ws_bytes_per_delivery: per_delivery(shared.bytes_received.load(Ordering::Relaxed) as f64 / 1e6),
+        ws_deflate: config.ws_deflate,
         first_error: publish.first_error.or(tally.first_error),
     })
 }

@@ -93,7 +93,7 @@ mod tests {
     use crate::payload::encode;
 
     fn deliver(tracker: &mut Tracker, k: u64) -> bool {
-        tracker.record(encode(k, 10, 20).as_bytes(), 25)
+        tracker.record(encode(k, 10, 20, crate::config::PayloadStyle::Filler).as_bytes(), 25)
     }
 
     #[test]

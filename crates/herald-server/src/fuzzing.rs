@@ -179,3 +179,50 @@ fn header_map(headers: &[(&str, &[u8])]) -> HeaderMap {
     }
     map
 }
+
+/// What the WebSocket reader took out of a client's bytes: a message, a control frame, or the
+/// close code that failed the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsFrame {
+    /// A text message (always valid UTF-8: it is a `String`).
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping and its payload.
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong,
+    /// The client's close frame, and its code.
+    Close(Option<u16>),
+    /// The connection fails with this close code.
+    Failed(u16),
+}
+
+/// Feeds `input` to a server-side WebSocket reader (`transport/ws/reader.rs`, with `frame.rs`
+/// and, when `deflate`, `deflate.rs`) `chunk` bytes at a time (at least 1), messages limited to
+/// `max_message` bytes; returns everything it took out, up to and including a failure.
+pub fn ws_frames(input: &[u8], chunk: usize, deflate: bool, max_message: usize) -> Vec<WsFrame> {
+    use crate::transport::ws::reader::{Incoming, Reader};
+    let mut reader = Reader::new(deflate, max_message);
+    let mut out = Vec::new();
+    for piece in input.chunks(chunk.max(1)) {
+        reader.input().extend_from_slice(piece);
+        loop {
+            match reader.next() {
+                Ok(None) => break,
+                Ok(Some(incoming)) => out.push(match incoming {
+                    Incoming::Text(text) => WsFrame::Text(text),
+                    Incoming::Binary(data) => WsFrame::Binary(data),
+                    Incoming::Ping(payload) => WsFrame::Ping(payload),
+                    Incoming::Pong => WsFrame::Pong,
+                    Incoming::Close(code) => WsFrame::Close(code),
+                }),
+                Err(failure) => {
+                    out.push(WsFrame::Failed(failure.code));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}

@@ -29,16 +29,18 @@
 //! 4. Each subscriber's connection takes its whole batch from its mailbox
 //!    (`herald_core::Subscription::poll_recv_many`) and writes it in its wire format:
 //!    `transport/sse.rs` (the frame made at publish), `transport/ndjson.rs`, `transport/poll.rs`
-//!    and the WebSocket (the JSON message of `transport/json.rs`), `transport/htmlfile.rs` (its
+//!    and the WebSocket (the JSON message of `transport/json.rs`; with permessage-deflate, the
+//!    compressed frame of `transport/ws/shared_frame.rs`), `transport/htmlfile.rs` (its
 //!    `<script>` chunk): each encoding is made once per event, on first use, and shared. Event
-//!    streams on cleartext HTTP/1.1 are written by `listener/stream_writer.rs`; everything
-//!    else by hyper.
+//!    streams on cleartext HTTP/1.1 are written by `listener/stream_writer.rs`, WebSockets by
+//!    `transport/ws/socket.rs` on hyper's upgraded connection; everything else by hyper.
 //!
 //! One subscription:
 //!
 //! 1. `listener/sniff.rs` reads the first request head of a cleartext connection and asks
 //!    `transport/select.rs` whether it is a streamed subscription (lean path) or not (hyper).
-//! 2. `transport/mod.rs` routes the `GET`: a WebSocket upgrade to `transport/ws/`, anything
+//! 2. `transport/mod.rs` routes the `GET`: a WebSocket upgrade to `transport/ws/` (its
+//!    handshake in `handshake.rs`, permessage-deflate negotiated in `extension.rs`), anything
 //!    else through `transport/select.rs`, which reads matchers, cursor and transport.
 //! 3. `ops/subscribe.rs` checks the subscriber's rights, the matcher limit and each matcher,
 //!    and calls `herald_core::Hub::subscribe`: the cursor is resolved (history, then the
@@ -48,8 +50,8 @@
 //!    (`herald-core/src/subscription.rs`). The token's `exp` ends the feed (`Ended::Expired`).
 //! 4. The transport streams (`transport/stream.rs` drives SSE, NDJSON and the forever frame:
 //!    prelude, batches, heartbeats) or answers one batch (`transport/poll.rs`), and maps how the
-//!    feed ended once: a stream ends or aborts, a WebSocket closes with 1001, 1008, 1011 or
-//!    1013, a poll answers `503` or `401`.
+//!    feed ended once: a stream ends or aborts, a WebSocket closes with 1001, 1008, 1011,
+//!    1012 or 1013, a poll answers `503` or `401`.
 
 pub mod auth;
 pub mod config;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use herald_bench::{BenchConfig, Churn, Pace, Storm, Target, Transport};
+use herald_bench::{BenchConfig, Churn, Pace, PayloadStyle, Storm, Target, Transport};
 
 /// Flags of `herald bench`.
 #[derive(Debug, Args)]
@@ -36,6 +36,15 @@ pub(crate) struct BenchArgs {
     /// Payload size in bytes (it holds the sequence number and the send time).
     #[arg(long, default_value_t = 100)]
     pub payload_size: usize,
+    /// What fills each payload after its numbers: `filler` (x's, compresses unrealistically
+    /// well) or `json` (JSON-like quotes, about as compressible as real events).
+    #[arg(long, value_enum, default_value = "filler")]
+    pub payload_style: PayloadStyleArg,
+    /// WebSocket subscribers offer permessage-deflate (RFC 7692) and inflate what they receive;
+    /// a target that declines the offer fails them. The report gives the bytes received per
+    /// delivery either way.
+    #[arg(long)]
+    pub ws_deflate: bool,
     /// Publish at this many messages per second in total (default: as fast as possible).
     #[arg(long, value_name = "MSG_PER_S")]
     pub rate: Option<f64>,
@@ -134,6 +143,12 @@ pub(crate) enum TransportArg {
     Mixed,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum PayloadStyleArg {
+    Filler,
+    Json,
+}
+
 pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     let target = match args.target {
         TargetArg::Herald => Target::Herald,
@@ -154,6 +169,11 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
     config.topic_prefix = args.topic_prefix;
     config.messages = args.messages;
     config.payload_size = args.payload_size;
+    config.payload_style = match args.payload_style {
+        PayloadStyleArg::Filler => PayloadStyle::Filler,
+        PayloadStyleArg::Json => PayloadStyle::Json,
+    };
+    config.ws_deflate = args.ws_deflate;
     config.pace = match (args.idle, args.rate) {
         (true, _) => Pace::Idle,
         (false, Some(per_second)) => Pace::Rate { per_second },

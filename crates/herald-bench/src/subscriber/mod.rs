@@ -9,6 +9,7 @@
 mod long_poll;
 mod sse;
 mod ws;
+mod ws_deflate;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -43,6 +44,10 @@ pub(crate) struct Shared {
     pub retries: AtomicUsize,
     pub delivered: AtomicU64,
     pub last_delivery_us: AtomicU64,
+    /// WebSocket subscribers offer permessage-deflate.
+    pub ws_deflate: bool,
+    /// Bytes WebSocket subscribers read from their connections (all of it: heads, frames).
+    pub bytes_received: AtomicU64,
 }
 
 impl Shared {
@@ -62,6 +67,8 @@ impl Shared {
             retries: AtomicUsize::new(0),
             delivered: AtomicU64::new(0),
             last_delivery_us: AtomicU64::new(0),
+            ws_deflate: config.ws_deflate,
+            bytes_received: AtomicU64::new(0),
         })
     }
 }
@@ -183,6 +190,7 @@ async fn connect_and_receive(
         crate::net::connect_from(source, shared.target).await.map_err(|e| format!("connect from {source}: {e}"))?;
     match shared.transport.for_subscriber(index) {
         Transport::Sse => sse::receive(session, stream, tracker, stop).await,
+        Transport::Ws if shared.ws_deflate => ws_deflate::receive(session, stream, tracker, stop).await,
         Transport::Ws => ws::receive(session, stream, tracker, stop).await,
         Transport::LongPoll | Transport::Mixed => long_poll::receive(session, stream, tracker, stop).await,
     }

@@ -1,11 +1,16 @@
 //! A WebSocket subscriber (tokio-tungstenite over the subscriber's own TCP stream). Herald gets
 //! a JSON subscribe message and the subscriber is ready at its ack; nchan and Pushpin subscribe
 //! by URL, so the subscriber is ready once the upgrade is done. Herald's events are JSON
-//! objects whose `data` is the payload; the peers send the payload itself as a text frame.
+//! objects whose `data` is the payload; the peers send the payload itself as a text frame. The
+//! bytes read off the connection are counted (the run reports them per delivery).
 
 use std::borrow::Cow;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -32,6 +37,7 @@ pub(super) async fn receive(
         let value = format!("Bearer {token}").parse().map_err(|e| format!("token: {e}"))?;
         request.headers_mut().insert(http::header::AUTHORIZATION, value);
     }
+    let stream = Counted { stream, counter: &session.shared.bytes_received };
     let (mut socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(|e| format!("upgrade: {e}"))?;
@@ -71,8 +77,37 @@ pub(super) async fn receive(
     }
 }
 
+/// A connection whose reads are counted.
+struct Counted<'a> {
+    stream: TcpStream,
+    counter: &'a AtomicU64,
+}
+
+impl AsyncRead for Counted<'_> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.stream).poll_read(cx, buf);
+        self.counter.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        result
+    }
+}
+
+impl AsyncWrite for Counted<'_> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 /// The `data` of a Herald event message, or `None` for other messages (pongs, errors).
-fn herald_event_data(text: &str) -> Option<Cow<'_, str>> {
+pub(super) fn herald_event_data(text: &str) -> Option<Cow<'_, str>> {
     #[derive(serde::Deserialize)]
     struct EventMessage<'a> {
         #[serde(rename = "type")]

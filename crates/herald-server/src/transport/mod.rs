@@ -24,8 +24,6 @@ pub(crate) mod stream;
 pub(crate) mod ws;
 
 use axum::body::Body;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +48,7 @@ pub(crate) async fn subscribe(
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     uri: Uri,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    upgrade: Result<ws::Upgrade, ws::NotUpgrade>,
 ) -> Result<Response, ApiError> {
     if let Ok(upgrade) = upgrade {
         let client = client.map(|Extension(ClientAddr(ip))| ip);
@@ -103,7 +101,7 @@ pub(crate) async fn ws_only(
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     uri: Uri,
-    upgrade: WebSocketUpgrade,
+    upgrade: ws::Upgrade,
 ) -> Result<Response, ApiError> {
     let client = client.map(|Extension(ClientAddr(ip))| ip);
     ws::upgrade(upgrade, &headers, uri.query(), client, state)

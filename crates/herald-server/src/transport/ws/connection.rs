@@ -16,24 +16,22 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bytes::Bytes;
-use futures_util::SinkExt;
 use herald_core::{Cursor, Ended, Event, Subscription};
 use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::frame::Opcode;
 use super::protocol::{self, ClientMessage, JsonUpdate, OneOrMany, Retry};
+use super::reader::{Failure, Incoming, TOO_BIG};
+use super::socket::Socket;
 use crate::metrics::{connections, histogram};
 use crate::ops::{self, MatchKind, MatcherSpec, PublishFailure, Publisher, SubscribeRequest, Subscriber};
-use crate::transport::json;
 use crate::AppState;
 
 /// Close codes (RFC 6455 section 7.4.1).
 const GOING_AWAY: u16 = 1001;
 const UNSUPPORTED: u16 = 1003;
 const POLICY: u16 = 1008;
-const TOO_BIG: u16 = 1009;
 const SERVER_ERROR: u16 = 1011;
 const SERVICE_RESTART: u16 = 1012;
 const TRY_AGAIN_LATER: u16 = 1013;
@@ -54,8 +52,18 @@ fn close_for(why: Ended) -> (u16, &'static str) {
     }
 }
 
+/// How the loop over the socket ended.
+enum End {
+    /// The connection is gone or unusable: nothing more to write.
+    Gone,
+    /// The client closed: its close frame is answered with the same code.
+    ClientClosed(Option<u16>),
+    /// The hub closes, with this code and reason.
+    Close(u16, &'static str),
+}
+
 /// Serves `socket` until either side closes it. The rights were decided once, at the upgrade.
-pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publisher, subscriber: Subscriber) {
+pub(crate) async fn run(mut socket: Socket, state: AppState, publisher: Publisher, subscriber: Subscriber) {
     let _open = connections::Open::new(connections::Transport::WebSocket);
     let heartbeat = state.config.heartbeat;
     let mut connection = Connection { state, publisher, subscriber, subscription: None };
@@ -64,75 +72,89 @@ pub(crate) async fn run(mut socket: WebSocket, state: AppState, publisher: Publi
     let mut last_heard = Instant::now();
     // A peer that takes none of our writes for this long stopped reading.
     let stall_limit = heartbeat.saturating_mul(2);
-    let close = loop {
+    let end = 'serve: loop {
         // In this order: the client's messages (so a flow of events never starves them), then
         // events, then the keep-alive, which thus sees the freshest sign of life.
         tokio::select! {
             biased;
-            incoming = socket.recv() => {
-                last_heard = Instant::now();
-                match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        let answer = connection.handle(&text).await;
-                        if !written(stall_limit, socket.send(Message::Text(answer.into()))).await {
-                            return;
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => break Some((UNSUPPORTED, "send JSON text messages")),
-                    None => return,
-                    // The socket answers pings and closes itself (reading on lets it finish the
-                    // closing handshake); pongs only prove the peer is alive.
-                    Some(Ok(Message::Close(_) | Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Err(e)) => {
-                        let too_big = e.to_string().contains("too long") || e.to_string().contains("too big");
-                        if too_big {
-                            crate::metrics::limit_rejected("ws_message_size");
-                        }
-                        break Some(if too_big { (TOO_BIG, "message too big") } else { (POLICY, "protocol error") });
-                    }
-                }
-            }
+            read = socket.read() => match read {
+                Ok(true) => last_heard = Instant::now(),
+                Ok(false) | Err(_) => break End::Gone,
+            },
             events = next_events(&mut connection.subscription) => match events {
                 Ok(events) => {
-                    let batch = async {
-                        for event in events {
-                            socket.feed(Message::Text(json_text(&event))).await?;
-                        }
-                        socket.flush().await
-                    };
-                    if !written(stall_limit, batch).await {
-                        return;
+                    if !written(stall_limit, socket.send_events(&events)).await {
+                        break End::Gone;
                     }
+                    continue;
                 }
                 Err(why) => {
                     connection.subscription = None;
-                    break Some(close_for(why));
+                    let (code, reason) = close_for(why);
+                    break End::Close(code, reason);
                 }
             },
             _ = keep_alive.tick() => {
                 if last_heard.elapsed() > heartbeat.saturating_mul(2) {
-                    break Some((GOING_AWAY, "no answer to pings"));
+                    break End::Close(GOING_AWAY, "no answer to pings");
                 }
-                if !written(stall_limit, socket.send(Message::Ping(Bytes::new()))).await {
-                    return;
+                if !written(stall_limit, socket.send(Opcode::Ping, &[])).await {
+                    break End::Gone;
+                }
+                continue;
+            }
+        }
+        // Everything the read completed, in order.
+        loop {
+            match socket.next() {
+                Ok(None) => break,
+                Ok(Some(Incoming::Text(text))) => {
+                    // Boxed: a request's future is large, and an idle connection's task should
+                    // not carry its room.
+                    let answer = Box::pin(connection.handle(&text)).await;
+                    if !written(stall_limit, socket.send(Opcode::Text, answer.as_bytes())).await {
+                        break 'serve End::Gone;
+                    }
+                }
+                Ok(Some(Incoming::Binary(_))) => break 'serve End::Close(UNSUPPORTED, "send JSON text messages"),
+                Ok(Some(Incoming::Ping(payload))) => {
+                    if !written(stall_limit, socket.send(Opcode::Pong, &payload)).await {
+                        break 'serve End::Gone;
+                    }
+                }
+                // Pongs only prove the peer is alive.
+                Ok(Some(Incoming::Pong)) => {}
+                Ok(Some(Incoming::Close(code))) => break 'serve End::ClientClosed(code),
+                Err(Failure { code, reason }) => {
+                    if code == TOO_BIG {
+                        crate::metrics::limit_rejected("ws_message_size");
+                    }
+                    break 'serve End::Close(code, reason);
                 }
             }
         }
     };
-    if let Some((code, reason)) = close {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-        if written(stall_limit, socket.send(Message::Close(Some(frame)))).await {
-            // Wait briefly for the peer's close frame, so the handshake completes cleanly.
-            let drain = async { while let Some(Ok(_)) = socket.recv().await {} };
-            // A peer that reads nothing for the stall limit is gone: no longer wait for it.
-            let _ = tokio::time::timeout(CLOSE_WAIT.min(stall_limit), drain).await;
+    let wait = CLOSE_WAIT.min(stall_limit);
+    match end {
+        End::Gone => {}
+        End::ClientClosed(code) => {
+            if written(stall_limit, socket.close(code, "")).await {
+                socket.shutdown(wait).await;
+            }
+        }
+        End::Close(code, reason) => {
+            if written(stall_limit, socket.close(Some(code), reason)).await {
+                // Wait briefly for the peer's close frame, so the handshake completes cleanly; a
+                // peer that reads nothing for the stall limit is gone: no longer wait for it.
+                socket.finish_closing(wait).await;
+            }
         }
     }
 }
 
 /// Whether `write` went through within `limit`. A peer that takes nothing for that long has
 /// stopped reading; its connection is dropped (and counted), since no close frame could reach it.
-async fn written(limit: Duration, write: impl Future<Output = Result<(), axum::Error>>) -> bool {
+async fn written(limit: Duration, write: impl Future<Output = std::io::Result<()>>) -> bool {
     match tokio::time::timeout(limit, write).await {
         Ok(result) => result.is_ok(),
         Err(_) => {
@@ -141,12 +163,6 @@ async fn written(limit: Duration, write: impl Future<Output = Result<(), axum::E
             false
         }
     }
-}
-
-/// The event's shared JSON as a text frame payload (no copy).
-fn json_text(event: &Event) -> Utf8Bytes {
-    // The JSON is built from `String`s, so it is valid UTF-8; the fallback is never taken.
-    Utf8Bytes::try_from(json::message(event).into_owned()).unwrap_or_else(|_| Utf8Bytes::from_static("{}"))
 }
 
 /// The events waiting (at most [`EVENTS_PER_FLUSH`]), waiting for one; why the subscription

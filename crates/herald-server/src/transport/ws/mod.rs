@@ -1,37 +1,43 @@
-//! The WebSocket transport (RFC 6455), full duplex on the same hub.
+//! The WebSocket transport (RFC 6455, with permessage-deflate from RFC 7692), full duplex on the
+//! same hub.
 //!
 //! A WebSocket upgrade of `GET /.well-known/mercure` (or `GET /ws`) opens a connection that
 //! speaks the JSON messages of [`protocol`]: subscribe (with replay), unsubscribe, publish (same
 //! rules as the form, through the same operations layer), ping. Topics, ids, history and rights
 //! are the hub's, so SSE and WebSocket clients see the same events. Each event's JSON is encoded
-//! once and shared by every WebSocket subscriber. [`connection`] runs one socket; [`echo`] is a
-//! plain echo endpoint for protocol conformance runs, enabled only by a test flag.
+//! once and shared by every WebSocket subscriber, and so is its compressed frame for those that
+//! negotiated permessage-deflate.
+//!
+//! The hub frames WebSocket messages itself on hyper's upgraded connection, one concern per
+//! module: [`handshake`] accepts the upgrade, [`extension`] negotiates permessage-deflate,
+//! [`frame`] reads and writes frame headers, [`reader`] puts client messages together from
+//! frames, [`deflate`] compresses and inflates, [`shared_frame`] caches an event's compressed
+//! frame, [`socket`] does the I/O; [`connection`] runs the JSON protocol on a socket and [`echo`]
+//! is a plain echo endpoint for protocol conformance runs, enabled only by a test flag.
 
 mod connection;
+pub(crate) mod deflate;
 pub(crate) mod echo;
+pub(crate) mod extension;
+pub(crate) mod frame;
+pub(crate) mod handshake;
 pub(crate) mod protocol;
+pub(crate) mod reader;
+mod shared_frame;
+pub(crate) mod socket;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
 use crate::error::ApiError;
 use crate::ops::{Publisher, Subscriber};
 use crate::AppState;
-
-/// Socket buffers: small, since idle connections are the common case (tungstenite's defaults
-/// are 128 KiB each); they grow while a large message passes. 1 KiB instead of 4 KiB saves
-/// 2.3 KiB per idle connection and still passes every Autobahn case.
-const READ_BUFFER: usize = 1024;
-/// Frames gather up to this many bytes before a write (a flush writes what is left), so a batch
-/// of events costs a few system calls instead of one per event. The buffer is allocated only
-/// once events flow.
-const WRITE_BUFFER: usize = 8 * 1024;
+pub(crate) use handshake::{NotUpgrade, Upgrade};
 
 /// Accepts an upgrade after checking the `Origin` (cross-site WebSocket hijacking) and the
 /// credentials: refused when they allow neither reading nor publishing.
 pub(crate) fn upgrade(
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
     headers: &HeaderMap,
     query: Option<&str>,
     client: Option<std::net::IpAddr>,
@@ -45,16 +51,7 @@ pub(crate) fn upgrade(
     }
     let (subscriber, publisher) = (Subscriber::new(read), Publisher::new(publish, client));
     let max = state.config.limits.max_body_bytes;
-    Ok(configure(upgrade, max).on_upgrade(move |socket| connection::run(socket, state, publisher, subscriber)))
-}
-
-/// Applies the size limits and buffer sizes every WebSocket endpoint shares.
-pub(crate) fn configure(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
-    upgrade
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
+    Ok(upgrade.into_response(max, move |socket| connection::run(socket, state, publisher, subscriber)))
 }
 
 /// Browsers always send `Origin` on WebSocket handshakes and, unlike `fetch`, no CORS check
