@@ -4,8 +4,8 @@
 // keep receiving.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import { startHub, waitFor } from './lib/hub.mjs';
+import { openSocket } from './lib/socket.mjs';
 
 let hub;
 before(async () => {
@@ -17,27 +17,7 @@ after(() => hub.stop());
 async function connect(deflate = true) {
   const url = new URL('/ws', hub.url);
   url.protocol = 'ws:';
-  const socket = new WebSocket(url, { perMessageDeflate: deflate ? { threshold: 0 } : false });
-  const events = [];
-  const answers = [];
-  let negotiated = null;
-  socket.once('upgrade', (response) => { negotiated = response.headers['sec-websocket-extensions'] ?? ''; });
-  socket.on('message', (raw) => {
-    const message = JSON.parse(raw.toString());
-    (message.type === 'event' ? events : answers).push(message);
-  });
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  let refs = 0;
-  const request = async (message) => {
-    const ref = `r${++refs}`;
-    socket.send(JSON.stringify({ ...message, ref }));
-    await waitFor(() => answers.some((a) => a.ref === ref), 5000, `answer to ${message.type}`);
-    return answers.find((a) => a.ref === ref);
-  };
-  return { socket, events, answers, request, negotiated };
+  return openSocket(url, { perMessageDeflate: deflate ? { threshold: 0 } : false });
 }
 
 /** A JSON-like payload of about `size` bytes: repeated keys, varying numbers. */

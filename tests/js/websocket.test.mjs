@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { EventSource } from 'eventsource';
 import { startHub, waitFor } from './lib/hub.mjs';
+import { openSocket } from './lib/socket.mjs';
 
 let hub;
 before(async () => {
@@ -18,26 +19,7 @@ after(() => hub.stop());
 async function connect(headers = {}) {
   const url = new URL('/.well-known/mercure', hub.url);
   url.protocol = 'ws:';
-  const socket = new WebSocket(url, { headers });
-  const events = [];
-  const answers = [];
-  socket.on('message', (raw) => {
-    const message = JSON.parse(raw.toString());
-    (message.type === 'event' ? events : answers).push(message);
-  });
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  /** Sends `message` and resolves to the answer carrying the same ref. */
-  let refs = 0;
-  const request = async (message) => {
-    const ref = `r${++refs}`;
-    socket.send(JSON.stringify({ ...message, ref }));
-    await waitFor(() => answers.some((a) => a.ref === ref), 5000, `answer to ${message.type}`);
-    return answers.find((a) => a.ref === ref);
-  };
-  return { socket, events, answers, request };
+  return openSocket(url, { headers });
 }
 
 test('subscribe, publish with acks, and events in order', async () => {
