@@ -3,15 +3,28 @@
 
 use herald_core::StoreError;
 use herald_server::{AppState, Listener, StartError};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::cli::ServeArgs;
+
+/// Connections the kernel keeps waiting for the hub to accept them (the kernel caps it at
+/// `net.core.somaxconn`). The usual default, 128, overflows when a few hundred clients connect at
+/// once, as they do after a restart: the connections it drops retry their SYN a second later.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// Listens on `addr` as `TcpListener::bind` does (address reuse on), with [`ACCEPT_BACKLOG`].
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
 
 pub(crate) async fn run(args: ServeArgs) -> Result<(), String> {
     let state = AppState::new(args.config).map_err(with_hint)?;
     let tls = state.config.tls.as_ref().map(herald_server::tls::load).transpose()?;
     let addr = state.config.addr;
-    let listener = TcpListener::bind(addr).await.map_err(|e| {
+    let listener = listen(addr).map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another process using the port? choose another with --addr)")
     })?;
     let listener = Listener::new(listener, tls);
