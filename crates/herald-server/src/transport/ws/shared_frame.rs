@@ -1,8 +1,10 @@
-//! An event as a compressed WebSocket frame, made once per event and compression window and
-//! shared by every subscriber that negotiated permessage-deflate with that window.
+//! An event as a WebSocket frame, made once per event (and compression window) and shared by
+//! every subscriber that receives it that way: plain, or compressed for those that negotiated
+//! permessage-deflate with that window.
 //!
 //! The frame (header and payload) is cached on the event like its other encodings, built on
-//! first use, so an event nobody receives compressed is never compressed. The payload is the
+//! first use, so an event nobody receives compressed is never compressed, and a subscriber's
+//! write is the one shared slice. The payload is the
 //! event's JSON message (see [`crate::transport::json`]); when compressing it would not make it
 //! smaller (short events), the cached frame is the plain text frame, which permessage-deflate
 //! allows for any message.
@@ -17,9 +19,19 @@ use super::deflate::{self, Window};
 use super::frame::{Opcode, ServerHeader};
 use crate::transport::json;
 
+static PLAIN: LazyLock<Format> = LazyLock::new(|| Format::register("ws-text", plain_frame));
 static FULL: LazyLock<Format> = LazyLock::new(|| Format::register("ws-deflate", |e| encode(e, Window::Full)));
 static NARROW: LazyLock<Format> =
     LazyLock::new(|| Format::register("ws-deflate-narrow", |e| encode(e, Window::Narrow)));
+
+/// The event's shared text frame, uncompressed.
+pub(crate) fn plain(event: &Event) -> Cow<'_, Bytes> {
+    event.encoded(&PLAIN)
+}
+
+fn plain_frame(event: &Event) -> Bytes {
+    framed(false, &json::message(event))
+}
 
 /// The event's shared frame for subscribers whose hub side compresses with `window`.
 pub(crate) fn deflated(event: &Event, window: Window) -> Cow<'_, Bytes> {
@@ -35,10 +47,15 @@ fn encode(event: &Event, window: Window) -> Bytes {
         Some(compressed) if compressed.len() < json.len() => (true, Cow::Owned(compressed)),
         _ => (false, Cow::Borrowed(&json[..])),
     };
+    framed(compressed, &payload)
+}
+
+/// A final text frame holding `payload` (compressed, RSV1 set, or not).
+fn framed(compressed: bool, payload: &[u8]) -> Bytes {
     let header = ServerHeader::new(Opcode::Text, compressed, payload.len());
     let mut frame = BytesMut::with_capacity(header.as_bytes().len() + payload.len());
     frame.extend_from_slice(header.as_bytes());
-    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(payload);
     frame.freeze()
 }
 
@@ -83,6 +100,15 @@ mod tests {
         let (compressed, payload) = parse(&narrow);
         assert!(compressed);
         assert_eq!(deflate::inflate(payload, 1 << 20).unwrap(), inflated);
+    }
+
+    #[test]
+    fn the_plain_frame_is_made_once_and_holds_the_json_message() {
+        let event = event("hello");
+        let frame = plain(&event);
+        assert!(matches!(frame, Cow::Borrowed(_)), "cached on the event");
+        assert_eq!(frame.as_ptr(), plain(&event).as_ptr());
+        assert_eq!(parse(&frame), (false, &json::message(&event)[..]));
     }
 
     #[test]

@@ -30,7 +30,6 @@ use super::deflate::{self, Window};
 use super::frame::{Opcode, ServerHeader};
 use super::reader::{Failure, Incoming, Reader};
 use super::shared_frame;
-use crate::transport::json;
 
 /// The connection under a socket.
 pub(crate) type Io = TokioIo<Upgraded>;
@@ -131,47 +130,23 @@ impl Socket {
     /// shared bytes as they are; a batch of small ones is copied into one buffer first (see
     /// [`GATHER_FROM`]).
     pub(crate) async fn send_events(&mut self, events: &[Arc<Event>]) -> io::Result<()> {
-        match (self.deflate, events) {
-            // One event (the common case while a subscriber keeps up): nothing to allocate.
-            (Some(window), [event]) => {
-                let frame = shared_frame::deflated(event, window);
-                self.write_all(&mut [IoSlice::new(&frame)]).await?;
-            }
-            (None, [event]) => {
-                let payload = json::message(event);
-                let header = ServerHeader::new(Opcode::Text, false, payload.len());
-                self.write_all(&mut [IoSlice::new(header.as_bytes()), IoSlice::new(&payload)]).await?;
-            }
-            (deflate, _) => {
-                let frames: Vec<(Option<ServerHeader>, Cow<'_, Bytes>)> = events
-                    .iter()
-                    .map(|event| match deflate {
-                        Some(window) => (None, shared_frame::deflated(event, window)),
-                        None => {
-                            let payload = json::message(event);
-                            (Some(ServerHeader::new(Opcode::Text, false, payload.len())), payload)
-                        }
-                    })
-                    .collect();
-                let header_len = |h: &Option<ServerHeader>| h.as_ref().map_or(0, |h| h.as_bytes().len());
-                let total: usize = frames.iter().map(|(h, payload)| header_len(h) + payload.len()).sum();
+        let deflate = self.deflate;
+        let frame = |event| match deflate {
+            Some(window) => shared_frame::deflated(event, window),
+            None => shared_frame::plain(event),
+        };
+        match events {
+            // One event (the common case while a subscriber keeps up): its shared frame as is.
+            [event] => self.io.write_all(&frame(event)).await?,
+            _ => {
+                let frames: Vec<Cow<'_, Bytes>> = events.iter().map(|event| frame(event)).collect();
+                let total: usize = frames.iter().map(|frame| frame.len()).sum();
                 if total < GATHER_FROM * frames.len() {
                     let mut joined = Vec::with_capacity(total);
-                    for (header, payload) in &frames {
-                        if let Some(header) = header {
-                            joined.extend_from_slice(header.as_bytes());
-                        }
-                        joined.extend_from_slice(payload);
-                    }
+                    frames.iter().for_each(|frame| joined.extend_from_slice(frame));
                     self.io.write_all(&joined).await?;
                 } else {
-                    let mut slices = Vec::with_capacity(2 * frames.len());
-                    for (header, payload) in &frames {
-                        if let Some(header) = header {
-                            slices.push(IoSlice::new(header.as_bytes()));
-                        }
-                        slices.push(IoSlice::new(payload));
-                    }
+                    let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|frame| IoSlice::new(frame)).collect();
                     self.write_all(&mut slices).await?;
                 }
             }
