@@ -75,11 +75,12 @@ pub(crate) fn subscription(head: &[u8]) -> Option<Request<Body>> {
     if end != head.len() || parsed.version != Some(1) || parsed.method != Some("GET") {
         return None;
     }
-    let target = parsed.path?;
-    if !crate::transport::select::streams(target) {
+    // Read as the router will read it (a `#` fragment, say, is no part of the query).
+    let uri = parsed.path?.parse::<Uri>().ok()?;
+    if !crate::transport::select::streams(uri.path(), uri.query().unwrap_or("")) {
         return None;
     }
-    let mut request = Request::builder().method(Method::GET).uri(target.parse::<Uri>().ok()?).version(Version::HTTP_11);
+    let mut request = Request::builder().method(Method::GET).uri(uri).version(Version::HTTP_11);
     for header in parsed.headers.iter() {
         let name = HeaderName::from_bytes(header.name.as_bytes()).ok()?;
         // An upgrade (WebSocket) or a request body is hyper's to handle.
@@ -141,6 +142,8 @@ mod tests {
             "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n",
             "GET /.well-known/mercure?topic=a&transport=long-poll HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET /.well-known/mercure?topic=a&transport=poll HTTP/1.1\r\nHost: x\r\n\r\n",
+            // The query ends at a fragment, as the router reads it: a long-poll (found by fuzzing).
+            "GET /.well-known/mercure?topic?a&transport=long-poll#&timeout=0.5 HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
             "GET /.well-known/mercure?topic=a HTTP/1.0\r\n\r\n",
             "GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",

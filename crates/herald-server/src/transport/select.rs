@@ -139,11 +139,11 @@ pub(crate) fn select(query: &str, headers: &HeaderMap, config: &ServerConfig) ->
     Ok(Selected { request, transport })
 }
 
-/// Whether a request target (path and query) is a subscription whose response streams, as
-/// opposed to a poll (whose response ends, and whose client reuses the connection), another
-/// path, or a query this reading refuses (answered with its error by the router).
-pub(crate) fn streams(target: &str) -> bool {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+/// Whether a request's path and query (as its `Uri` has them, so as the router reads them) are
+/// a subscription whose response streams, as opposed to a poll (whose response ends, and whose
+/// client reuses the connection), another path, or a query this reading refuses (answered with
+/// its error by the router).
+pub(crate) fn streams(path: &str, query: &str) -> bool {
     if path != super::PATH {
         return false;
     }
@@ -286,12 +286,12 @@ mod tests {
 
     #[test]
     fn streams_are_told_from_polls_and_other_paths() {
-        assert!(streams("/.well-known/mercure?topic=a"));
-        assert!(streams("/.well-known/mercure?topic=a&transport=ndjson"));
-        assert!(!streams("/.well-known/mercure?topic=a&transport=long-poll"));
-        assert!(!streams("/.well-known/mercure?topic=a&transport=poll"));
-        assert!(!streams("/.well-known/mercure?topic=%FF"), "refused by the router, with its error");
-        assert!(!streams("/.well-known/mercure/subscriptions"));
-        assert!(!streams("/"));
+        assert!(streams("/.well-known/mercure", "topic=a"));
+        assert!(streams("/.well-known/mercure", "topic=a&transport=ndjson"));
+        assert!(!streams("/.well-known/mercure", "topic=a&transport=long-poll"));
+        assert!(!streams("/.well-known/mercure", "topic=a&transport=poll"));
+        assert!(!streams("/.well-known/mercure", "topic=%FF"), "refused by the router, with its error");
+        assert!(!streams("/.well-known/mercure/subscriptions", ""));
+        assert!(!streams("/", ""));
     }
 }
