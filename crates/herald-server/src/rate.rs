@@ -67,9 +67,23 @@ pub(crate) struct RateLimited {
     pub retry_after: u64,
 }
 
+/// Why the rest of a batch was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchRefused {
+    /// The publisher is over its rate now.
+    Limited(RateLimited),
+    /// The batch is larger than the bucket ever holds, `max` publishes: it could never pass.
+    TooLarge {
+        /// The bucket's size.
+        max: usize,
+    },
+}
+
 /// The limiter shared by every transport.
 pub(crate) struct PublishRate {
     limiter: DefaultKeyedRateLimiter<PublisherKey>,
+    /// The largest burst a bucket allows.
+    burst: u32,
 }
 
 impl std::fmt::Debug for PublishRate {
@@ -81,7 +95,7 @@ impl std::fmt::Debug for PublishRate {
 impl PublishRate {
     /// A limiter allowing `rate` to each publisher.
     pub(crate) fn new(rate: Rate) -> Self {
-        Self { limiter: DefaultKeyedRateLimiter::keyed(rate.quota()) }
+        Self { limiter: DefaultKeyedRateLimiter::keyed(rate.quota()), burst: rate.count.get() }
     }
 
     /// Takes one publish from `publisher`'s bucket, or says when to retry.
@@ -89,16 +103,21 @@ impl PublishRate {
         self.limiter.check_key(publisher).map_err(|not_until| Self::limited(&not_until))
     }
 
-    /// Takes `n` more publishes from `publisher`'s bucket (a batch's updates past its first):
-    /// `Ok(Err(max))` when `n` is more than the bucket ever holds, `max` being that size.
-    pub(crate) fn check_more(&self, publisher: &PublisherKey, n: u32) -> Result<Result<(), usize>, RateLimited> {
-        let Some(n) = NonZeroU32::new(n) else {
-            return Ok(Ok(()));
+    /// For a batch of `total` publishes whose first [`check`](Self::check) already took: takes
+    /// the others from `publisher`'s bucket, or refuses them all.
+    pub(crate) fn check_rest_of_batch(&self, publisher: &PublisherKey, total: usize) -> Result<(), BatchRefused> {
+        let too_large = BatchRefused::TooLarge { max: self.burst as usize };
+        let rest = u32::try_from(total.saturating_sub(1)).map_err(|_| too_large)?;
+        if rest >= self.burst {
+            return Err(too_large);
+        }
+        let Some(rest) = NonZeroU32::new(rest) else {
+            return Ok(());
         };
-        match self.limiter.check_key_n(publisher, n) {
-            Ok(Ok(())) => Ok(Ok(())),
-            Ok(Err(not_until)) => Err(Self::limited(&not_until)),
-            Err(governor::InsufficientCapacity(max)) => Ok(Err(max as usize)),
+        match self.limiter.check_key_n(publisher, rest) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(BatchRefused::Limited(Self::limited(&not_until))),
+            Err(governor::InsufficientCapacity(max)) => Err(BatchRefused::TooLarge { max: max as usize }),
         }
     }
 

@@ -14,6 +14,7 @@ use herald_core::{Event, PublishError, Update, ValidUpdate};
 use super::failure::{Limit, PublishFailure};
 use crate::auth::{AuthError, PublishRights};
 use crate::config::Limits;
+use crate::rate::BatchRefused;
 use crate::AppState;
 
 /// Who is publishing: decided once per request (HTTP) or per connection (WebSocket).
@@ -77,18 +78,12 @@ impl Admitted<'_> {
         }
         check_batch_size(updates.len(), &self.state.config.limits)?;
         if let Some(rate) = &self.state.publish_rate {
-            // More than the bucket ever holds could never be published: too large, not too fast.
-            let burst = self.state.config.limits.publish_rate.map_or(usize::MAX, |r| r.count.get() as usize);
-            if updates.len() > burst {
-                return Err(Limit::BatchUpdates { max: burst }.rejected().into());
-            }
-            let more = u32::try_from(updates.len() - 1).unwrap_or(u32::MAX);
-            if let Err(max) = rate
-                .check_more(&self.rights.publisher_key(self.publisher.client), more)
-                .map_err(|limited| PublishFailure::RateLimited { retry_after: limited.retry_after })?
-            {
-                return Err(Limit::BatchUpdates { max }.rejected().into());
-            }
+            let key = self.rights.publisher_key(self.publisher.client);
+            rate.check_rest_of_batch(&key, updates.len()).map_err(|refused| match refused {
+                BatchRefused::Limited(limited) => PublishFailure::RateLimited { retry_after: limited.retry_after },
+                // More than the bucket ever holds could never be published: too large, not too fast.
+                BatchRefused::TooLarge { max } => Limit::BatchUpdates { max }.rejected().into(),
+            })?;
         }
         let checked = updates
             .into_iter()
