@@ -24,7 +24,7 @@ const CLIENT_DIR = path.resolve(here, '../../clients/js');
 const ASSETS_DIR = path.resolve(here, '../../crates/herald-server/assets');
 const NAME = 'herald-client';
 /** What the tarball must hold, and nothing else. */
-const PACKED_FILES = ['README.md', 'herald.d.ts', 'herald.js', 'package.json'];
+const PACKED_FILES = ['README.md', 'bayeux.d.ts', 'bayeux.js', 'herald.d.ts', 'herald.js', 'package.json'];
 const TEST_TIMEOUT = 60000;
 
 let work; // the temporary directory holding everything below
@@ -116,12 +116,13 @@ test("the installed package's exports resolve, by its name, to its files", async
   // Node's own resolution, from inside the scratch project.
   const script = `
     const attempt = (specifier) => { try { return import.meta.resolve(specifier); } catch (e) { return e.code; } };
-    console.log(JSON.stringify(['${NAME}', '${NAME}/package.json', '${NAME}/herald.d.ts'].map(attempt)));
+    console.log(JSON.stringify(['${NAME}', '${NAME}/package.json', '${NAME}/bayeux', '${NAME}/herald.d.ts'].map(attempt)));
   `;
   const resolved = JSON.parse(await run(process.execPath, ['--input-type=module', '-e', script], { cwd: scratch }));
   assert.deepEqual(resolved, [
     pathToFileURL(path.join(installed, entry.default)).href,
     pathToFileURL(path.join(installed, 'package.json')).href,
+    pathToFileURL(path.join(installed, meta.exports['./bayeux'].default)).href,
     'ERR_PACKAGE_PATH_NOT_EXPORTED',
   ]);
 });

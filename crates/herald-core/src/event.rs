@@ -214,7 +214,7 @@ pub struct Format {
 }
 
 /// Formats that can cache their encoding on each event.
-pub const FORMAT_SLOTS: usize = 5;
+pub const FORMAT_SLOTS: usize = 6;
 
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 

@@ -46,6 +46,9 @@ pub enum Cursor {
     Earliest,
     /// Everything after the event bearing this id.
     After(String),
+    /// Everything after this position in the hub-wide log ([`Event::seq`]): for transports that
+    /// keep their clients' places themselves (Bayeux sessions).
+    Position(u64),
 }
 
 impl Cursor {
@@ -338,6 +341,7 @@ impl Hub {
         let start = match from {
             None => None,
             Some(Cursor::Earliest) => Some((0, "earliest".to_owned())),
+            Some(Cursor::Position(seq)) => Some((seq, seq.to_string())),
             Some(Cursor::After(id)) => {
                 let cached = self.state.lock().history.position_of(&id);
                 let found = match (cached, &self.store) {
@@ -434,6 +438,23 @@ impl Hub {
     /// How much its store retains, if it has one that keeps count.
     pub fn store_footprint(&self) -> Option<crate::store::Footprint> {
         self.store.as_ref().and_then(|store| store.footprint())
+    }
+
+    /// The position of the event bearing `id`, from history or else the store; `None` when
+    /// neither holds it (never published, or trimmed).
+    pub async fn position_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        let cached = self.state.lock().history.position_of(id);
+        match (cached, &self.store) {
+            (Some(seq), _) => Ok(Some(seq)),
+            (None, Some(store)) => position_in_store(store.clone(), id.to_owned()).await,
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The position of the newest event in the log (0 before the first): a subscriber that
+    /// later resumes after it ([`Cursor::Position`]) misses nothing published from now on.
+    pub fn head(&self) -> u64 {
+        self.state.lock().next_seq.saturating_sub(1)
     }
 
     /// The hub's counters, read now.

@@ -4,7 +4,9 @@
 //! index by topic). `urlpattern` follows the URL Pattern standard, evaluated with a linear-time
 //! regex engine so hostile patterns cannot stall the hub. The 0.x `topic=` form is kept for
 //! deployed clients: `*` selects everything, and a value containing `{` is an RFC 6570 URI
-//! template. The value `*` means "every topic" whatever the kind.
+//! template. The value `*` means "every topic" whatever the kind. Bayeux channel patterns
+//! (`/chat/*`, `/chat/**`) are the fourth: every topic one segment, or any number of segments,
+//! below a prefix.
 
 use std::fmt;
 
@@ -25,6 +27,26 @@ pub enum Matcher {
     Template(Box<UriTemplate>),
     /// URL Pattern, resolved against the hub's URL.
     UrlPattern(Box<UrlPatternMatcher>),
+    /// Every topic below a path prefix: one segment (`/a/*`) or any number (`/a/**`).
+    Below(Box<Below>),
+}
+
+/// The topics below a prefix, as Bayeux channel patterns select them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Below {
+    /// The prefix, ending with `/`.
+    prefix: Box<str>,
+    /// Any depth (`**`), rather than exactly one segment (`*`).
+    deep: bool,
+}
+
+impl Below {
+    fn matches(&self, topic: &str) -> bool {
+        match topic.strip_prefix(&*self.prefix) {
+            Some(rest) if !rest.is_empty() => self.deep || !rest.contains('/'),
+            _ => false,
+        }
+    }
 }
 
 /// Why a matcher was refused. Every variant maps to `400 Bad Request`.
@@ -91,6 +113,21 @@ impl Matcher {
         Self::exact(value)
     }
 
+    /// A channel pattern: `PREFIX/*` selects every topic one segment below `PREFIX`, and
+    /// `PREFIX/**` every topic any number of segments below it (`/a/**` selects `/a/b` and
+    /// `/a/b/c`, never `/a` itself). A value that ends with neither is an exact matcher.
+    pub fn channel_pattern(value: &str) -> Result<Self, MatcherError> {
+        check_text(value)?;
+        let (prefix, deep) = if let Some(prefix) = value.strip_suffix("/**") {
+            (prefix, true)
+        } else if let Some(prefix) = value.strip_suffix("/*") {
+            (prefix, false)
+        } else {
+            return Self::exact(value);
+        };
+        Ok(Self::Below(Box::new(Below { prefix: format!("{prefix}/").into(), deep })))
+    }
+
     /// True when `topic` is selected.
     pub fn matches(&self, topic: &str) -> bool {
         match self {
@@ -98,6 +135,7 @@ impl Matcher {
             Self::Exact(t) => **t == *topic,
             Self::Template(t) => t.matches(topic),
             Self::UrlPattern(p) => p.matches(topic),
+            Self::Below(b) => b.matches(topic),
         }
     }
 
@@ -188,6 +226,21 @@ mod tests {
         assert!(rel.matches("https://hub.example/rooms/lobby"));
         assert!(!rel.matches("https://elsewhere.example/rooms/lobby"));
         assert!(matches!(Matcher::url_pattern("https://x/(", &hub()), Err(MatcherError::BadUrlPattern(_))));
+    }
+
+    #[test]
+    fn channel_patterns_select_one_segment_or_any_depth() {
+        let one = Matcher::channel_pattern("/chat/*").unwrap();
+        assert!(one.matches("/chat/lobby"));
+        assert!(!one.matches("/chat/lobby/x"));
+        assert!(!one.matches("/chat/") && !one.matches("/chat") && !one.matches("/chatter/x"));
+        let deep = Matcher::channel_pattern("/chat/**").unwrap();
+        assert!(deep.matches("/chat/lobby") && deep.matches("/chat/lobby/x/y"));
+        assert!(!deep.matches("/chat") && !deep.matches("/other/lobby"));
+        let root = Matcher::channel_pattern("/**").unwrap();
+        assert!(root.matches("/a") && root.matches("/a/b"));
+        let plain = Matcher::channel_pattern("/chat/lobby").unwrap();
+        assert_eq!(plain.exact_topic(), Some("/chat/lobby"));
     }
 
     #[test]

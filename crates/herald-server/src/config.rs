@@ -143,6 +143,9 @@ pub struct ServerConfig {
     /// Size limits on requests.
     #[command(flatten)]
     pub limits: Limits,
+    /// The Bayeux endpoint's timings and limits.
+    #[command(flatten)]
+    pub bayeux: BayeuxConfig,
     /// JWT keys and authorization policy.
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -174,6 +177,51 @@ pub struct Limits {
     /// `6000/min`; past it, 429 with Retry-After. Unset: unlimited.
     #[arg(long, env = "HERALD_PUBLISH_RATE", value_name = "N/PERIOD")]
     pub publish_rate: Option<Rate>,
+}
+
+/// The Bayeux endpoint (`/cometd`): how long a `/meta/connect` waits, when a session is
+/// forgotten, and its limits.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BayeuxConfig {
+    /// Longest a Bayeux `/meta/connect` waits for events (the `timeout` advised to clients).
+    #[arg(
+        long = "bayeux-timeout",
+        id = "bayeux_timeout",
+        env = "HERALD_BAYEUX_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "30s"
+    )]
+    pub timeout: Duration,
+    /// A Bayeux session whose client sends no `/meta/connect` for this long after its last
+    /// reply is dropped (its client then handshakes again).
+    #[arg(
+        long = "bayeux-session-timeout",
+        id = "bayeux_session_timeout",
+        env = "HERALD_BAYEUX_SESSION_TIMEOUT",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "30s"
+    )]
+    pub session_timeout: Duration,
+    /// Most messages in one Bayeux request or WebSocket message (HTTP 413, close code 1009).
+    #[arg(
+        long = "bayeux-max-messages",
+        id = "bayeux_max_messages",
+        env = "HERALD_BAYEUX_MAX_MESSAGES",
+        value_name = "N",
+        default_value = "100"
+    )]
+    pub max_messages: usize,
+    /// Most Bayeux sessions from one client address (a handshake past it fails with 429).
+    #[arg(
+        long = "bayeux-sessions-per-ip",
+        id = "bayeux_sessions_per_ip",
+        env = "HERALD_BAYEUX_SESSIONS_PER_IP",
+        value_name = "N",
+        default_value = "1000"
+    )]
+    pub sessions_per_client: usize,
 }
 
 /// A configuration that cannot run; each message says what to fix.

@@ -80,7 +80,7 @@ use axum::routing::get;
 use axum::Router;
 use herald_core::Hub;
 
-pub use config::{ConfigError, ServerConfig, StoreKind};
+pub use config::{BayeuxConfig, ConfigError, ServerConfig, StoreKind};
 pub use embed::{Herald, HeraldBuilder};
 pub use herald_core::Update;
 use herald_store::DiskStore;
@@ -97,6 +97,8 @@ pub struct AppState {
     auth: Arc<auth::Authorizer>,
     /// Publish rate limiting, when configured.
     publish_rate: Option<Arc<rate::PublishRate>>,
+    /// The Bayeux sessions.
+    bayeux: Arc<transport::bayeux::Sessions>,
     /// Whether the router serves the demo pages (always for `herald serve`; an embedding
     /// application chooses).
     pages: bool,
@@ -149,7 +151,14 @@ impl AppState {
             auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins).map_err(StartError::Key)?;
         metrics::init();
         let publish_rate = config.limits.publish_rate.map(|r| Arc::new(rate::PublishRate::new(r)));
-        Ok(Self { hub, auth: Arc::new(auth), publish_rate, config: Arc::new(config), pages: true })
+        Ok(Self {
+            hub,
+            auth: Arc::new(auth),
+            publish_rate,
+            bayeux: Arc::default(),
+            config: Arc::new(config),
+            pages: true,
+        })
     }
 
     /// True when anyone may publish (no publisher key configured).
@@ -161,9 +170,14 @@ impl AppState {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.config.cors_origins);
+    let bayeux = get(transport::bayeux::http::get).post(transport::bayeux::http::post);
     let mut app = Router::new()
         .route(transport::PATH, get(transport::subscribe).post(transport::publish::handle))
         .route("/ws", get(transport::ws_only))
+        // CometD clients append `/handshake`, `/connect` (or just `/`) to the endpoint.
+        .route(transport::bayeux::PATH, bayeux.clone())
+        .route(&format!("{}/", transport::bayeux::PATH), bayeux.clone())
+        .route(&format!("{}/{{*rest}}", transport::bayeux::PATH), bayeux)
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/openapi.yaml", get(openapi::handle));
     if state.pages {
@@ -188,6 +202,7 @@ fn spawn_background_tasks(state: &AppState) {
     if state.config.demo {
         demo::spawn_publishers(&state.hub);
     }
+    tokio::spawn(transport::bayeux::sweep_sessions(state.bayeux.clone(), state.config.bayeux.session_timeout));
     if let Some(rate) = state.publish_rate.clone() {
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -22,15 +22,18 @@ pub(crate) enum Transport {
     LongPoll,
     /// A poll being answered.
     Poll,
+    /// A Bayeux session (over any of its transports).
+    Bayeux,
 }
 
-const ALL: [Transport; 6] = [
+const ALL: [Transport; 7] = [
     Transport::Sse,
     Transport::Ndjson,
     Transport::HtmlFile,
     Transport::WebSocket,
     Transport::LongPoll,
     Transport::Poll,
+    Transport::Bayeux,
 ];
 
 static OPEN: [AtomicI64; ALL.len()] = [const { AtomicI64::new(0) }; ALL.len()];
@@ -44,6 +47,7 @@ impl Transport {
             Self::WebSocket => "websocket",
             Self::LongPoll => "long-poll",
             Self::Poll => "poll",
+            Self::Bayeux => "bayeux",
         }
     }
 }

@@ -20,6 +20,11 @@ impl Subscriber {
     pub(crate) fn new(rights: Result<ReadRights, AuthError>) -> Self {
         Self { rights }
     }
+
+    /// Why this subscriber may not subscribe at all, if it may not.
+    pub(crate) fn refusal(&self) -> Option<&AuthError> {
+        self.rights.as_ref().err()
+    }
 }
 
 /// How a matcher's value selects topics.
@@ -31,6 +36,8 @@ pub(crate) enum MatchKind {
     UrlPattern,
     /// The Mercure 0.x `topic`: an exact topic, `*`, or an RFC 6570 URI template.
     Topic,
+    /// A Bayeux channel or channel pattern (`/a/*`, `/a/**`).
+    Channel,
 }
 
 impl MatchKind {
@@ -56,6 +63,7 @@ impl MatchKind {
             Self::Exact => "match",
             Self::UrlPattern => "match_urlpattern",
             Self::Topic => "topic",
+            Self::Channel => "subscription",
         }
     }
 }
@@ -115,6 +123,7 @@ pub(crate) async fn subscribe(
                 MatchKind::Exact => Matcher::exact(&spec.value),
                 MatchKind::UrlPattern => Matcher::url_pattern(&spec.value, hub_url),
                 MatchKind::Topic => Matcher::legacy_topic(&spec.value),
+                MatchKind::Channel => Matcher::channel_pattern(&spec.value),
             };
             parsed.map_err(|error| SubscribeFailure::InvalidMatcher {
                 param: spec.kind.param(),

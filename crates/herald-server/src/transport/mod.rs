@@ -9,8 +9,11 @@
 //! - [`sse`], [`ndjson`], [`htmlfile`]: the streamed responses, driven by [`stream`];
 //! - [`poll`]: long-polling and polling;
 //! - [`ws`]: the WebSocket transport (and its conformance echo endpoint);
+//! - [`bayeux`]: the Bayeux protocol at `/cometd` (CometD and Faye clients), over
+//!   long-polling, callback-polling and WebSocket;
 //! - [`json`]: the JSON event message the JSON transports share, encoded once per event.
 
+pub(crate) mod bayeux;
 pub(crate) mod htmlfile;
 pub(crate) mod json;
 pub(crate) mod ndjson;
@@ -74,7 +77,7 @@ pub(crate) async fn subscribe(
             let cursor = match &cursor {
                 Some(Cursor::After(id)) => Some(id.as_str()),
                 Some(Cursor::Earliest) => Some("earliest"),
-                None => None,
+                Some(Cursor::Position(_)) | None => None,
             };
             poll::respond(&state.hub, subscription, timeout, cursor, response_headers).await
         }

@@ -82,7 +82,7 @@ fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
     }
 }
 
-async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, PublishFailure> {
+pub(crate) async fn read_body(body: Body, max: usize) -> Result<bytes::Bytes, PublishFailure> {
     axum::body::to_bytes(body, max).await.map_err(|e| {
         let too_large = e.into_inner().downcast_ref::<http_body_util::LengthLimitError>().is_some();
         if too_large {

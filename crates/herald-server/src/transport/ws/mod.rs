@@ -57,7 +57,7 @@ pub(crate) fn upgrade(
 /// Browsers always send `Origin` on WebSocket handshakes and, unlike `fetch`, no CORS check
 /// protects the response. A page on another site could otherwise open a socket with the user's
 /// cookies. Allowed: no `Origin` (not a browser), the hub's own origin, or a configured one.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+pub(crate) fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };

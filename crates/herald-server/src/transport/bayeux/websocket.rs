@@ -1,0 +1,136 @@
+//! Bayeux over a WebSocket at `/cometd`: the same JSON arrays as long-polling, in text frames.
+//!
+//! One task serves the socket: it reads messages and answers them at once, while the session's
+//! one outstanding `/meta/connect` waits beside them and is answered (with its messages) when
+//! events come or its time is up. A newer connect replaces a waiting one. The rights are those
+//! of the upgrade request (its `Authorization` header or cookie), or of the handshake's token.
+//! Keep-alive pings every heartbeat period; a peer that answers nothing for two periods is
+//! closed. What is not Bayeux closes the socket: a binary message with 1003, text that is not
+//! a JSON array of objects with 1007, too many messages in one with 1009.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::handler::{self, Request};
+use super::http::read_messages;
+use super::message::array;
+use crate::transport::ws::frame::Opcode;
+use crate::transport::ws::reader::{Failure, Incoming, TOO_BIG};
+use crate::transport::ws::socket::Socket;
+use crate::AppState;
+
+const GOING_AWAY: u16 = 1001;
+const UNSUPPORTED: u16 = 1003;
+const INVALID: u16 = 1007;
+/// Longest wait for the client's close frame.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+type Answer = Pin<Box<dyn Future<Output = Vec<Bytes>> + Send>>;
+
+enum End {
+    Gone,
+    ClientClosed(Option<u16>),
+    Close(u16, String),
+}
+
+/// Serves a Bayeux WebSocket until either side closes it.
+pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap, client: Option<IpAddr>) {
+    let heartbeat = state.config.heartbeat;
+    let mut keep_alive = tokio::time::interval_at(crate::timing::after(heartbeat), heartbeat);
+    keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let mut waiting: Option<Answer> = None;
+    let end = 'serve: loop {
+        tokio::select! {
+            biased;
+            read = socket.read() => match read {
+                Ok(true) => last_heard = Instant::now(),
+                Ok(false) | Err(_) => break End::Gone,
+            },
+            answer = async {
+                match waiting.as_mut() {
+                    Some(answer) => answer.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                waiting = None;
+                if socket.send(Opcode::Text, &array(&answer)).await.is_err() {
+                    break End::Gone;
+                }
+                continue;
+            }
+            _ = keep_alive.tick() => {
+                if last_heard.elapsed() > heartbeat.saturating_mul(2) {
+                    break End::Close(GOING_AWAY, "no answer to pings".into());
+                }
+                if socket.send(Opcode::Ping, &[]).await.is_err() {
+                    break End::Gone;
+                }
+                continue;
+            }
+        }
+        loop {
+            match socket.next() {
+                Ok(None) => break,
+                Ok(Some(Incoming::Text(text))) => {
+                    let messages = match read_messages(&text, state.config.bayeux.max_messages) {
+                        Ok(messages) => messages,
+                        Err((status, reason)) => {
+                            let code = if status.as_u16() == 413 {
+                                crate::metrics::limit_rejected("bayeux_messages");
+                                TOO_BIG
+                            } else {
+                                INVALID
+                            };
+                            break 'serve End::Close(code, reason);
+                        }
+                    };
+                    let request = Request { state: &state, headers: &headers, client };
+                    let handled = Box::pin(handler::handle(&request, messages)).await;
+                    if !handled.replies.is_empty() && socket.send(Opcode::Text, &array(&handled.replies)).await.is_err()
+                    {
+                        break 'serve End::Gone;
+                    }
+                    if let Some(connect) = handled.connect {
+                        let state = state.clone();
+                        waiting = Some(Box::pin(async move { connect.answer(&state).await }));
+                    }
+                }
+                Ok(Some(Incoming::Binary(_))) => {
+                    break 'serve End::Close(UNSUPPORTED, "send Bayeux messages as JSON text".into())
+                }
+                Ok(Some(Incoming::Ping(payload))) => {
+                    if socket.send(Opcode::Pong, &payload).await.is_err() {
+                        break 'serve End::Gone;
+                    }
+                }
+                Ok(Some(Incoming::Pong)) => {}
+                Ok(Some(Incoming::Close(code))) => break 'serve End::ClientClosed(code),
+                Err(Failure { code, reason }) => {
+                    if code == TOO_BIG {
+                        crate::metrics::limit_rejected("ws_message_size");
+                    }
+                    break 'serve End::Close(code, reason.into());
+                }
+            }
+        }
+    };
+    match end {
+        End::Gone => {}
+        End::ClientClosed(code) => {
+            if socket.close(code, "").await.is_ok() {
+                socket.shutdown(CLOSE_WAIT).await;
+            }
+        }
+        End::Close(code, reason) => {
+            if socket.close(Some(code), &reason).await.is_ok() {
+                socket.finish_closing(CLOSE_WAIT).await;
+            }
+        }
+    }
+}
