@@ -226,3 +226,32 @@ pub fn ws_frames(input: &[u8], chunk: usize, deflate: bool, max_message: usize) 
     }
     out
 }
+
+/// One message of a Bayeux request as the hub reads it: its channel and whether the name is
+/// valid (and a pattern), or `None` for an element that is not a message.
+pub type BayeuxChannel = Option<(String, Result<bool, &'static str>)>;
+
+/// Reads a Bayeux request body (`transport/bayeux/http.rs`, `message.rs`, `channel.rs`) with
+/// the default limits: each message's channel checked, or the HTTP status it is refused with.
+pub fn bayeux_request(text: &str) -> Result<Vec<BayeuxChannel>, u16> {
+    use crate::transport::bayeux::{channel, http, message::Message};
+    let messages = http::read_messages(text, CONFIG.bayeux.max_messages).map_err(|(status, _)| status.as_u16())?;
+    Ok(messages
+        .into_iter()
+        .map(|value| {
+            let name = Message::read(value)?.channel?;
+            let checked = channel::check(&name, CONFIG.limits.max_field_bytes).map(|()| channel::is_pattern(&name));
+            Some((name, checked))
+        })
+        .collect())
+}
+
+/// The Bayeux message delivering an event whose data is `data` on the topic `/fuzz`
+/// (`transport/bayeux/delivery.rs`).
+pub fn bayeux_delivery(data: &str) -> Vec<u8> {
+    let update = herald_core::Update { topics: vec!["/fuzz".into()], data: data.into(), ..Default::default() };
+    match herald_core::Event::new(1, "e".into(), 0, update) {
+        Ok(event) => crate::transport::bayeux::delivery::message(&event, 0).to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
