@@ -1,7 +1,7 @@
 //! Why an operation was refused, as typed values every transport maps once.
 //!
 //! Each failure has a [`FailureKind`], the class of answer it deserves (an HTTP status, a
-//! WebSocket error `code`, later a Bayeux error), and a short message saying what to fix.
+//! WebSocket error `code`, a Bayeux error string), and a short message saying what to fix.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The operations layer: publishing and subscribing, decided once for every transport.
 //!
-//! A transport (the publish form, a WebSocket, the event-stream and Comet transports, later
-//! Bayeux) only parses its input into an [`Update`](herald_core::Update) or a
+//! A transport (the publish form, a WebSocket, the event-stream and Comet transports, Bayeux)
+//! only parses its input into an [`Update`](herald_core::Update) or a
 //! [`SubscribeRequest`], calls [`publish`] or [`subscribe`], and maps the typed failure to its
 //! own terms once (an HTTP status, a WebSocket error message or close code, a Bayeux error
 //! string). The checks always run in the same order: authorization, rate, limits, validation,

@@ -461,3 +461,55 @@ impl Drop for Holding<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session on `/a` that sent two replies: events up to position 10, then up to 20.
+    fn after_two_replies() -> Inner {
+        let sent = |batch, last, before| Sent { batch, last, before: vec![("/a".to_owned(), before)] };
+        Inner {
+            channels: vec![Channel { name: "/a".into(), from: 20 }],
+            generation: 0,
+            feed: None,
+            resumed: None,
+            unacked: VecDeque::from([sent(1, 10, 0), sent(2, 20, 10)]),
+            next_batch: 3,
+            connects: 2,
+            holding: false,
+            last_seen: Instant::now(),
+            ended: false,
+        }
+    }
+
+    #[test]
+    fn a_batch_acknowledged_before_the_last_sends_the_rest_again() {
+        let mut inner = after_two_replies();
+        inner.acknowledge(Acked { batch: Some(1), position: None });
+        assert_eq!(inner.channels[0].from, 10, "batch 2 goes out again");
+        assert!(inner.unacked.is_empty());
+        assert_eq!(inner.generation, 1, "a new feed is built");
+    }
+
+    #[test]
+    fn an_event_id_acknowledges_up_to_its_position() {
+        let mut inner = after_two_replies();
+        inner.acknowledge(Acked { batch: None, position: Some(15) });
+        assert_eq!(inner.channels[0].from, 15, "what the client has of batch 2 is not sent again");
+        let mut none_received = after_two_replies();
+        none_received.acknowledge(Acked { batch: None, position: Some(0) });
+        assert_eq!(none_received.channels[0].from, 0, "everything goes out again");
+    }
+
+    #[test]
+    fn acknowledging_everything_or_nothing_changes_nothing() {
+        let mut inner = after_two_replies();
+        inner.acknowledge(Acked { batch: Some(2), position: None });
+        assert_eq!((inner.channels[0].from, inner.generation), (20, 0));
+        assert!(inner.unacked.is_empty(), "both forgotten");
+        let mut silent = after_two_replies();
+        silent.acknowledge(Acked::default());
+        assert_eq!((silent.channels[0].from, silent.generation, silent.unacked.len()), (20, 0, 2));
+    }
+}
