@@ -1,7 +1,8 @@
 //! Feeds arbitrary text as a Bayeux request body (`transport/bayeux/`: the JSON reading, each
 //! message's channel name checked and classified) and as the data of an event delivered to a
 //! Bayeux client. Checks that a refused body is answered 400 or 413; that a channel name the hub
-//! accepts compiles as a matcher that selects the name itself exactly when it is not a pattern;
+//! accepts compiles as a matcher that selects the name itself, or for a pattern (`/a/*`,
+//! `/a/**`) a channel below `/a` and never `/a` itself;
 //! and that the delivered message is JSON whose `data` is the event's data as JSON when it parses,
 //! else the data as a string.
 
@@ -30,9 +31,14 @@ fuzz_target!(|input: &[u8]| {
         Err(status) => assert!(status == 400 || status == 413, "refused with {status}"),
         Ok(messages) => {
             for (name, checked) in messages.into_iter().flatten() {
-                if let Ok(pattern) = checked {
-                    let matcher = Matcher::channel_pattern(&name).expect("an accepted channel compiles");
-                    assert_eq!(matcher.matches(&name), !pattern, "{name:?} selects itself unless a pattern");
+                let Ok(pattern) = checked else { continue };
+                let matcher = Matcher::channel_pattern(&name).expect("an accepted channel compiles");
+                if pattern {
+                    let parent = name.trim_end_matches('*').trim_end_matches('/');
+                    assert!(matcher.matches(&format!("{parent}/x")), "{name:?} selects a channel below it");
+                    assert!(!matcher.matches(parent), "{name:?} never selects {parent:?} itself");
+                } else {
+                    assert!(matcher.matches(&name), "{name:?} selects itself");
                 }
             }
         }

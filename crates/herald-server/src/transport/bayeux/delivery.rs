@@ -15,7 +15,6 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use herald_core::{Event, Format};
-use serde::de::IgnoredAny;
 
 /// The Bayeux message on the event's first topic, as a registered format of the hub's events.
 static MESSAGE: LazyLock<Format> = LazyLock::new(|| Format::register("bayeux", |event| encode(event, 0)));
@@ -36,7 +35,9 @@ fn encode(event: &Event, topic: usize) -> Bytes {
     out.push_str("{\"channel\":");
     push_string(&mut out, channel);
     out.push_str(",\"data\":");
-    if serde_json::from_str::<IgnoredAny>(&event.data).is_ok() {
+    // Parsed whole, not just skimmed: a number out of a double's range (`1e999`) is valid JSON
+    // syntax that most parsers refuse, so it is sent as text.
+    if serde_json::from_str::<serde_json::Value>(&event.data).is_ok() {
         out.push_str(event.data.trim());
     } else {
         push_string(&mut out, &event.data);
@@ -89,6 +90,7 @@ mod tests {
         assert_eq!(read(&message(&event("hello \"you\"", None), 0))["data"], json!("hello \"you\""));
         assert_eq!(read(&message(&event("{\"a\":1} x", None), 0))["data"], json!("{\"a\":1} x"));
         assert_eq!(read(&message(&event("", None), 0))["data"], json!(""));
+        assert_eq!(read(&message(&event("28e6266", None), 0))["data"], json!("28e6266"), "out of range");
     }
 
     #[test]
