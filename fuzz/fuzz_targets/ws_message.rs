@@ -10,16 +10,6 @@ use herald_server::fuzzing::{self, WsMessage};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-/// Floats may not survive a JSON round trip exactly (that is serde_json's doing, not Herald's).
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(fields) => fields.values().any(has_float),
-        _ => false,
-    }
-}
-
 fuzz_target!(|input: &[u8]| {
     let Ok(text) = std::str::from_utf8(input) else {
         return; // text frames are valid UTF-8: the WebSocket layer refuses others
@@ -34,7 +24,7 @@ fuzz_target!(|input: &[u8]| {
             assert_eq!(answer["code"], "bad_request");
             assert!(answer["message"].is_string());
             if let Ok(request) = serde_json::from_str::<Value>(text) {
-                if let Some(reference) = request.get("ref").filter(|r| !has_float(r)) {
+                if let Some(reference) = request.get("ref").filter(|r| !herald_fuzz::has_float(r)) {
                     assert_eq!(&answer["ref"], reference, "the answer carries the message's ref");
                 }
             }

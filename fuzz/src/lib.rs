@@ -5,6 +5,18 @@ use std::sync::Arc;
 use herald_core::{Event, ValidUpdate};
 use herald_sse::Parser;
 
+/// Whether a JSON value holds a float: floats may not survive a JSON round trip exactly (that is
+/// serde_json's doing, not Herald's), so targets compare only values without one.
+pub fn has_float(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(fields) => fields.values().any(has_float),
+        _ => false,
+    }
+}
+
 /// Line breaks as the event-stream parser reads them back: CRLF, CR and LF all become LF.
 pub fn normalize_line_breaks(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "\n")

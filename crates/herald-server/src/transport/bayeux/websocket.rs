@@ -5,7 +5,8 @@
 //! events come or its time is up. A newer connect replaces a waiting one. The rights are those
 //! of the upgrade request (its `Authorization` header or cookie), or of the handshake's token.
 //! Keep-alive pings every heartbeat period; a peer that answers nothing for two periods is
-//! closed. What is not Bayeux closes the socket: a binary message with 1003, text that is not
+//! closed, and one that takes no write for two periods is dropped. What is not Bayeux closes
+//! the socket: a binary message with 1003, text that is not
 //! a JSON array of objects with 1007, too many messages in one with 1009.
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::handler::{self, Request};
 use super::http::read_messages;
 use super::message::array;
+use crate::transport::ws::ending::{self, written, End};
 use crate::transport::ws::frame::Opcode;
 use crate::transport::ws::reader::{Failure, Incoming, TOO_BIG};
 use crate::transport::ws::socket::Socket;
@@ -27,16 +29,8 @@ use crate::AppState;
 const GOING_AWAY: u16 = 1001;
 const UNSUPPORTED: u16 = 1003;
 const INVALID: u16 = 1007;
-/// Longest wait for the client's close frame.
-const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 type Answer = Pin<Box<dyn Future<Output = Vec<Bytes>> + Send>>;
-
-enum End {
-    Gone,
-    ClientClosed(Option<u16>),
-    Close(u16, String),
-}
 
 /// Serves a Bayeux WebSocket until either side closes it.
 pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap, client: Option<IpAddr>) {
@@ -44,6 +38,8 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
     let mut keep_alive = tokio::time::interval_at(crate::timing::after(heartbeat), heartbeat);
     keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
+    // A peer that takes none of our writes for this long stopped reading.
+    let stall_limit = heartbeat.saturating_mul(2);
     let mut waiting: Option<Answer> = None;
     let end = 'serve: loop {
         tokio::select! {
@@ -59,7 +55,7 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
                 }
             } => {
                 waiting = None;
-                if socket.send(Opcode::Text, &array(&answer)).await.is_err() {
+                if !written(stall_limit, socket.send(Opcode::Text, &array(&answer))).await {
                     break End::Gone;
                 }
                 continue;
@@ -68,7 +64,7 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
                 if last_heard.elapsed() > heartbeat.saturating_mul(2) {
                     break End::Close(GOING_AWAY, "no answer to pings".into());
                 }
-                if socket.send(Opcode::Ping, &[]).await.is_err() {
+                if !written(stall_limit, socket.send(Opcode::Ping, &[])).await {
                     break End::Gone;
                 }
                 continue;
@@ -87,13 +83,13 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
                             } else {
                                 INVALID
                             };
-                            break 'serve End::Close(code, reason);
+                            break 'serve End::Close(code, reason.into());
                         }
                     };
                     let request = Request { state: &state, headers: &headers, client };
                     let handled = Box::pin(handler::handle(&request, messages)).await;
-                    if !handled.replies.is_empty() && socket.send(Opcode::Text, &array(&handled.replies)).await.is_err()
-                    {
+                    let replies = array(&handled.replies);
+                    if !handled.replies.is_empty() && !written(stall_limit, socket.send(Opcode::Text, &replies)).await {
                         break 'serve End::Gone;
                     }
                     if let Some(connect) = handled.connect {
@@ -105,7 +101,7 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
                     break 'serve End::Close(UNSUPPORTED, "send Bayeux messages as JSON text".into())
                 }
                 Ok(Some(Incoming::Ping(payload))) => {
-                    if socket.send(Opcode::Pong, &payload).await.is_err() {
+                    if !written(stall_limit, socket.send(Opcode::Pong, &payload)).await {
                         break 'serve End::Gone;
                     }
                 }
@@ -120,17 +116,5 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
             }
         }
     };
-    match end {
-        End::Gone => {}
-        End::ClientClosed(code) => {
-            if socket.close(code, "").await.is_ok() {
-                socket.shutdown(CLOSE_WAIT).await;
-            }
-        }
-        End::Close(code, reason) => {
-            if socket.close(Some(code), &reason).await.is_ok() {
-                socket.finish_closing(CLOSE_WAIT).await;
-            }
-        }
-    }
+    ending::finish(socket, end, stall_limit).await;
 }

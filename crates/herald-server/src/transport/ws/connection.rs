@@ -12,14 +12,13 @@
 //! why: 1013 (too far behind: reconnect with the last id), 1012 (hub restarting), 1008 (token
 //! expired), 1011 (history could not be read).
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use herald_core::{Cursor, Ended, Event, Subscription};
 use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::ending::{self, written, End};
 use super::frame::Opcode;
 use super::protocol::{self, ClientMessage, JsonUpdate, OneOrMany, Retry};
 use super::reader::{Failure, Incoming, TOO_BIG};
@@ -35,10 +34,6 @@ const POLICY: u16 = 1008;
 const SERVER_ERROR: u16 = 1011;
 const SERVICE_RESTART: u16 = 1012;
 const TRY_AGAIN_LATER: u16 = 1013;
-/// How long to wait for the peer's answer to our close frame. Closing the socket before the
-/// peer has read everything would reset the connection and lose the close frame, so a client
-/// catching up on a backlog gets time to reach it.
-const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Most events sent before one flush.
 const EVENTS_PER_FLUSH: usize = 128;
 
@@ -50,16 +45,6 @@ fn close_for(why: Ended) -> (u16, &'static str) {
         Ended::Expired => (POLICY, "token expired: reconnect with a new one"),
         Ended::StoreFailed => (SERVER_ERROR, "history could not be read: reconnect with your last event id"),
     }
-}
-
-/// How the loop over the socket ended.
-enum End {
-    /// The connection is gone or unusable: nothing more to write.
-    Gone,
-    /// The client closed: its close frame is answered with the same code.
-    ClientClosed(Option<u16>),
-    /// The hub closes, with this code and reason.
-    Close(u16, &'static str),
 }
 
 /// Serves `socket` until either side closes it. The rights were decided once, at the upgrade.
@@ -91,12 +76,12 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, publisher: Publishe
                 Err(why) => {
                     connection.subscription = None;
                     let (code, reason) = close_for(why);
-                    break End::Close(code, reason);
+                    break End::Close(code, reason.into());
                 }
             },
             _ = keep_alive.tick() => {
                 if last_heard.elapsed() > heartbeat.saturating_mul(2) {
-                    break End::Close(GOING_AWAY, "no answer to pings");
+                    break End::Close(GOING_AWAY, "no answer to pings".into());
                 }
                 if !written(stall_limit, socket.send(Opcode::Ping, &[])).await {
                     break End::Gone;
@@ -116,7 +101,9 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, publisher: Publishe
                         break 'serve End::Gone;
                     }
                 }
-                Ok(Some(Incoming::Binary(_))) => break 'serve End::Close(UNSUPPORTED, "send JSON text messages"),
+                Ok(Some(Incoming::Binary(_))) => {
+                    break 'serve End::Close(UNSUPPORTED, "send JSON text messages".into())
+                }
                 Ok(Some(Incoming::Ping(payload))) => {
                     if !written(stall_limit, socket.send(Opcode::Pong, &payload)).await {
                         break 'serve End::Gone;
@@ -129,40 +116,12 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, publisher: Publishe
                     if code == TOO_BIG {
                         crate::metrics::limit_rejected("ws_message_size");
                     }
-                    break 'serve End::Close(code, reason);
+                    break 'serve End::Close(code, reason.into());
                 }
             }
         }
     };
-    let wait = CLOSE_WAIT.min(stall_limit);
-    match end {
-        End::Gone => {}
-        End::ClientClosed(code) => {
-            if written(stall_limit, socket.close(code, "")).await {
-                socket.shutdown(wait).await;
-            }
-        }
-        End::Close(code, reason) => {
-            if written(stall_limit, socket.close(Some(code), reason)).await {
-                // Wait briefly for the peer's close frame, so the handshake completes cleanly; a
-                // peer that reads nothing for the stall limit is gone: no longer wait for it.
-                socket.finish_closing(wait).await;
-            }
-        }
-    }
-}
-
-/// Whether `write` went through within `limit`. A peer that takes nothing for that long has
-/// stopped reading; its connection is dropped (and counted), since no close frame could reach it.
-async fn written(limit: Duration, write: impl Future<Output = std::io::Result<()>>) -> bool {
-    match tokio::time::timeout(limit, write).await {
-        Ok(result) => result.is_ok(),
-        Err(_) => {
-            crate::metrics::limit_rejected("ws_write_stalled");
-            tracing::debug!("WebSocket peer took no write for {limit:?}; dropping the connection");
-            false
-        }
-    }
+    ending::finish(socket, end, stall_limit).await;
 }
 
 /// The events waiting (at most [`EVENTS_PER_FLUSH`]), waiting for one; why the subscription

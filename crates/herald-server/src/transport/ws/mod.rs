@@ -12,12 +12,13 @@
 //! module: [`handshake`] accepts the upgrade, [`extension`] negotiates permessage-deflate,
 //! [`frame`] reads and writes frame headers, [`reader`] puts client messages together from
 //! frames, [`deflate`] compresses and inflates, [`shared_frame`] caches an event's compressed
-//! frame, [`socket`] does the I/O; [`connection`] runs the JSON protocol on a socket and [`echo`]
-//! is a plain echo endpoint for protocol conformance runs, enabled only by a test flag.
+//! frame, [`socket`] does the I/O, [`ending`] closes; [`connection`] runs the JSON protocol on a
+//! socket and [`echo`] is a plain echo endpoint for protocol conformance runs, enabled only by a test flag.
 
 mod connection;
 pub(crate) mod deflate;
 pub(crate) mod echo;
+pub(crate) mod ending;
 pub(crate) mod extension;
 pub(crate) mod frame;
 pub(crate) mod handshake;
