@@ -106,6 +106,8 @@ for t in $TRANSPORTS; do
   case $t in sse | ws | long-poll) ;; *) die "unknown transport '$t' in BENCH_TRANSPORTS; choose from: sse ws long-poll" ;; esac
 done
 selected() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# The Bayeux scenario has peers of its own: alone, it needs none of BENCH_PEERS installed or built.
+[ -z "$(echo " $SCENARIOS " | sed 's/ bayeux / /g' | tr -d ' ')" ] && PEERS=""
 has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
 
 free_port() { # a loopback port nothing listens on now
@@ -323,8 +325,10 @@ fi
 
 install_peers
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "building herald and naive-hub (release)"
-cargo build --release -p herald -p naive-hub --locked >&2
+builds=(-p herald)
+has_peer axum && builds+=(-p naive-hub)
+log "building (release): ${builds[*]}"
+cargo build --release "${builds[@]}" --locked >&2
 
 if has_peer pushpin; then
   ORIGIN_PORT=$(free_port)
