@@ -18,9 +18,10 @@ PEER_NAMES = {
     "nchan": "nchan (nginx, 2 workers)",
     "axum": "naive axum hub",
     "pushpin": "Pushpin",
+    "faye": "Faye (Node.js, npm faye)",
 }
 SHORT_NAMES = {"herald": "Herald", "herald-disk": "Herald", "nchan": "nchan", "axum": "a naive axum hub",
-               "pushpin": "Pushpin"}
+               "pushpin": "Pushpin", "faye": "Faye"}
 # Scenarios run once per transport.
 SCENARIOS = [
     ("burst", "(a) one topic, burst"),
@@ -31,6 +32,10 @@ SCENARIOS = [
     ("topics", "(d) many topics, burst"),
 ]
 TRANSPORTS = [("sse", "Server-Sent Events"), ("ws", "WebSocket"), ("long-poll", "long-polling")]
+# The Bayeux scenario (Herald against Faye): a burst and idle connections per Bayeux transport.
+BAYEUX = "bayeux"
+BAYEUX_IDLE = "bayeux-idle"
+BAYEUX_TRANSPORTS = [("bayeux-ws", "Bayeux over WebSocket"), ("bayeux-long-poll", "Bayeux over long-polling")]
 # Scenarios with one run per point (SSE), shown as one table per figure and a chart.
 PUBLISH = "publish"
 CURVES = [
@@ -86,6 +91,15 @@ ROWS_PUBLISHING = [
     ("publish acknowledged, p50 / p99 (ms)", ack),
     ("load generator CPU per delivery (µs)", lambda r: num(r.get("bench_cpu_us_per_delivery"), 2)),
 ]
+def per_cpu_second(record):
+    """Deliveries per second of the server's CPU time, or None without a CPU figure."""
+    cpu = record.get("target_cpu_us_per_delivery")
+    return 1e6 / cpu if cpu else None
+
+
+ROWS_BAYEUX = ROWS_PUBLISHING[:2] + [
+    ("deliveries per server CPU second", lambda r: num(per_cpu_second(r))),
+] + ROWS_PUBLISHING[2:]
 ROWS_IDLE = [
     ("memory per idle connection (KiB)", memory),
     ("resident memory before → connected (MiB)", lambda r: "–" if r.get("target_rss_before_bytes") is None else
@@ -167,6 +181,39 @@ def describe(record):
 def measured(records):
     """The first record of `records` (a dict by peer) that is a measurement."""
     return next((r for r in records.values() if "subscribers" in r), None)
+
+
+def bayeux_section(results):
+    """Herald's Bayeux against Faye's server: per transport, the burst, the ratio of deliveries
+    per server CPU second, and idle memory."""
+    if not any((scenario, t) in results for scenario in (BAYEUX, BAYEUX_IDLE) for t, _ in BAYEUX_TRANSPORTS):
+        return
+    print("## (i) Bayeux: Herald vs Faye\n")
+    print("Bayeux clients (handshake, subscribe, then one `/meta/connect` after another) on Herald's")
+    print("`/cometd` (memory store) and on Faye's own Node.js server (`bench/faye/server.mjs`: npm `faye`")
+    print("with its in-memory engine and Node's http server, connect timeout 30 s, one process), the")
+    print("same channel and payloads; publishes go to Herald as form posts and to Faye as Bayeux")
+    print("messages POSTed without a client id, from one sequential publisher.\n")
+    for transport, transport_name in BAYEUX_TRANSPORTS:
+        records = results.get((BAYEUX, transport))
+        if records:
+            first = measured(records)
+            print(f"### burst, {transport_name}\n")
+            if first:
+                print(describe(first) + ".\n")
+            print(table(records, ROWS_BAYEUX) + "\n")
+            herald, faye = (records.get(p) for p in ("herald", "faye"))
+            rates = [per_cpu_second(r) if r and "subscribers" in r else None for r in (herald, faye)]
+            if all(rates):
+                print(f"Deliveries per server CPU second: Herald {num(rates[0])}, Faye {num(rates[1])}: "
+                      f"Herald {rates[0] / rates[1]:.1f}× Faye's.\n")
+        idle = results.get((BAYEUX_IDLE, transport))
+        if idle:
+            first = measured(idle)
+            print(f"### idle, {transport_name}\n")
+            if first:
+                print(describe(first) + ".\n")
+            print(table(idle, ROWS_IDLE) + "\n")
 
 
 def minutes(seconds):
@@ -319,6 +366,7 @@ def main():
         for title, figure in CURVE_FIGURES:
             print(f"**{title}**\n")
             print(point_table(by_point, figure, point_label, point_format) + "\n")
+    bayeux_section(results)
     if args.findings and os.path.exists(args.findings):
         print(open(args.findings).read().rstrip() + "\n")
 

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Peer comparison: the same scenarios against Herald (memory and disk store), nginx+nchan and a
-# naive axum hub (bench/naive-hub), optionally Pushpin, in one run, on loopback. Writes
+# naive axum hub (bench/naive-hub), optionally Pushpin, in one run, on loopback; and Herald's
+# Bayeux against Faye's own Node.js server (bench/faye). Writes
 # RESULTS.md (tables), results.jsonl (every figure) and charts/*.png (the cost curves) into
 # bench/, or into BENCH_OUT.
 #
 #   sudo bench/run.sh                                  # the full run (40 to 60 minutes on 2 cores)
 #   BENCH_QUICK=1 BENCH_OUT=/tmp/q bench/run.sh        # every scenario at a tenth of the size
 #   BENCH_SCENARIOS="burst-seq curve-subs" BENCH_PEERS="herald axum" bench/run.sh   # a selection
+#   BENCH_SCENARIOS=bayeux bench/run.sh                # Herald's Bayeux against Faye only
 #
 # It installs nginx and libnginx-mod-nchan (and pushpin and zurl, when BENCH_PEERS names
 # pushpin) with apt-get when missing, builds herald and naive-hub in release mode (into
 # CARGO_TARGET_DIR, by default target/), and starts every server itself (configurations from
 # bench/nchan and bench/pushpin, written into a temporary directory) on free loopback ports,
-# restarting each one before every run so memory figures start from a fresh process. The charts
+# restarting each one before every run so memory figures start from a fresh process. The Bayeux
+# scenario needs Node.js (installed with apt-get when missing) and installs the Faye server's
+# npm dependencies with `npm ci` in bench/faye when its node_modules is missing. The charts
 # are drawn by bench/charts.py with matplotlib, which it installs from PyPI into a virtual
 # environment under the target directory on first use. Each scenario's elapsed time is logged
 # and recorded in RESULTS.md.
@@ -29,6 +33,10 @@
 #   curve-subs, curve-payload, curve-topics   (f-h) how cost grows with subscribers, payload
 #              size and topics (one subscriber each): CPU per delivery and p99 latency per point,
 #              SSE, one sequential publisher
+#   bayeux     (i) Bayeux, Herald (memory store, /cometd) against Faye's Node.js server (/faye),
+#              whatever BENCH_PEERS says: per Bayeux transport (WebSocket, long-polling) a burst
+#              from one sequential publisher (deliveries/s, CPU per delivery, latency, loss),
+#              then idle connections (memory per client)
 #
 # Sizes (defaults in brackets; BENCH_QUICK=1 divides the subscriber, topic and message counts by
 # 10, payload sizes and publisher counts excepted):
@@ -42,6 +50,7 @@
 #   BENCH_CURVE_PAYLOADS ["100 4096 65536"]  BENCH_CURVE_PAYLOAD_SUBS [1000] (at 5,000 the 64 KiB
 #   point alone is 65 GB through loopback: minutes of parsing per server for the load generator)
 #   BENCH_CURVE_TOPICS ["1 100 10000"]  BENCH_CURVE_TOPIC_MESSAGES [10000]
+#   BENCH_BAYEUX_SUBS [2000]  BENCH_BAYEUX_MESSAGES [200]  BENCH_BAYEUX_IDLE [2000]
 #   BENCH_PEERS ["herald herald-disk nchan axum"]; "pushpin" may be added
 #   BENCH_TRANSPORTS ["sse ws long-poll"] (long-poll runs against Herald only, WebSocket not
 #   against the naive hub, which has none: their cells read "–")
@@ -71,9 +80,14 @@ CURVE_PAYLOADS=${BENCH_CURVE_PAYLOADS:-100 4096 65536}
 CURVE_PAYLOAD_SUBS=${BENCH_CURVE_PAYLOAD_SUBS:-$(scale 1000)}
 CURVE_TOPICS=${BENCH_CURVE_TOPICS:-$(scale_list "1 100 10000" | sed 's/^0 /1 /')}
 CURVE_TOPIC_MESSAGES=${BENCH_CURVE_TOPIC_MESSAGES:-$(scale 10000)}
+BAYEUX_SUBS=${BENCH_BAYEUX_SUBS:-$(scale 2000)}
+BAYEUX_MESSAGES=${BENCH_BAYEUX_MESSAGES:-$(scale 200)}
+BAYEUX_IDLE=${BENCH_BAYEUX_IDLE:-$(scale 2000)}
+# The Bayeux scenario's peers, whatever BENCH_PEERS says.
+BAYEUX_PEERS="herald faye"
 PEERS=${BENCH_PEERS:-herald herald-disk nchan axum}
 TRANSPORTS=${BENCH_TRANSPORTS:-sse ws long-poll}
-ALL_SCENARIOS="burst burst-seq rate rate-seq idle topics publish curve-subs curve-payload curve-topics"
+ALL_SCENARIOS="burst burst-seq rate rate-seq idle topics publish curve-subs curve-payload curve-topics bayeux"
 SCENARIOS=${BENCH_SCENARIOS:-$ALL_SCENARIOS}
 OUT=${BENCH_OUT:-bench}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -92,6 +106,8 @@ for t in $TRANSPORTS; do
   case $t in sse | ws | long-poll) ;; *) die "unknown transport '$t' in BENCH_TRANSPORTS; choose from: sse ws long-poll" ;; esac
 done
 selected() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+# The Bayeux scenario has peers of its own: alone, it needs none of BENCH_PEERS installed or built.
+[ -z "$(echo " $SCENARIOS " | sed 's/ bayeux / /g' | tr -d ' ')" ] && PEERS=""
 has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
 
 free_port() { # a loopback port nothing listens on now
@@ -108,6 +124,10 @@ install_peers() {
     command -v pushpin >/dev/null || missing+=(pushpin)
     command -v zurl >/dev/null || missing+=(zurl)
   fi
+  if selected bayeux; then
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+  fi
   command -v curl >/dev/null || missing+=(curl)
   command -v python3 >/dev/null || missing+=(python3)
   if [ ${#missing[@]} -gt 0 ]; then
@@ -116,6 +136,10 @@ install_peers() {
     apt-get update -q
     # Install only; the packages' own services are not started.
     DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q "${missing[@]}"
+  fi
+  if selected bayeux && [ ! -d bench/faye/node_modules ]; then
+    log "installing the Faye server's dependencies (npm ci in bench/faye)"
+    (cd bench/faye && npm ci --no-audit --no-fund) >&2
   fi
 }
 
@@ -207,6 +231,13 @@ start_server() {
       children 2
       TARGET_FLAGS=(--target nchan --url "http://127.0.0.1:$port")
       ;;
+    faye)
+      node bench/faye/server.mjs "$port" >"$dir/out.log" 2>&1 &
+      SERVER_PID=$!
+      wait_for "http://127.0.0.1:$port/"
+      PIDS="--pid $SERVER_PID"
+      TARGET_FLAGS=(--target faye --url "http://127.0.0.1:$port")
+      ;;
     pushpin)
       local control
       control=$(free_port)
@@ -252,12 +283,13 @@ print(json.dumps(record))
 EOF
 }
 
-# run_scenario NAME TRANSPORT POINT FLAGS...: one `herald bench` run against every peer, each
-# freshly started. POINT is the x value of a curve's point (empty outside curves).
+# run_scenario NAME TRANSPORT POINT FLAGS...: one `herald bench` run against every peer (those
+# of RUN_PEERS when set, else BENCH_PEERS), each freshly started. POINT is the x value of a
+# curve's point (empty outside curves).
 run_scenario() {
   local name=$1 transport=$2 point=$3 began=$SECONDS
   shift 3
-  for peer in $PEERS; do
+  for peer in ${RUN_PEERS:-$PEERS}; do
     local out="$TMP/$name-$transport-$point-$peer.json" reason started=$SECONDS
     reason=$(skip_reason "$peer" "$transport")
     if [ -n "$reason" ]; then
@@ -282,7 +314,8 @@ run_scenario() {
 # The largest number of subscribers one run opens, and whether one process may hold them: the
 # load generator opens one descriptor per subscriber, and so does every server.
 max_subs=0
-for n in "$BURST_SUBS" "$RATE_SUBS" "$IDLE_SUBS" $((TOPICS * SUBS_PER_TOPIC)) $CURVE_SUBS "$CURVE_PAYLOAD_SUBS" $CURVE_TOPICS; do
+for n in "$BURST_SUBS" "$RATE_SUBS" "$IDLE_SUBS" $((TOPICS * SUBS_PER_TOPIC)) $CURVE_SUBS "$CURVE_PAYLOAD_SUBS" $CURVE_TOPICS \
+  "$BAYEUX_SUBS" "$BAYEUX_IDLE"; do
   [ "$n" -gt "$max_subs" ] && max_subs=$n
 done
 ulimit -n "$(ulimit -Hn)"
@@ -292,8 +325,10 @@ fi
 
 install_peers
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "building herald and naive-hub (release)"
-cargo build --release -p herald -p naive-hub --locked >&2
+builds=(-p herald)
+has_peer axum && builds+=(-p naive-hub)
+log "building (release): ${builds[*]}"
+cargo build --release "${builds[@]}" --locked >&2
 
 if has_peer pushpin; then
   ORIGIN_PORT=$(free_port)
@@ -337,6 +372,14 @@ for scenario in $SCENARIOS; do
         run_scenario curve-topics sse "$t" -n "$t" --topics "$t" -m "$CURVE_TOPIC_MESSAGES" --publishers 1
       done
       ;;
+    bayeux)
+      for transport in bayeux-ws bayeux-long-poll; do
+        RUN_PEERS=$BAYEUX_PEERS run_scenario bayeux "$transport" "" -n "$BAYEUX_SUBS" -m "$BAYEUX_MESSAGES" --publishers 1
+      done
+      for transport in bayeux-ws bayeux-long-poll; do
+        RUN_PEERS=$BAYEUX_PEERS run_scenario bayeux-idle "$transport" "" -n "$BAYEUX_IDLE" --idle
+      done
+      ;;
   esac
 done
 log "all scenarios: $((SECONDS - RUN_STARTED)) s"
@@ -359,12 +402,15 @@ versions() {
     dpkg-query -W -f='${Package} ${Version}\n' libnginx-mod-nchan 2>/dev/null
   fi
   if has_peer pushpin; then dpkg-query -W -f='${Package} ${Version}\n' pushpin condure zurl 2>/dev/null; fi
+  if selected bayeux; then
+    echo "Faye (bench/faye): npm faye $(node -p 'require("./bench/faye/node_modules/faye/package.json").version'), Node.js $(node --version)"
+  fi
 }
 python3 bench/results_md.py "$OUT/results.jsonl" \
   --cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
   --cores "$(nproc)" --kernel "$(uname -sr)" --os "$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)" \
   --versions "$(versions)" --load-before "$LOAD_BEFORE" --load-after "$(cut -d' ' -f1-3 /proc/loadavg)" \
   --quick "$quick" \
-  --sizes "burst: $BURST_SUBS subscribers, $BURST_MESSAGES messages; rate: $RATE_SUBS subscribers, $RATE msg/s for ${RATE_SECONDS} s; idle: $IDLE_SUBS; topics: $TOPICS × $SUBS_PER_TOPIC subscribers, $TOPIC_MESSAGES messages; $PUBLISHERS publishers (one in the -seq scenarios); publish-only: $PUBLISH_MESSAGES messages from $PUBLISH_CONCURRENCY publishers; curves: $CURVE_SUBS subscribers × $CURVE_MESSAGES messages, payloads $CURVE_PAYLOADS B at $CURVE_PAYLOAD_SUBS subscribers, topics $CURVE_TOPICS × 1 subscriber with $CURVE_TOPIC_MESSAGES messages" \
+  --sizes "burst: $BURST_SUBS subscribers, $BURST_MESSAGES messages; rate: $RATE_SUBS subscribers, $RATE msg/s for ${RATE_SECONDS} s; idle: $IDLE_SUBS; topics: $TOPICS × $SUBS_PER_TOPIC subscribers, $TOPIC_MESSAGES messages; $PUBLISHERS publishers (one in the -seq scenarios); publish-only: $PUBLISH_MESSAGES messages from $PUBLISH_CONCURRENCY publishers; curves: $CURVE_SUBS subscribers × $CURVE_MESSAGES messages, payloads $CURVE_PAYLOADS B at $CURVE_PAYLOAD_SUBS subscribers, topics $CURVE_TOPICS × 1 subscriber with $CURVE_TOPIC_MESSAGES messages; Bayeux: $BAYEUX_SUBS subscribers × $BAYEUX_MESSAGES messages from one publisher, $BAYEUX_IDLE idle" \
   >"$OUT/RESULTS.md"
 log "wrote $written"

@@ -79,6 +79,24 @@ class ResultsMarkdown(unittest.TestCase):
         self.assertIn("| 16 | 61,234 | the server did not start |", publish)
         self.assertNotIn("charts/publish.png", publish)
 
+    def test_bayeux_compares_herald_with_faye_per_cpu_second(self):
+        text = self.render([
+            run_record("bayeux", "herald", transport="bayeux-ws", target_cpu_us_per_delivery=0.5),
+            run_record("bayeux", "faye", transport="bayeux-ws", target="faye", target_cpu_us_per_delivery=5.0),
+            run_record("bayeux-idle", "herald", transport="bayeux-long-poll", pace={"kind": "idle"}),
+            {"error": "the server did not start", "scenario": "bayeux-idle", "peer": "faye",
+             "transport": "bayeux-long-poll", "wall_seconds": 1},
+        ])
+        self.assertIn("# Peer comparison: Herald, Faye", text)
+        bayeux = text.split("## (i) Bayeux: Herald vs Faye")[1]
+        websocket = bayeux.split("### burst, Bayeux over WebSocket")[1]
+        self.assertIn("| | Herald (memory store) | Faye (Node.js, npm faye) |", websocket)
+        self.assertIn("| deliveries per server CPU second | 2,000,000 | 200,000 |", websocket)
+        self.assertIn("Herald 10.0× Faye's.", websocket)
+        idle = bayeux.split("### idle, Bayeux over long-polling")[1]
+        self.assertIn("| memory per idle connection (KiB) | 2.0 | the server did not start |", idle)
+        self.assertNotIn("## (a)", text)
+
     def test_results_of_earlier_runs_still_render(self):
         old = run_record("burst", "pushpin")
         for key in ("publish_ack", "publishes_per_second", "target_cpu_us_per_publish", "wall_seconds"):

@@ -13,6 +13,8 @@ pub enum Target {
     Nchan,
     /// Pushpin: subscribers on its proxy port, publishes on its HTTP control API.
     Pushpin,
+    /// Faye's Node.js server (`bench/faye/`): Bayeux at `/faye`, publishes as Bayeux messages.
+    Faye,
 }
 
 /// What fills each payload after its sequence number and send time.
@@ -39,9 +41,29 @@ pub enum Transport {
     /// Each of the three in turn: subscriber `i` uses SSE, WebSocket or long-polling as `i % 3`
     /// is 0, 1 or 2 (Herald only).
     Mixed,
+    /// Bayeux (CometD, Faye) over a WebSocket: handshake, subscribe, then one `/meta/connect`
+    /// after another (Herald's `/cometd`, Faye's `/faye`).
+    BayeuxWs,
+    /// Bayeux over long-polling: the same messages POSTed, each `/meta/connect` held until
+    /// events come.
+    BayeuxLongPoll,
 }
 
 impl Transport {
+    /// Whether subscribers speak Bayeux (and so need channel-like topic names).
+    pub fn is_bayeux(self) -> bool {
+        matches!(self, Self::BayeuxWs | Self::BayeuxLongPoll)
+    }
+
+    /// The topic prefix a run uses unless told otherwise: Bayeux channels are paths.
+    pub fn default_topic_prefix(self) -> &'static str {
+        if self.is_bayeux() {
+            "/bench/t"
+        } else {
+            "bench-"
+        }
+    }
+
     /// The transport subscriber `index` uses.
     pub(crate) fn for_subscriber(self, index: usize) -> Self {
         match self {
@@ -116,7 +138,8 @@ pub struct BenchConfig {
     pub subscribers: usize,
     /// Distinct topics the subscribers and messages are spread over.
     pub topics: usize,
-    /// Topic `i` is named this followed by `i` (runs side by side on one hub need their own).
+    /// Topic `i` is named this followed by `i` (runs side by side on one hub need their own);
+    /// for Bayeux, a channel such as `/bench/t` (topics `/bench/t0`, `/bench/t1`, …).
     pub topic_prefix: String,
     /// Messages in total, spread over the topics round-robin.
     pub messages: usize,
@@ -175,7 +198,7 @@ impl BenchConfig {
             control: None,
             subscribers: 100,
             topics: 1,
-            topic_prefix: "bench-".to_owned(),
+            topic_prefix: transport.default_topic_prefix().to_owned(),
             messages: 100,
             payload_size: 100,
             payload_style: PayloadStyle::Filler,
@@ -232,6 +255,19 @@ impl BenchConfig {
         if matches!(self.transport, Transport::LongPoll | Transport::Mixed) && self.target != Target::Herald {
             return Err("long-polling (and so the mixed transport) is measured against Herald only".into());
         }
+        if self.transport.is_bayeux() {
+            if !matches!(self.target, Target::Herald | Target::Faye) {
+                return Err("Bayeux transports are measured against Herald and Faye only".into());
+            }
+            if !is_channel_prefix(&self.topic_prefix) {
+                return Err(format!(
+                    "Bayeux topics are channels: the topic prefix must be a path such as /bench/t, not {:?}",
+                    self.topic_prefix
+                ));
+            }
+        } else if self.target == Target::Faye {
+            return Err("Faye speaks Bayeux only: --transport bayeux-ws or bayeux-long-poll".into());
+        }
         if self.ws_deflate && !matches!(self.transport, Transport::Ws | Transport::Mixed) {
             return Err("--ws-deflate needs WebSocket subscribers (--transport ws or mixed)".into());
         }
@@ -274,6 +310,20 @@ impl BenchConfig {
     pub(crate) fn base_addr(&self) -> Result<SocketAddr, String> {
         crate::url::socket_addr(&self.base)
     }
+}
+
+/// Whether topic names made of `prefix` and a number are Bayeux channels: `/` and segments of
+/// letters, digits, `-`, `_` and `.`, none empty (a trailing `/` lets the number be a segment).
+fn is_channel_prefix(prefix: &str) -> bool {
+    let Some(rest) = prefix.strip_prefix('/') else { return false };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    !rest.starts_with("meta/")
+        && !rest.starts_with("service/")
+        && segments.iter().enumerate().all(|(i, segment)| {
+            (i == last || !segment.is_empty())
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
 }
 
 /// `127.0.0.1`, `127.0.0.2`, … : `count` loopback addresses.
@@ -333,6 +383,30 @@ mod tests {
         config.pace = Pace::Burst;
         config.publish_only = false;
         assert!(config.validate().is_err(), "no subscribers outside publish-only");
+    }
+
+    #[test]
+    fn bayeux_runs_on_channels_against_herald_and_faye() {
+        let herald = BenchConfig::new(Target::Herald, Transport::BayeuxWs, "http://127.0.0.1:8080");
+        assert_eq!(herald.topic_prefix, "/bench/t");
+        assert!(herald.validate().is_ok());
+        let faye = BenchConfig::new(Target::Faye, Transport::BayeuxLongPoll, "http://127.0.0.1:8000");
+        assert!(faye.validate().is_ok());
+        let faye_sse = BenchConfig::new(Target::Faye, Transport::Sse, "http://127.0.0.1:8000");
+        assert!(faye_sse.validate().is_err(), "Faye speaks Bayeux only");
+        let nchan = BenchConfig::new(Target::Nchan, Transport::BayeuxWs, "http://127.0.0.1:8000");
+        assert!(nchan.validate().is_err(), "nchan has no Bayeux");
+        for bad in ["bench-", "/meta/t", "/a//b", "/a b", ""] {
+            let mut config = herald.clone();
+            config.topic_prefix = bad.into();
+            assert!(config.validate().is_err(), "{bad:?} is no channel prefix");
+        }
+        for good in ["/t", "/bench/", "/bench/run-2/t"] {
+            let mut config = herald.clone();
+            config.topic_prefix = good.into();
+            assert!(config.validate().is_ok(), "{good:?} makes channels");
+        }
+        assert_eq!(BenchConfig::new(Target::Herald, Transport::Sse, "http://h:1").topic_prefix, "bench-");
     }
 
     #[test]

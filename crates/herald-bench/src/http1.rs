@@ -1,6 +1,6 @@
 //! A minimal HTTP/1.1 client side for long-lived responses: the response head, then the body
 //! decoded incrementally (chunked, fixed length, or up to the close), chunk by chunk as it
-//! arrives, with no copy of the payload.
+//! arrives, with no copy of the payload; or, for short answers, the whole body at once.
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -44,6 +44,31 @@ pub(crate) async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std:
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
     }
+}
+
+/// Reads a whole response from `stream`: its status and its body. `None` if the target closed
+/// the connection before the response was complete. Bytes past the body are dropped (the
+/// request was the only one in flight).
+pub(crate) async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<(u16, Vec<u8>)>, String> {
+    let head = match read_head(stream, buf).await {
+        Ok(head) => head,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(format!("answer: {e}")),
+    };
+    let mut body_kind = head.body;
+    let mut body = Vec::new();
+    let mut finished = body_kind.is_empty();
+    loop {
+        finished |= body_kind.feed(buf, &mut |piece| body.extend_from_slice(piece)).map_err(|e| e.to_string())?;
+        buf.clear();
+        if finished {
+            break;
+        }
+        if stream.read_buf(buf).await.map_err(|e| format!("answer body: {e}"))? == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(Some((head.status, body)))
 }
 
 /// An incremental body decoder.

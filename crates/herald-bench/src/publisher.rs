@@ -240,7 +240,7 @@ async fn send(
     let response = sender.send_request(request).await.map_err(|e| format!("publish: {e}"))?;
     let status = response.status();
     let body = response.into_body().collect().await.map_err(|e| format!("publish answer: {e}"))?.to_bytes();
-    if status.is_success() {
+    if status.is_success() && shared.endpoints.publish_accepted(&body) {
         Ok(())
     } else {
         Err(format!("publish refused: {status} {}", String::from_utf8_lossy(&body).trim()))

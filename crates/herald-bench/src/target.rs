@@ -6,6 +6,10 @@
 //!   of `POST /pub?id=<topic>`.
 //! - Pushpin: subscribers at `/sub/<topic>` on the proxy port, answered by the GRIP origin in
 //!   `bench/pushpin/`; publishes go to the HTTP control API as one item per message.
+//! - Bayeux (Herald's `/cometd`, Faye's `/faye`): subscribers POST or send over a WebSocket
+//!   JSON arrays of messages; Herald takes publishes as Mercure form posts, Faye as a Bayeux
+//!   message `[{"channel":…,"data":…}]` POSTed without a client id, its reply saying whether
+//!   it was accepted.
 
 use std::net::SocketAddr;
 
@@ -67,7 +71,7 @@ impl Endpoints {
     pub(crate) fn sse_request_after(&self, topic: &str, last_event_id: Option<&str>) -> String {
         let path = match self.target {
             Target::Herald => format!("{}/.well-known/mercure?match={}", self.prefix, encode(topic)),
-            Target::Nchan | Target::Pushpin => format!("{}/sub/{}", self.prefix, encode(topic)),
+            Target::Nchan | Target::Pushpin | Target::Faye => format!("{}/sub/{}", self.prefix, encode(topic)),
         };
         let resume = last_event_id.map_or_else(String::new, |id| format!("Last-Event-ID: {id}\r\n"));
         format!(
@@ -91,8 +95,35 @@ impl Endpoints {
     pub(crate) fn ws_url(&self, topic: &str) -> String {
         match self.target {
             Target::Herald => format!("ws://{}{}/ws", self.host, self.prefix),
-            Target::Nchan | Target::Pushpin => format!("ws://{}{}/sub/{}", self.host, self.prefix, encode(topic)),
+            Target::Nchan | Target::Pushpin | Target::Faye => {
+                format!("ws://{}{}/sub/{}", self.host, self.prefix, encode(topic))
+            }
         }
+    }
+
+    /// The path of the Bayeux endpoint: Herald's `/cometd`, Faye's `/faye`.
+    fn bayeux_path(&self) -> String {
+        match self.target {
+            Target::Faye => format!("{}/faye", self.prefix),
+            Target::Herald | Target::Nchan | Target::Pushpin => format!("{}/cometd", self.prefix),
+        }
+    }
+
+    /// The URL Bayeux WebSocket subscribers upgrade at.
+    pub(crate) fn bayeux_ws_url(&self) -> String {
+        format!("ws://{}{}", self.host, self.bayeux_path())
+    }
+
+    /// The raw HTTP/1.1 request that POSTs the Bayeux messages `body` (a JSON array), keeping
+    /// the connection open for the next one.
+    pub(crate) fn bayeux_request(&self, body: &str) -> String {
+        format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{body}",
+            self.bayeux_path(),
+            self.host,
+            body.len(),
+            self.subscribe_auth
+        )
     }
 
     /// The subscribers' token, if any.
@@ -104,7 +135,7 @@ impl Endpoints {
     pub(crate) fn ws_subscribe_message(&self, topic: &str) -> Option<String> {
         match self.target {
             Target::Herald => Some(serde_json::json!({"type": "subscribe", "match": [topic]}).to_string()),
-            Target::Nchan | Target::Pushpin => None,
+            Target::Nchan | Target::Pushpin | Target::Faye => None,
         }
     }
 
@@ -113,7 +144,7 @@ impl Endpoints {
         match self.target {
             Target::Herald => serde_json::from_str::<serde_json::Value>(text)
                 .is_ok_and(|v| v["type"] == "ack" && v["for"] == "subscribe"),
-            Target::Nchan | Target::Pushpin => true,
+            Target::Nchan | Target::Pushpin | Target::Faye => true,
         }
     }
 
@@ -126,7 +157,22 @@ impl Endpoints {
     fn publish_host(&self) -> &str {
         match self.target {
             Target::Pushpin => &self.control_host,
-            Target::Herald | Target::Nchan => &self.host,
+            Target::Herald | Target::Nchan | Target::Faye => &self.host,
+        }
+    }
+
+    /// Whether the body of a successful (2xx) publish answer says the message was accepted:
+    /// Faye answers 200 with a reply per message, each `successful` or not.
+    pub(crate) fn publish_accepted(&self, body: &[u8]) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            successful: bool,
+        }
+        match self.target {
+            Target::Faye => serde_json::from_slice::<Vec<Reply>>(body)
+                .is_ok_and(|replies| !replies.is_empty() && replies.iter().all(|r| r.successful)),
+            Target::Herald | Target::Nchan | Target::Pushpin => true,
         }
     }
 
@@ -181,6 +227,12 @@ impl Endpoints {
                 let body = serde_json::json!({"items": [item]}).to_string();
                 (format!("{}/publish/", self.control_prefix), "application/json", body)
             }
+            // Bayeux data is any JSON value: the payload goes as a string and comes back as one.
+            Target::Faye => (
+                self.bayeux_path(),
+                "application/json",
+                serde_json::json!([{"channel": topic, "data": payload}]).to_string(),
+            ),
         };
         let mut request = Request::builder()
             .method(Method::POST)
@@ -222,6 +274,24 @@ mod tests {
         let request = herald.publish_request("t", None, "1 2 x").expect("a request");
         assert_eq!(request.uri(), "/.well-known/mercure");
         assert_eq!(request.headers()[header::AUTHORIZATION], "Bearer t0k");
+    }
+
+    #[test]
+    fn bayeux_urls_and_faye_publishes() {
+        let herald = endpoints(Target::Herald);
+        assert_eq!(herald.bayeux_ws_url(), "ws://127.0.0.1:8080/cometd");
+        let faye = endpoints(Target::Faye);
+        assert_eq!(faye.bayeux_ws_url(), "ws://127.0.0.1:8080/faye");
+        let post = faye.bayeux_request("[]");
+        assert!(post.starts_with("POST /faye HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"));
+        assert!(post.ends_with("Content-Length: 2\r\nAuthorization: Bearer sub\r\n\r\n[]"));
+        let request = faye.publish_request("/bench/t0", None, "3 4 xx").expect("a request");
+        assert_eq!(request.uri(), "/faye");
+        assert_eq!(request.headers()[header::CONTENT_TYPE], "application/json");
+        assert!(faye.publish_accepted(br#"[{"channel":"/bench/t0","successful":true}]"#));
+        assert!(!faye.publish_accepted(br#"[{"channel":"/bench/t0","successful":false,"error":"405"}]"#));
+        assert!(!faye.publish_accepted(b"not json"));
+        assert!(herald.publish_accepted(b""));
     }
 
     #[test]

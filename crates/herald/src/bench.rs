@@ -9,13 +9,16 @@ use herald_bench::{BenchConfig, Churn, Pace, PayloadStyle, Storm, Target, Transp
 /// Flags of `herald bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Kind of hub under test; decides the URLs and the publish format.
+    /// Kind of hub under test; decides the URLs and the publish format (faye: Faye's Node.js
+    /// server, Bayeux at /faye, publishes as Bayeux messages; bayeux-* transports only).
     #[arg(long, value_enum, default_value = "herald")]
     pub target: TargetArg,
-    /// How subscribers receive events (long-poll and mixed, each in turn: Herald only).
+    /// How subscribers receive events (long-poll and mixed, each in turn: Herald only;
+    /// bayeux-ws and bayeux-long-poll: Bayeux handshake, subscribe and connects over a
+    /// WebSocket or long-polling, at Herald's /cometd or Faye's /faye).
     #[arg(long, value_enum, default_value = "sse")]
     pub transport: TransportArg,
-    /// Base URL subscribers connect to (and Herald and nchan take publishes on).
+    /// Base URL subscribers connect to (and Herald, nchan and Faye take publishes on).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Pushpin's HTTP control API, where publishes go, e.g. http://127.0.0.1:5561.
@@ -27,9 +30,10 @@ pub(crate) struct BenchArgs {
     /// Topics; subscriber i listens to topic i % topics.
     #[arg(long, default_value_t = 1)]
     pub topics: usize,
-    /// Topic i is named PREFIX followed by i (two runs on one hub need different prefixes).
-    #[arg(long, value_name = "PREFIX", default_value = "bench-")]
-    pub topic_prefix: String,
+    /// Topic i is named PREFIX followed by i (two runs on one hub need different prefixes);
+    /// Bayeux topics are channels, so a path there [default: bench-, /bench/t for Bayeux].
+    #[arg(long, value_name = "PREFIX")]
+    pub topic_prefix: Option<String>,
     /// Messages to publish in total, spread over the topics round-robin.
     #[arg(long, short = 'm', default_value_t = 500)]
     pub messages: usize,
@@ -133,6 +137,7 @@ pub(crate) enum TargetArg {
     Herald,
     Nchan,
     Pushpin,
+    Faye,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,6 +146,8 @@ pub(crate) enum TransportArg {
     Ws,
     LongPoll,
     Mixed,
+    BayeuxWs,
+    BayeuxLongPoll,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -154,19 +161,24 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         TargetArg::Herald => Target::Herald,
         TargetArg::Nchan => Target::Nchan,
         TargetArg::Pushpin => Target::Pushpin,
+        TargetArg::Faye => Target::Faye,
     };
     let transport = match args.transport {
         TransportArg::Sse => Transport::Sse,
         TransportArg::Ws => Transport::Ws,
         TransportArg::LongPoll => Transport::LongPoll,
         TransportArg::Mixed => Transport::Mixed,
+        TransportArg::BayeuxWs => Transport::BayeuxWs,
+        TransportArg::BayeuxLongPoll => Transport::BayeuxLongPoll,
     };
     let mut config = BenchConfig::new(target, transport, args.url);
     config.control = args.control;
     config.subscribers = if args.publish_only { 0 } else { args.subscribers };
     config.publish_only = args.publish_only;
     config.topics = args.topics;
-    config.topic_prefix = args.topic_prefix;
+    if let Some(prefix) = args.topic_prefix {
+        config.topic_prefix = prefix;
+    }
     config.messages = args.messages;
     config.payload_size = args.payload_size;
     config.payload_style = match args.payload_style {

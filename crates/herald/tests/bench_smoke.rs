@@ -1,5 +1,6 @@
-//! The load generator against the built binary: small runs over SSE, WebSocket and long-polling
-//! must see every message exactly once and in order. No timing is asserted.
+//! The load generator against the built binary: small runs over SSE, WebSocket, long-polling and
+//! Bayeux (over a WebSocket and long-polling) must see every message exactly once and in order.
+//! No timing is asserted.
 
 mod common;
 
@@ -50,6 +51,30 @@ async fn sse_and_websocket_bursts_arrive_once_and_in_order() {
 async fn long_polling_burst_arrives_once_and_in_order() {
     let hub = TestHub::start(&["--store", "memory"]).await;
     assert_clean(&burst(&hub, Transport::LongPoll).await);
+}
+
+/// A Bayeux burst at `/cometd`: 20 subscribers on `/bench/t0`, 50 messages from one publisher.
+async fn bayeux_burst(hub: &TestHub, transport: Transport) {
+    let mut config = BenchConfig::new(Target::Herald, transport, hub.base.as_str());
+    assert_eq!(config.topic_prefix, "/bench/t", "Bayeux topics are channels");
+    config.subscribers = 20;
+    config.messages = 50;
+    config.publishers = 1;
+    config.settle = Duration::from_millis(100);
+    config.drain_timeout = Duration::from_secs(10);
+    let report = run(&config).await;
+    assert_eq!(report.connected, 20, "{:?}", report.first_error);
+    assert_eq!((report.published, report.publish_failures), (50, 0), "{:?}", report.first_error);
+    assert_eq!((report.deliveries, report.expected_deliveries), (1000, 1000));
+    assert_eq!((report.lost, report.duplicated, report.reordered, report.foreign), (0, 0, 0, 0));
+    assert!(report.is_clean(), "{:?}", report.first_error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bayeux_bursts_arrive_once_and_in_order() {
+    let hub = TestHub::start(&["--store", "memory"]).await;
+    bayeux_burst(&hub, Transport::BayeuxWs).await;
+    bayeux_burst(&hub, Transport::BayeuxLongPoll).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

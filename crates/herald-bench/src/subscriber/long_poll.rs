@@ -3,12 +3,12 @@
 //! (`timeout=0`), so its answer, the current cursor, tells when the subscriber is ready; every
 //! later one waits up to 30 s for events.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use super::{End, Session};
-use crate::http1::read_head;
+use crate::http1::read_response;
 use crate::tracker::Tracker;
 
 /// Seconds each poll may wait for events.
@@ -55,26 +55,11 @@ pub(super) async fn receive(
 /// Sends one poll and reads its answer; `None` if the target closed the connection first.
 async fn poll(stream: &mut TcpStream, request: &str, buf: &mut Vec<u8>) -> Result<Option<Batch>, String> {
     stream.write_all(request.as_bytes()).await.map_err(|e| format!("send poll: {e}"))?;
-    let head = match read_head(stream, buf).await {
-        Ok(head) => head,
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(format!("poll answer: {e}")),
+    let Some((status, body)) = read_response(stream, buf).await.map_err(|e| format!("poll {e}"))? else {
+        return Ok(None);
     };
-    if head.status != 200 {
-        return Err(format!("poll status {}", head.status));
-    }
-    let mut body_kind = head.body;
-    let mut body = Vec::new();
-    let mut finished = body_kind.is_empty();
-    loop {
-        finished |= body_kind.feed(buf, &mut |piece| body.extend_from_slice(piece)).map_err(|e| e.to_string())?;
-        buf.clear();
-        if finished {
-            break;
-        }
-        if stream.read_buf(buf).await.map_err(|e| format!("poll body: {e}"))? == 0 {
-            return Ok(None);
-        }
+    if status != 200 {
+        return Err(format!("poll status {status}"));
     }
     serde_json::from_slice(&body).map(Some).map_err(|e| format!("poll answer is not a batch: {e}"))
 }

@@ -6,6 +6,9 @@
 //! latest delivery) are shared atomics, updated once per read rather than once per message.
 //! A churning subscriber ([`cycle`]) instead disconnects once it has received its quota.
 
+mod bayeux;
+mod bayeux_long_poll;
+mod bayeux_ws;
 mod long_poll;
 mod sse;
 mod ws;
@@ -193,6 +196,8 @@ async fn connect_and_receive(
         Transport::Ws if shared.ws_deflate => ws_deflate::receive(session, stream, tracker, stop).await,
         Transport::Ws => ws::receive(session, stream, tracker, stop).await,
         Transport::LongPoll | Transport::Mixed => long_poll::receive(session, stream, tracker, stop).await,
+        Transport::BayeuxWs => bayeux_ws::receive(session, stream, tracker, stop).await,
+        Transport::BayeuxLongPoll => bayeux_long_poll::receive(session, stream, tracker, stop).await,
     }
 }
 

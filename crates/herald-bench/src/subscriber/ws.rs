@@ -22,7 +22,7 @@ use crate::tracker::Tracker;
 
 /// Small socket buffers: thousands of subscribers sit mostly idle (tungstenite's default read
 /// buffer is 128 KiB).
-const READ_BUFFER: usize = 8192;
+pub(super) const READ_BUFFER: usize = 8192;
 
 pub(super) async fn receive(
     session: &mut Session<'_>,
@@ -78,9 +78,9 @@ pub(super) async fn receive(
 }
 
 /// A connection whose reads are counted.
-struct Counted<'a> {
-    stream: TcpStream,
-    counter: &'a AtomicU64,
+pub(super) struct Counted<'a> {
+    pub stream: TcpStream,
+    pub counter: &'a AtomicU64,
 }
 
 impl AsyncRead for Counted<'_> {
