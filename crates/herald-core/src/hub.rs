@@ -390,6 +390,11 @@ impl Hub {
         Ok((state.register(catch_up.mailbox), replay))
     }
 
+    /// Whether the hub has started draining ([`Hub::drain`]).
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
     /// Returns once the hub has started draining ([`Hub::drain`]): a transport whose requests
     /// are short (a long-poll) answers then, without waiting for its turn.
     pub async fn draining(&self) {

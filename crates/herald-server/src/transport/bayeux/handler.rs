@@ -56,7 +56,10 @@ impl Waiting {
         let channel = Meta::Connect.name();
         match connected {
             Connected::Delivered { mut messages, batch } => {
-                let mut reply = Reply::to(channel, &self.message).advice(Reconnect::Retry, 0, timeout_ms(state));
+                // A hub shutting down answers at once: the client comes back after a pause
+                // (elsewhere, behind a load balancer), not in a loop.
+                let interval = if state.hub.is_draining() { retry_ms(state) } else { 0 };
+                let mut reply = Reply::to(channel, &self.message).advice(Reconnect::Retry, interval, timeout_ms(state));
                 if let Some(batch) = batch {
                     reply = reply.set("ext", json!({"ack": batch}));
                 }
@@ -77,6 +80,12 @@ impl Waiting {
             }
         }
     }
+}
+
+/// The pause advised to clients of a hub that is shutting down: `--retry`.
+fn retry_ms(state: &AppState) -> u64 {
+    let retry = state.config.retry.unwrap_or(Duration::from_secs(1));
+    u64::try_from(retry.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn timeout_ms(state: &AppState) -> u64 {
