@@ -6,7 +6,8 @@
 //! The house: `ops/` decides publishing and subscribing once for every transport (authorization,
 //! rate, limits, validation, rights, in that order) and returns typed failures; `transport/` has
 //! one room per transport, each parsing its input, calling `ops`, writing its own wire format
-//! and mapping failures once (`error.rs` for every HTTP answer); `auth/` reads tokens and rights;
+//! and mapping failures once (`error.rs` for every HTTP answer; `transport/bayeux/` handles its
+//! messages once for its three carriers and keeps its sessions); `auth/` reads tokens and rights;
 //! `listener/` accepts connections and serves event streams without hyper; `demo/` holds the
 //! pages and their publishers.
 //!
@@ -28,10 +29,10 @@
 //! 3. The publisher is answered with the id (`200`, or the WebSocket `ack`).
 //! 4. Each subscriber's connection takes its whole batch from its mailbox
 //!    (`herald_core::Subscription::poll_recv_many`) and writes it in its wire format:
-//!    `transport/sse.rs` (the frame made at publish), `transport/ndjson.rs`, `transport/poll.rs`
-//!    and the WebSocket (the JSON message of `transport/json.rs`; with permessage-deflate, the
-//!    compressed frame of `transport/ws/shared_frame.rs`), `transport/htmlfile.rs` (its
-//!    `<script>` chunk): each encoding is made once per event, on first use, and shared. Event
+//!    `transport/sse.rs` (the frame made at publish), `transport/ndjson.rs`, `transport/poll.rs`,
+//!    Bayeux's `/meta/connect` replies (`transport/bayeux/delivery.rs`), the WebSocket (the
+//!    JSON message of `transport/json.rs`; with permessage-deflate, the compressed frame of
+//!    `transport/ws/shared_frame.rs`), `transport/htmlfile.rs` (its `<script>` chunk): each encoding is made once per event, on first use, and shared. Event
 //!    streams on cleartext HTTP/1.1 are written by `listener/stream_writer.rs`, WebSockets by
 //!    `transport/ws/socket.rs` on hyper's upgraded connection; everything else by hyper.
 //!
