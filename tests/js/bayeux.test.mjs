@@ -236,6 +236,21 @@ test('private updates reach only the sessions whose token grants their topic', a
   const got = { allowed: [], anonymous: [] };
   await allowed.subscribe('/secret/**', (d) => got.allowed.push(d));
   await anonymous.subscribe('/secret/**', (d) => got.anonymous.push(d));
+  // Callback-polling takes no rights from cookies (another site's script tag would send them).
+  const readerToken = token('--subscribe', 'pattern:/secret/*');
+  const jsonp = async (messages) => {
+    const url = new URL('/cometd', hub.url);
+    url.searchParams.set('message', JSON.stringify(messages));
+    const response = await fetch(url, { headers: { cookie: `mercureAuthorization=${readerToken}` } });
+    const text = await response.text();
+    return JSON.parse(text.replace(/^jsonpcallback\(/, '').replace(/\);$/, ''));
+  };
+  const [hello] = await jsonp([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['callback-polling'] }]);
+  const cid = hello.clientId;
+  const connect = { channel: '/meta/connect', clientId: cid, connectionType: 'callback-polling' };
+  await jsonp([connect]);
+  await jsonp([{ channel: '/meta/subscribe', clientId: cid, subscription: '/secret/**' }]);
+  const cookieConnect = jsonp([connect]);
   const publisher = token('--publish', '*');
   for (const [data, priv] of [['"hidden"', true], ['"public"', false]]) {
     const body = new URLSearchParams({ topic: '/secret/room', data });
@@ -244,6 +259,8 @@ test('private updates reach only the sessions whose token grants their topic', a
     assert.equal(response.status, 200, await response.text());
   }
   await waitFor(() => got.allowed.length === 2 && got.anonymous.length === 1, 10000, `the deliveries (${JSON.stringify(got)})`);
+  const delivered = (await cookieConnect).filter((m) => m.channel === '/secret/room').map((m) => m.data);
+  assert.deepEqual(delivered, ['public'], 'the cookie gave callback-polling no rights');
   assert.deepEqual(got.allowed, ['hidden', 'public']);
   assert.deepEqual(got.anonymous, ['public']);
   // A session without publish rights is refused, with Bayeux's words.

@@ -1,5 +1,6 @@
 //! Bayeux over HTTP: `long-polling` (POST, a JSON body or the form field `message`) and
-//! `callback-polling` (GET with `message=` and a `jsonp` callback, answered as JavaScript).
+//! `callback-polling` (GET with `message=` and a `jsonp` callback, answered as JavaScript, which
+//! any site could load with the user's cookies: so it takes no rights from cookies).
 //!
 //! A request's messages are handled in order; when one is a `/meta/connect`, the answer waits for
 //! it, and the connect's messages and reply come last. What is not Bayeux at all (a body that is
@@ -71,6 +72,11 @@ pub(crate) async fn get(
             "the jsonp callback must be a plain JavaScript identifier (letters, digits, _ and $, dots between)",
         ));
     }
+    // Any page can load a script from the hub, with the user's cookies, and read what it
+    // answers: callback-polling takes no rights from cookies (a token comes in the handshake's
+    // ext.herald.token instead).
+    let mut headers = headers;
+    headers.remove(header::COOKIE);
     let replies = answer(&state, &headers, client, &message).await?;
     let body = [callback.as_bytes(), b"(", &array(&replies), b");"].concat();
     let mut response = (StatusCode::OK, body).into_response();
