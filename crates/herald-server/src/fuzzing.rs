@@ -255,3 +255,24 @@ pub fn bayeux_delivery(data: &str) -> Vec<u8> {
         Err(_) => Vec::new(),
     }
 }
+
+/// One update of an NDJSON body: its line number, and the update or why it was refused.
+pub type NdjsonLine = (usize, Result<ValidUpdate, String>);
+
+/// An NDJSON batch publish body read as the hub reads it (`transport/publish_batch.rs`), with
+/// the default limits: each update's line number and the update after the limits and
+/// validation (or why it was refused), or why the whole body was refused.
+pub fn publish_ndjson(body: &[u8]) -> Result<Vec<NdjsonLine>, String> {
+    let limits = &CONFIG.limits;
+    let (updates, lines) = crate::transport::publish_batch::parse_ndjson(body, limits).map_err(|e| e.to_string())?;
+    Ok(lines
+        .into_iter()
+        .zip(updates)
+        .map(|(line, update)| {
+            let checked = check_limits(&update, limits)
+                .map_err(|e| e.to_string())
+                .and_then(|()| update.into_valid(&CONFIG.hub.hub_url).map_err(|e| e.to_string()));
+            (line, checked)
+        })
+        .collect())
+}
