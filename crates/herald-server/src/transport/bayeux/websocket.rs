@@ -22,12 +22,11 @@ use super::http::read_messages;
 use super::message::array;
 use crate::transport::ws::ending::{self, written, End};
 use crate::transport::ws::frame::Opcode;
-use crate::transport::ws::reader::{Failure, Incoming, TOO_BIG};
+use crate::transport::ws::reader::{Incoming, TOO_BIG};
 use crate::transport::ws::socket::Socket;
 use crate::AppState;
 
 const GOING_AWAY: u16 = 1001;
-const UNSUPPORTED: u16 = 1003;
 const INVALID: u16 = 1007;
 
 type Answer = Pin<Box<dyn Future<Output = Vec<Bytes>> + Send>>;
@@ -97,21 +96,21 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
                         waiting = Some(Box::pin(async move { connect.answer(&state).await }));
                     }
                 }
-                Ok(Some(Incoming::Binary(_))) => {
-                    break 'serve End::Close(UNSUPPORTED, "send Bayeux messages as JSON text".into())
-                }
-                Ok(Some(Incoming::Ping(payload))) => {
-                    if !written(stall_limit, socket.send(Opcode::Pong, &payload)).await {
-                        break 'serve End::Gone;
+                Ok(Some(other)) => {
+                    if let Some(end) =
+                        ending::other_input(&mut socket, Ok(other), stall_limit, "send Bayeux messages as JSON text")
+                            .await
+                    {
+                        break 'serve end;
                     }
                 }
-                Ok(Some(Incoming::Pong)) => {}
-                Ok(Some(Incoming::Close(code))) => break 'serve End::ClientClosed(code),
-                Err(Failure { code, reason }) => {
-                    if code == TOO_BIG {
-                        crate::metrics::limit_rejected("ws_message_size");
+                Err(failure) => {
+                    if let Some(end) =
+                        ending::other_input(&mut socket, Err(failure), stall_limit, "send Bayeux messages as JSON text")
+                            .await
+                    {
+                        break 'serve end;
                     }
-                    break 'serve End::Close(code, reason.into());
                 }
             }
         }

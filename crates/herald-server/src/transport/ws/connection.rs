@@ -21,7 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::ending::{self, written, End};
 use super::frame::Opcode;
 use super::protocol::{self, ClientMessage, JsonUpdate, OneOrMany, Retry};
-use super::reader::{Failure, Incoming, TOO_BIG};
+use super::reader::Incoming;
 use super::socket::Socket;
 use crate::metrics::{connections, histogram};
 use crate::ops::{self, MatchKind, MatcherSpec, PublishFailure, Publisher, SubscribeRequest, Subscriber};
@@ -29,7 +29,6 @@ use crate::AppState;
 
 /// Close codes (RFC 6455 section 7.4.1).
 const GOING_AWAY: u16 = 1001;
-const UNSUPPORTED: u16 = 1003;
 const POLICY: u16 = 1008;
 const SERVER_ERROR: u16 = 1011;
 const SERVICE_RESTART: u16 = 1012;
@@ -101,22 +100,19 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, publisher: Publishe
                         break 'serve End::Gone;
                     }
                 }
-                Ok(Some(Incoming::Binary(_))) => {
-                    break 'serve End::Close(UNSUPPORTED, "send JSON text messages".into())
-                }
-                Ok(Some(Incoming::Ping(payload))) => {
-                    if !written(stall_limit, socket.send(Opcode::Pong, &payload)).await {
-                        break 'serve End::Gone;
+                Ok(Some(other)) => {
+                    if let Some(end) =
+                        ending::other_input(&mut socket, Ok(other), stall_limit, "send JSON text messages").await
+                    {
+                        break 'serve end;
                     }
                 }
-                // Pongs only prove the peer is alive.
-                Ok(Some(Incoming::Pong)) => {}
-                Ok(Some(Incoming::Close(code))) => break 'serve End::ClientClosed(code),
-                Err(Failure { code, reason }) => {
-                    if code == TOO_BIG {
-                        crate::metrics::limit_rejected("ws_message_size");
+                Err(failure) => {
+                    if let Some(end) =
+                        ending::other_input(&mut socket, Err(failure), stall_limit, "send JSON text messages").await
+                    {
+                        break 'serve end;
                     }
-                    break 'serve End::Close(code, reason.into());
                 }
             }
         }

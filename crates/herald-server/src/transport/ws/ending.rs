@@ -1,12 +1,17 @@
 //! How a served WebSocket ends, shared by every protocol on the hub's sockets (the JSON
-//! transport, Bayeux): writes that a peer which stopped reading cannot stall, and the closing
-//! handshake.
+//! transport, Bayeux): writes that a peer which stopped reading cannot stall, the client's
+//! control frames and failures, and the closing handshake.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
+use super::frame::Opcode;
+use super::reader::{Failure, Incoming, TOO_BIG};
 use super::socket::Socket;
+
+/// Close code for a message of a type the protocol does not take (RFC 6455 section 7.4.1).
+const UNSUPPORTED: u16 = 1003;
 
 /// How long to wait for the peer's answer to our close frame. Closing the socket before the
 /// peer has read everything would reset the connection and lose the close frame, so a client
@@ -52,6 +57,33 @@ pub(crate) async fn finish(mut socket: Socket, end: End, stall_limit: Duration) 
             if written(stall_limit, socket.close(Some(code), &reason)).await {
                 socket.finish_closing(wait).await;
             }
+        }
+    }
+}
+
+/// What serving does with what the client sent other than text messages, the same for every
+/// protocol: a ping is answered, a pong only proves the peer alive, a close frame or a broken
+/// frame ends the connection, a binary message closes it with 1003 and `binary_reason`.
+/// `None` to go on.
+pub(crate) async fn other_input(
+    socket: &mut Socket,
+    input: Result<Incoming, Failure>,
+    stall_limit: Duration,
+    binary_reason: &'static str,
+) -> Option<End> {
+    match input {
+        // The protocol reads its text messages itself.
+        Ok(Incoming::Text(_) | Incoming::Pong) => None,
+        Ok(Incoming::Binary(_)) => Some(End::Close(UNSUPPORTED, binary_reason.into())),
+        Ok(Incoming::Ping(payload)) => {
+            (!written(stall_limit, socket.send(Opcode::Pong, &payload)).await).then_some(End::Gone)
+        }
+        Ok(Incoming::Close(code)) => Some(End::ClientClosed(code)),
+        Err(Failure { code, reason }) => {
+            if code == TOO_BIG {
+                crate::metrics::limit_rejected("ws_message_size");
+            }
+            Some(End::Close(code, reason.into()))
         }
     }
 }
