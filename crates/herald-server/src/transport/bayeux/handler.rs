@@ -84,12 +84,17 @@ impl Waiting {
 
 /// The pause advised to clients of a hub that is shutting down: `--retry`.
 fn retry_ms(state: &AppState) -> u64 {
-    let retry = state.config.retry.unwrap_or(Duration::from_secs(1));
-    u64::try_from(retry.as_millis()).unwrap_or(u64::MAX)
+    millis(state.config.retry.unwrap_or(Duration::from_secs(1)))
 }
 
+/// The longest a connect is held: `--bayeux-timeout`.
 fn timeout_ms(state: &AppState) -> u64 {
-    u64::try_from(state.config.bayeux.timeout.as_millis()).unwrap_or(u64::MAX)
+    millis(state.config.bayeux.timeout)
+}
+
+/// A duration in the protocol's milliseconds.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Handles a request's messages in order.

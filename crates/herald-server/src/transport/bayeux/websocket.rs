@@ -15,18 +15,16 @@ use std::pin::Pin;
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use tokio::time::{Instant, MissedTickBehavior};
 
 use super::handler::{self, Request};
 use super::http::read_messages;
 use super::message::array;
-use crate::transport::ws::ending::{self, written, End};
+use crate::transport::ws::ending::{self, written, End, KeepAlive};
 use crate::transport::ws::frame::Opcode;
 use crate::transport::ws::reader::{Incoming, TOO_BIG};
 use crate::transport::ws::socket::Socket;
 use crate::AppState;
 
-const GOING_AWAY: u16 = 1001;
 const INVALID: u16 = 1007;
 
 type Answer = Pin<Box<dyn Future<Output = Vec<Bytes>> + Send>>;
@@ -34,17 +32,14 @@ type Answer = Pin<Box<dyn Future<Output = Vec<Bytes>> + Send>>;
 /// Serves a Bayeux WebSocket until either side closes it.
 pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap, client: Option<IpAddr>) {
     let heartbeat = state.config.heartbeat;
-    let mut keep_alive = tokio::time::interval_at(crate::timing::after(heartbeat), heartbeat);
-    keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut last_heard = Instant::now();
-    // A peer that takes none of our writes for this long stopped reading.
-    let stall_limit = heartbeat.saturating_mul(2);
+    let mut keep_alive = KeepAlive::new(heartbeat);
+    let stall_limit = keep_alive.stall_limit();
     let mut waiting: Option<Answer> = None;
     let end = 'serve: loop {
         tokio::select! {
             biased;
             read = socket.read() => match read {
-                Ok(true) => last_heard = Instant::now(),
+                Ok(true) => keep_alive.heard(),
                 Ok(false) | Err(_) => break End::Gone,
             },
             answer = async {
@@ -59,12 +54,9 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, headers: HeaderMap,
                 }
                 continue;
             }
-            _ = keep_alive.tick() => {
-                if last_heard.elapsed() > heartbeat.saturating_mul(2) {
-                    break End::Close(GOING_AWAY, "no answer to pings".into());
-                }
-                if !written(stall_limit, socket.send(Opcode::Ping, &[])).await {
-                    break End::Gone;
+            () = keep_alive.tick() => {
+                if let Some(end) = keep_alive.ping(&mut socket).await {
+                    break end;
                 }
                 continue;
             }

@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use herald_core::{Cursor, Ended, Event, Subscription};
 use serde_json::{json, Value};
-use tokio::time::{Instant, MissedTickBehavior};
 
-use super::ending::{self, written, End};
+use super::ending::{self, written, End, KeepAlive};
 use super::frame::Opcode;
 use super::protocol::{self, ClientMessage, JsonUpdate, OneOrMany, Retry};
 use super::reader::Incoming;
@@ -28,7 +27,6 @@ use crate::ops::{self, MatchKind, MatcherSpec, PublishFailure, Publisher, Subscr
 use crate::AppState;
 
 /// Close codes (RFC 6455 section 7.4.1).
-const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
 const SERVER_ERROR: u16 = 1011;
 const SERVICE_RESTART: u16 = 1012;
@@ -51,18 +49,15 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, publisher: Publishe
     let _open = connections::Open::new(connections::Transport::WebSocket);
     let heartbeat = state.config.heartbeat;
     let mut connection = Connection { state, publisher, subscriber, subscription: None };
-    let mut keep_alive = tokio::time::interval_at(crate::timing::after(heartbeat), heartbeat);
-    keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut last_heard = Instant::now();
-    // A peer that takes none of our writes for this long stopped reading.
-    let stall_limit = heartbeat.saturating_mul(2);
+    let mut keep_alive = KeepAlive::new(heartbeat);
+    let stall_limit = keep_alive.stall_limit();
     let end = 'serve: loop {
         // In this order: the client's messages (so a flow of events never starves them), then
         // events, then the keep-alive, which thus sees the freshest sign of life.
         tokio::select! {
             biased;
             read = socket.read() => match read {
-                Ok(true) => last_heard = Instant::now(),
+                Ok(true) => keep_alive.heard(),
                 Ok(false) | Err(_) => break End::Gone,
             },
             events = next_events(&mut connection.subscription) => match events {
@@ -78,12 +73,9 @@ pub(crate) async fn run(mut socket: Socket, state: AppState, publisher: Publishe
                     break End::Close(code, reason.into());
                 }
             },
-            _ = keep_alive.tick() => {
-                if last_heard.elapsed() > heartbeat.saturating_mul(2) {
-                    break End::Close(GOING_AWAY, "no answer to pings".into());
-                }
-                if !written(stall_limit, socket.send(Opcode::Ping, &[])).await {
-                    break End::Gone;
+            () = keep_alive.tick() => {
+                if let Some(end) = keep_alive.ping(&mut socket).await {
+                    break end;
                 }
                 continue;
             }

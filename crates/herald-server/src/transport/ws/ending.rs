@@ -1,22 +1,65 @@
 //! How a served WebSocket ends, shared by every protocol on the hub's sockets (the JSON
-//! transport, Bayeux): writes that a peer which stopped reading cannot stall, the client's
-//! control frames and failures, and the closing handshake.
+//! transport, Bayeux): the keep-alive, writes that a peer which stopped reading cannot stall,
+//! the client's control frames and failures, and the closing handshake.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
 use super::frame::Opcode;
 use super::reader::{Failure, Incoming, TOO_BIG};
 use super::socket::Socket;
 
-/// Close code for a message of a type the protocol does not take (RFC 6455 section 7.4.1).
+/// Close codes (RFC 6455 section 7.4.1): the peer is gone (no answer to pings), a message of a
+/// type the protocol does not take.
+const GOING_AWAY: u16 = 1001;
 const UNSUPPORTED: u16 = 1003;
 
 /// How long to wait for the peer's answer to our close frame. Closing the socket before the
 /// peer has read everything would reset the connection and lose the close frame, so a client
 /// catching up on a backlog gets time to reach it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// The keep-alive of a served socket: a ping every heartbeat period; a peer that sent nothing
+/// for two periods is closed, and one that takes no write for two periods is dropped.
+pub(crate) struct KeepAlive {
+    every: Interval,
+    heartbeat: Duration,
+    last_heard: Instant,
+}
+
+impl KeepAlive {
+    pub(crate) fn new(heartbeat: Duration) -> Self {
+        let mut every = tokio::time::interval_at(crate::timing::after(heartbeat), heartbeat);
+        every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self { every, heartbeat, last_heard: Instant::now() }
+    }
+
+    /// How long a write may wait for a peer to read: past it, the peer stopped reading.
+    pub(crate) fn stall_limit(&self) -> Duration {
+        self.heartbeat.saturating_mul(2)
+    }
+
+    /// The peer sent something.
+    pub(crate) fn heard(&mut self) {
+        self.last_heard = Instant::now();
+    }
+
+    /// Waits for the next ping's time.
+    pub(crate) async fn tick(&mut self) {
+        self.every.tick().await;
+    }
+
+    /// At a tick: closes a silent peer, else pings it; `None` to go on.
+    pub(crate) async fn ping(&self, socket: &mut Socket) -> Option<End> {
+        if self.last_heard.elapsed() > self.heartbeat.saturating_mul(2) {
+            return Some(End::Close(GOING_AWAY, "no answer to pings".into()));
+        }
+        (!written(self.stall_limit(), socket.send(Opcode::Ping, &[])).await).then_some(End::Gone)
+    }
+}
 
 /// How the loop over a socket ended.
 pub(crate) enum End {
