@@ -54,10 +54,8 @@ impl History {
 
     /// Retained events published after position `seq`, oldest first.
     pub(crate) fn after(&self, seq: u64) -> impl Iterator<Item = &Arc<Event>> {
-        let skip = match self.events.front() {
-            Some(first) if seq >= first.seq => (seq - first.seq + 1) as usize,
-            _ => 0,
-        };
+        // Positions grow but may skip values (a shared log's foreign entries): search for them.
+        let skip = self.events.partition_point(|event| event.seq <= seq);
         self.events.iter().skip(skip)
     }
 

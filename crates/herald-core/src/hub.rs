@@ -31,11 +31,12 @@ use crate::access::ReadAccess;
 use crate::config::HubConfig;
 use crate::dedup::Dedup;
 use crate::event::{Event, Update, UpdateError, ValidUpdate};
+use crate::follower;
 use crate::history::History;
 use crate::mailbox::{Mailbox, Offer};
 use crate::matcher::Matcher;
 use crate::retention::{now_ms, Retention};
-use crate::store::{Store, StoreError};
+use crate::store::{Durable, Engine, SharedLog, Store, StoreError};
 use crate::subscription::{CatchUp, Ended, Subscription};
 use crate::writer::{self, Pending};
 
@@ -130,7 +131,7 @@ impl Selection {
 pub struct Hub {
     config: HubConfig,
     pub(crate) state: Mutex<State>,
-    pub(crate) store: Option<Arc<dyn Store>>,
+    pub(crate) store: Option<Durable>,
     writer: Option<mpsc::Sender<Pending>>,
     next_key: AtomicU64,
     published: AtomicU64,
@@ -171,15 +172,21 @@ impl Hub {
         Arc::new(Self::build(config, history, 1, None, None))
     }
 
+    /// A hub on `engine`: [`Hub::new`] for memory, [`Hub::with_store`] for a local store,
+    /// [`Hub::with_shared_log`] for a shared one.
+    pub fn with_engine(config: HubConfig, engine: Engine) -> Result<Arc<Self>, StoreError> {
+        match engine {
+            Engine::Memory => Ok(Self::new(config)),
+            Engine::Local(store) => Self::with_store(config, store),
+            Engine::Shared(log) => Self::with_shared_log(config, log),
+        }
+    }
+
     /// A hub whose history is kept by `store`; the newest events are loaded into memory and
     /// positions continue where the store left off.
     pub fn with_store(config: HubConfig, store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
         let next_seq = store.next_seq();
-        let cache_retention = Retention {
-            max_events: Some(config.cache_size.min(config.retention.max_events.unwrap_or(u64::MAX))),
-            ..config.retention
-        };
-        let mut history = History::new(cache_retention);
+        let mut history = History::new(Self::cache_retention(&config));
         let now = now_ms();
         let from = next_seq.saturating_sub(config.cache_size.saturating_add(1));
         for event in store.read_after(from, config.cache_size as usize)? {
@@ -188,16 +195,47 @@ impl Hub {
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
             writer::spawn(weak.clone(), rx, store.clone());
-            Self::build(config, history, next_seq, Some(store), Some(tx))
+            Self::build(config, history, next_seq, Some(Durable::Local(store)), Some(tx))
         });
         Ok(hub)
+    }
+
+    /// A hub that is one node of several sharing `log`: its newest events are loaded into
+    /// memory, publishes are appended to it, and a follower thread delivers every event the log
+    /// receives (from any node) to this node's subscribers, in the log's order.
+    pub fn with_shared_log(config: HubConfig, log: Arc<dyn SharedLog>) -> Result<Arc<Self>, StoreError> {
+        let last = log.last_position()?;
+        let mut history = History::new(Self::cache_retention(&config));
+        let now = now_ms();
+        let cached = log.read_last(config.cache_size as usize)?;
+        let newest = cached.last().map_or(0, |event| event.seq);
+        for event in cached {
+            history.push(event, now);
+        }
+        let next_seq = last.max(newest) + 1;
+        let (tx, rx) = mpsc::channel(writer::QUEUE);
+        let hub = Arc::new_cyclic(|weak| {
+            writer::spawn_shared(weak.clone(), rx, log.clone());
+            follower::spawn(weak.clone(), log.clone(), next_seq - 1);
+            Self::build(config, history, next_seq, Some(Durable::Shared(log)), Some(tx))
+        });
+        Ok(hub)
+    }
+
+    /// The in-memory cache's limits in front of a durable log: the retention's, and at most
+    /// `cache_size` events.
+    fn cache_retention(config: &HubConfig) -> Retention {
+        Retention {
+            max_events: Some(config.cache_size.min(config.retention.max_events.unwrap_or(u64::MAX))),
+            ..config.retention
+        }
     }
 
     fn build(
         config: HubConfig,
         history: History,
         next_seq: u64,
-        store: Option<Arc<dyn Store>>,
+        store: Option<Durable>,
         writer: Option<mpsc::Sender<Pending>>,
     ) -> Self {
         let state = State {
@@ -491,7 +529,7 @@ impl Hub {
 
 /// The position of the earliest retained event bearing `id`, read on the blocking pool (inline
 /// outside a tokio runtime).
-async fn position_in_store(store: Arc<dyn Store>, id: String) -> Result<Option<u64>, StoreError> {
+async fn position_in_store(store: Durable, id: String) -> Result<Option<u64>, StoreError> {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => runtime
             .spawn_blocking(move || store.position_of(&id))

@@ -22,7 +22,7 @@ use crate::event::Event;
 use crate::hub::Hub;
 use crate::mailbox::Mailbox;
 use crate::retention::now_ms;
-use crate::store::{Store, StoreError};
+use crate::store::{Durable, StoreError};
 
 /// Events read from the store per step while catching up.
 const STORE_PAGE: usize = 256;
@@ -62,7 +62,7 @@ enum PageRead {
 }
 
 impl PageRead {
-    fn start(store: Arc<dyn Store>, after: u64) -> Self {
+    fn start(store: Durable, after: u64) -> Self {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => Self::Reading(runtime.spawn_blocking(move || store.read_after(after, STORE_PAGE))),
             Err(_) => Self::Done(Some(store.read_after(after, STORE_PAGE))),

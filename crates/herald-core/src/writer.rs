@@ -7,6 +7,10 @@
 //! falls out of retention, so history on disk never grows past its limits. When the previous
 //! batch held several publishes, the writer waits (at most [`COMMIT_DELAY`]) until as many are
 //! queued again, so that one sync keeps serving all the active publishers.
+//!
+//! On a node sharing its log with others, the same thread batches the same way, but the log
+//! gives the positions and the publishers are answered once it acknowledged the write; the
+//! `follower` delivers the events when it reads them back, in the order of the whole cluster.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -17,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::event::Event;
 use crate::hub::{Hub, PublishError};
 use crate::retention::now_ms;
-use crate::store::Store;
+use crate::store::{SharedLog, Store};
 
 /// Publishes waiting for the writer before publishers wait to enqueue.
 pub(crate) const QUEUE: usize = 16_384;
@@ -38,14 +42,28 @@ pub(crate) struct Pending {
 }
 
 pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
-    let spawned = std::thread::Builder::new().name("herald-writer".into()).spawn(move || run(hub, rx, store));
+    start(move || {
+        run(hub, rx, |hub, batch, wakers| commit(hub, store.as_ref(), batch, wakers));
+    });
+}
+
+/// The writer of a node sharing `log`: the same batching, with the log giving the positions.
+pub(crate) fn spawn_shared(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, log: Arc<dyn SharedLog>) {
+    start(move || {
+        run(hub, rx, |hub, batch, _| commit_shared(hub, log.as_ref(), batch));
+    });
+}
+
+fn start(work: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new().name("herald-writer".into()).spawn(work);
     if let Err(e) = spawned {
         // Without the thread every publish answers "shutting down"; say why once.
         tracing::error!("cannot start the store writer thread: {e}");
     }
 }
 
-fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
+/// Takes batches off `rx` and hands each to `commit`, until the hub is gone.
+fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, commit: impl Fn(&Hub, &mut Vec<Pending>, &mut Vec<Waker>)) {
     let mut batch = Batch::default();
     // The subscribers to wake after each commit; kept to reuse its allocation.
     let mut wakers = Vec::new();
@@ -66,7 +84,7 @@ fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
         let Some(hub) = hub.upgrade() else {
             break;
         };
-        commit(&hub, store.as_ref(), &mut batch.pending, &mut wakers);
+        commit(&hub, &mut batch.pending, &mut wakers);
         batch.events = 0;
     }
 }
@@ -108,12 +126,11 @@ enum Slot {
 /// reached (through `wakers`, left empty): the publishers need not wait for thousands of wake-ups.
 fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut Vec<Waker>) {
     let now = now_ms();
-    let dedup_window = hub.config().dedup_window;
     // Retries of publishes accepted before a restart are found in the store, read without the
     // lock; the in-memory table covers everything accepted since the start. Keyed by the
     // event's place in the whole commit.
     let mut stored_duplicates = HashMap::new();
-    if let Some(window) = dedup_window {
+    if let Some(window) = hub.config().dedup_window {
         if within_window_of_start(hub, window, now) {
             let entries = batch.iter().flat_map(|p| p.events.iter());
             for (i, (event, given_id)) in entries.enumerate() {
@@ -123,15 +140,93 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut V
             }
         }
     }
-    let total: usize = batch.iter().map(|p| p.events.len()).sum();
-    let mut events = Vec::with_capacity(total);
-    let mut given = Vec::with_capacity(total);
-    let mut answers: Vec<(Reply, Vec<Slot>)> = Vec::with_capacity(batch.len());
-    {
+    let mut plan = {
         let mut state = hub.state.lock();
         // Only this thread assigns positions, so reading the next one without holding the lock
         // through the write is safe.
-        let mut next_seq = state.next_seq;
+        let next_seq = state.next_seq;
+        Plan::new(hub, &mut state, batch, &stored_duplicates, now, Some(next_seq))
+    };
+    let events: Vec<Arc<Event>> = plan.events.drain(..).map(Arc::new).collect();
+    let stored = if events.is_empty() { Ok(()) } else { store.append(&events, &hub.config().retention, now) };
+    match stored {
+        Ok(()) => {
+            if !events.is_empty() {
+                let mut state = hub.state.lock();
+                hub.deliver(&mut state, &events, &plan.given, wakers);
+            }
+            plan.answer(&events);
+            wakers.drain(..).for_each(Waker::wake);
+        }
+        Err(e) => plan.fail(e),
+    }
+}
+
+/// Appends `batch` to a shared log and answers its publishers once the log acknowledged it.
+/// Delivering is the follower's: it reads the events back from the log with every node's.
+fn commit_shared(hub: &Hub, log: &dyn SharedLog, batch: &mut Vec<Pending>) {
+    let now = now_ms();
+    let mut plan = {
+        let mut state = hub.state.lock();
+        Plan::new(hub, &mut state, batch, &HashMap::new(), now, None)
+    };
+    let appended =
+        if plan.events.is_empty() { Ok(Vec::new()) } else { log.append(&plan.events, &hub.config().retention, now) };
+    match appended {
+        Ok(positions) if positions.len() == plan.events.len() => {
+            let events: Vec<Arc<Event>> = plan
+                .events
+                .drain(..)
+                .zip(positions)
+                .map(|(mut event, seq)| {
+                    event.seq = seq;
+                    Arc::new(event)
+                })
+                .collect();
+            if let Some(dedup) = hub.state.lock().dedup.as_mut() {
+                for (event, _) in events.iter().zip(&plan.given).filter(|(_, given)| **given) {
+                    dedup.record(event.id.clone(), event.published_ms, event.seq);
+                }
+            }
+            plan.answer(&events);
+        }
+        Ok(positions) => {
+            let detail = format!("the log answered {} positions for {} events", positions.len(), plan.events.len());
+            plan.fail(crate::store::StoreError::Io { operation: "appending events", source: detail.into() });
+        }
+        Err(e) => plan.fail(e),
+    }
+}
+
+/// A commit's events, in order, and where each publisher's answer comes from.
+struct Plan {
+    /// The events to write (positions assigned when the hub gives them).
+    events: Vec<Event>,
+    /// Whether the publisher gave `events[i]` its id.
+    given: Vec<bool>,
+    answers: Vec<(Reply, Vec<Slot>)>,
+}
+
+impl Plan {
+    /// Sorts out `batch`: retries of ids accepted within the dedup window (in `state`'s table,
+    /// in `stored_duplicates` by place in the commit, or earlier in this same commit) are
+    /// answered with the earlier event; the rest are written, at positions from `next_seq` on
+    /// when the hub gives them.
+    fn new(
+        hub: &Hub,
+        state: &mut crate::hub::State,
+        batch: &mut Vec<Pending>,
+        stored_duplicates: &HashMap<usize, u64>,
+        now: u64,
+        mut next_seq: Option<u64>,
+    ) -> Self {
+        let dedup_window = hub.config().dedup_window;
+        let total: usize = batch.iter().map(|p| p.events.len()).sum();
+        let mut plan = Self {
+            events: Vec::with_capacity(total),
+            given: Vec::with_capacity(total),
+            answers: Vec::with_capacity(batch.len()),
+        };
         let mut in_commit: HashMap<Arc<str>, usize> = HashMap::new();
         let mut flat = 0;
         for Pending { events: entries, reply } in batch.drain(..) {
@@ -153,52 +248,51 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut V
                             slots.push(Slot::At(index));
                             continue;
                         }
-                        in_commit.insert(event.id.clone(), events.len());
+                        in_commit.insert(event.id.clone(), plan.events.len());
                     }
                 }
-                event.seq = next_seq;
-                next_seq += 1;
-                slots.push(Slot::At(events.len()));
-                events.push(Arc::new(event));
-                given.push(given_id);
+                if let Some(next) = next_seq.as_mut() {
+                    event.seq = *next;
+                    *next += 1;
+                }
+                slots.push(Slot::At(plan.events.len()));
+                plan.events.push(event);
+                plan.given.push(given_id);
             }
-            answers.push((reply, slots));
+            plan.answers.push((reply, slots));
+        }
+        plan
+    }
+
+    /// Answers every publisher: `events` are the written ones, in the plan's order.
+    fn answer(self, events: &[Arc<Event>]) {
+        for (reply, slots) in self.answers {
+            let outcome = slots
+                .into_iter()
+                .filter_map(|slot| match slot {
+                    Slot::Known(event) => Some(event),
+                    Slot::At(index) => events.get(index).cloned(),
+                })
+                .collect();
+            let _ = reply.send(Ok(outcome));
         }
     }
-    let stored = if events.is_empty() { Ok(()) } else { store.append(&events, &hub.config().retention, now) };
-    match stored {
-        Ok(()) => {
-            if !events.is_empty() {
-                let mut state = hub.state.lock();
-                hub.deliver(&mut state, &events, &given, wakers);
-            }
-            for (reply, slots) in answers {
-                let outcome = slots
-                    .into_iter()
-                    .map(|slot| match slot {
-                        Slot::Known(event) => event,
-                        Slot::At(index) => events[index].clone(),
-                    })
-                    .collect();
-                let _ = reply.send(Ok(outcome));
-            }
-            wakers.drain(..).for_each(Waker::wake);
-        }
-        Err(e) => {
-            tracing::error!("storing {} events failed: {e}", events.len());
-            let e = Arc::new(e);
-            for (reply, slots) in answers {
-                // A publisher whose every event was accepted before lost nothing; any other
-                // fails whole, as nothing of its publish was stored.
-                if slots.iter().all(|slot| matches!(slot, Slot::Known(_))) {
-                    let known = slots.into_iter().filter_map(|slot| match slot {
-                        Slot::Known(event) => Some(event),
-                        Slot::At(_) => None,
-                    });
-                    let _ = reply.send(Ok(known.collect()));
-                } else {
-                    let _ = reply.send(Err(PublishError::Storage(e.clone())));
-                }
+
+    /// Answers every publisher after the write failed.
+    fn fail(self, e: crate::store::StoreError) {
+        tracing::error!("storing {} events failed: {e}", self.events.len());
+        let e = Arc::new(e);
+        for (reply, slots) in self.answers {
+            // A publisher whose every event was accepted before lost nothing; any other
+            // fails whole, as nothing of its publish was stored.
+            if slots.iter().all(|slot| matches!(slot, Slot::Known(_))) {
+                let known = slots.into_iter().filter_map(|slot| match slot {
+                    Slot::Known(event) => Some(event),
+                    Slot::At(_) => None,
+                });
+                let _ = reply.send(Ok(known.collect()));
+            } else {
+                let _ = reply.send(Err(PublishError::Storage(e.clone())));
             }
         }
     }
