@@ -132,6 +132,13 @@ pub trait SharedLog: Send + Sync + fmt::Debug + 'static {
     /// acknowledged the write as durable (as its own settings define it).
     fn append(&self, events: &[Event], retention: &Retention, now_ms: u64) -> Result<Vec<u64>, StoreError>;
 
+    /// The most a single [`SharedLog::append`] may carry, in bytes of [`Event::size`], when the
+    /// engine limits one write (a NATS message's `max_payload`): the hub then commits at most
+    /// that much at once, never splitting one publisher's batch.
+    fn max_append_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// Up to `limit` retained events with a position greater than `after`, oldest first. When
     /// there is none yet, waits up to `wait` for the first to be appended (by any node).
     fn read_after(&self, after: u64, limit: usize, wait: Duration) -> Result<Vec<Arc<Event>>, StoreError>;

@@ -43,14 +43,15 @@ pub(crate) struct Pending {
 
 pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
     start(move || {
-        run(hub, rx, |hub, batch, wakers| commit(hub, store.as_ref(), batch, wakers));
+        run(hub, rx, None, |hub, batch, wakers| commit(hub, store.as_ref(), batch, wakers));
     });
 }
 
 /// The writer of a node sharing `log`: the same batching, with the log giving the positions.
 pub(crate) fn spawn_shared(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, log: Arc<dyn SharedLog>) {
+    let max_bytes = log.max_append_bytes();
     start(move || {
-        run(hub, rx, |hub, batch, _| commit_shared(hub, log.as_ref(), batch));
+        run(hub, rx, max_bytes, |hub, batch, _| commit_shared(hub, log.as_ref(), batch));
     });
 }
 
@@ -62,14 +63,27 @@ fn start(work: impl FnOnce() + Send + 'static) {
     }
 }
 
-/// Takes batches off `rx` and hands each to `commit`, until the hub is gone.
-fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, commit: impl Fn(&Hub, &mut Vec<Pending>, &mut Vec<Waker>)) {
-    let mut batch = Batch::default();
+/// Takes batches off `rx` (at most `max_bytes` of events each, when given) and hands each to
+/// `commit`, until the hub is gone.
+fn run(
+    hub: Weak<Hub>,
+    mut rx: mpsc::Receiver<Pending>,
+    max_bytes: Option<usize>,
+    commit: impl Fn(&Hub, &mut Vec<Pending>, &mut Vec<Waker>),
+) {
+    let mut batch = Batch { max_bytes: max_bytes.unwrap_or(usize::MAX), ..Batch::default() };
     // The subscribers to wake after each commit; kept to reuse its allocation.
     let mut wakers = Vec::new();
     let mut last_publishers = 0;
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
+    loop {
+        // A publish held back from the last commit (it did not fit) opens this one at once.
+        match batch.held.take() {
+            Some(held) => batch.push(held),
+            None => match rx.blocking_recv() {
+                Some(first) => batch.push(first),
+                None => break,
+            },
+        }
         batch.drain(&mut rx);
         // Several publishers were active last time: the ones just answered are about to send
         // again. Waiting a moment for them lets one sync cover them all (a commit delay).
@@ -86,28 +100,42 @@ fn run(hub: Weak<Hub>, mut rx: mpsc::Receiver<Pending>, commit: impl Fn(&Hub, &m
         };
         commit(&hub, &mut batch.pending, &mut wakers);
         batch.events = 0;
+        batch.bytes = 0;
     }
 }
 
-/// The publishes of the next commit, and how many events they hold.
+/// The publishes of the next commit, and how many events and bytes they hold.
 #[derive(Default)]
 struct Batch {
     pending: Vec<Pending>,
     events: usize,
+    bytes: usize,
+    /// The most bytes of events one commit may hold (a shared log's limit).
+    max_bytes: usize,
+    /// A publish taken off the queue that would have made the commit too large: the next one's.
+    held: Option<Pending>,
 }
 
 impl Batch {
     fn push(&mut self, pending: Pending) {
         self.events += pending.events.len();
+        self.bytes += pending.events.iter().map(|(event, _)| event.size()).sum::<usize>();
         self.pending.push(pending);
     }
 
-    /// Takes what is queued, up to [`EVENTS_PER_COMMIT`] events (a publisher's batch is never
-    /// split, so one larger than that is a commit of its own).
+    /// Takes what is queued, up to [`EVENTS_PER_COMMIT`] events and `max_bytes` (a publisher's
+    /// batch is never split, so one larger than that is a commit of its own).
     fn drain(&mut self, rx: &mut mpsc::Receiver<Pending>) {
-        while self.events < EVENTS_PER_COMMIT {
+        while self.events < EVENTS_PER_COMMIT && self.held.is_none() {
             match rx.try_recv() {
-                Ok(pending) => self.push(pending),
+                Ok(pending) => {
+                    let bytes: usize = pending.events.iter().map(|(event, _)| event.size()).sum();
+                    if !self.pending.is_empty() && self.bytes.saturating_add(bytes) > self.max_bytes {
+                        self.held = Some(pending);
+                    } else {
+                        self.push(pending);
+                    }
+                }
                 Err(_) => break,
             }
         }
