@@ -216,9 +216,10 @@ impl Hub {
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
             writer::spawn_shared(weak.clone(), rx, log.clone());
-            follower::spawn(weak.clone(), log.clone(), next_seq - 1);
-            Self::build(config, history, next_seq, Some(Durable::Shared(log)), Some(tx))
+            Self::build(config, history, next_seq, Some(Durable::Shared(log.clone())), Some(tx))
         });
+        // Started once the hub exists: it stops when it finds the hub gone.
+        follower::spawn(Arc::downgrade(&hub), log, next_seq - 1);
         Ok(hub)
     }
 
