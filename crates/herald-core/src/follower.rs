@@ -7,6 +7,7 @@
 //! (subscribers stay connected meanwhile), and goes on from the same position when the log is
 //! back: nothing retained is skipped or delivered twice.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -35,7 +36,11 @@ fn run(hub: &Weak<Hub>, log: &dyn SharedLog, mut after: u64) {
     let mut failing = false;
     let mut wakers = Vec::new();
     while hub.strong_count() > 0 {
-        let events = match log.read_after(after, PAGE, WAIT) {
+        let read = log.read_after(after, PAGE, WAIT);
+        if let Some(hub) = hub.upgrade() {
+            hub.log_readable.store(read.is_ok(), Ordering::Relaxed);
+        }
+        let events = match read {
             Ok(events) => events,
             Err(e) => {
                 if !failing {
@@ -81,7 +86,6 @@ fn run(hub: &Weak<Hub>, log: &dyn SharedLog, mut after: u64) {
 #[cfg(test)]
 mod tests {
     use std::future::Future;
-    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::access::ReadAccess;
@@ -167,10 +171,18 @@ mod tests {
             other => panic!("expected a storage error, got {other:?}"),
         }
         assert!(on_b.is_live(), "the subscriber stays connected");
+        tokio::time::timeout(PATIENCE, async {
+            while b.shared_log_readable() != Some(false) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the follower never noticed the log was down");
 
         log.down.store(false, Ordering::SeqCst);
         publish(&a, "after").await.unwrap();
         assert_eq!(next(&mut on_b, 1).await, ["after"], "the follower resumed; the refused publish never existed");
+        assert_eq!(b.shared_log_readable(), Some(true));
         assert!(on_b.try_recv().is_none());
     }
 

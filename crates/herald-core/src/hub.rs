@@ -141,6 +141,8 @@ pub struct Hub {
     draining: tokio::sync::watch::Sender<bool>,
     delivered: AtomicU64,
     overflowed: AtomicU64,
+    /// With a shared log: whether the follower's last read of it succeeded.
+    pub(crate) log_readable: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Hub {
@@ -259,6 +261,7 @@ impl Hub {
             draining: tokio::sync::watch::Sender::new(false),
             delivered: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
+            log_readable: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -477,6 +480,12 @@ impl Hub {
         }
         // Anything registered before `closed` was seen (none should be) ends now.
         self.disconnect_all();
+    }
+
+    /// With a shared log, whether this node could read it last time it tried (about every
+    /// second); `None` on a single node.
+    pub fn shared_log_readable(&self) -> Option<bool> {
+        matches!(self.store, Some(Durable::Shared(_))).then(|| self.log_readable.load(Ordering::Relaxed))
     }
 
     /// How much its store retains, if it has one that keeps count.
