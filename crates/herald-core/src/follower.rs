@@ -187,6 +187,24 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_on_another_node_within_the_dedup_window_is_answered_not_appended_again() {
+        let log = Arc::new(SharedTestLog::default());
+        let config = HubConfig { dedup_window: Some(Duration::from_secs(60)), ..HubConfig::default() };
+        let with_id = |id: &str| Update { id: Some(id.into()), ..Update::new("t", id) };
+        let a = Hub::with_shared_log(config.clone(), log.clone()).unwrap();
+        let b = Hub::with_shared_log(config.clone(), log.clone()).unwrap();
+        let mut on_b = subscribe(&b, None).await;
+        let first = a.publish(with_id("x")).await.unwrap();
+        assert_eq!(next(&mut on_b, 1).await, ["x"], "b has followed the log past x");
+        let retried = b.publish(with_id("x")).await.unwrap();
+        assert_eq!(retried.seq, first.seq, "answered with the event a accepted");
+        // A node started afterwards knows it too, from the log.
+        let c = Hub::with_shared_log(config, log.clone()).unwrap();
+        assert_eq!(c.publish(with_id("x")).await.unwrap().seq, first.seq);
+        assert_eq!(log.batches(), [1], "stored once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_commit_stays_within_the_logs_largest_write_and_no_publish_is_split() {
         let one = crate::event::Event::new(0, "x".into(), 0, Update::new("t", "0123456789")).unwrap().size();
         let log = Arc::new(SharedTestLog::limited_to(3 * one));

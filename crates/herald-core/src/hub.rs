@@ -211,14 +211,21 @@ impl Hub {
         let now = now_ms();
         let cached = log.read_last(config.cache_size as usize)?;
         let newest = cached.last().map_or(0, |event| event.seq);
+        let mut dedup = config.dedup_window.map(Dedup::new);
         for event in cached {
+            // A publisher retrying on this node an id that another node accepted just before.
+            if let Some(dedup) = dedup.as_mut().filter(|d| d.covers(event.published_ms, now)) {
+                dedup.record(event.id.clone(), event.published_ms, event.seq);
+            }
             history.push(event, now);
         }
         let next_seq = last.max(newest) + 1;
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
             writer::spawn_shared(weak.clone(), rx, log.clone());
-            Self::build(config, history, next_seq, Some(Durable::Shared(log.clone())), Some(tx))
+            let mut hub = Self::build(config, history, next_seq, Some(Durable::Shared(log.clone())), Some(tx));
+            hub.state.get_mut().dedup = dedup;
+            hub
         });
         // Started once the hub exists: it stops when it finds the hub gone.
         follower::spawn(Arc::downgrade(&hub), log, next_seq - 1);
