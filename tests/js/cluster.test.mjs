@@ -34,7 +34,7 @@ async function startCluster(engine) {
   const url = engine.url(`t${++streams}_${process.pid}`);
   const nodes = [];
   for (let i = 0; i < 3; i++) {
-    const node = await startHub(['--store', url, '--jwt-key', KEY, '--anonymous', '--retry', '100ms', '--retry-jitter', '0']);
+    const node = await startHub(['--store', url, '--jwt-key', KEY, '--jwt-query-param', '--anonymous', '--retry', '100ms', '--retry-jitter', '0']);
     cleanups.push(() => node.stop());
     nodes.push(node);
   }
