@@ -157,11 +157,9 @@ while not done and count > 0 do
         encoded = fields[j + 1]
       end
     end
-    if id then
-      redis.call('ZREM', ids, member(id, entry))
-      if encoded then
-        bytes = bytes - #encoded
-      end
+    -- Only entries this script added have an index member: only theirs are counted in bytes.
+    if id and redis.call('ZREM', ids, member(id, entry)) == 1 and encoded then
+      bytes = bytes - #encoded
     end
     count = count - 1
     last_removed = entry
