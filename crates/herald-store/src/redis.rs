@@ -11,7 +11,8 @@
 //!
 //! - `NAME`: the stream. Each entry has the fields `e` (the event, laid out by
 //!   [`crate::codec`]) and `i` (its id). An entry without them, or whose `e` does not decode, is
-//!   not Herald's and is skipped (with a warning) by every read.
+//!   not Herald's: every read skips it (with a warning), and retention counts it as an entry
+//!   (it is in `XLEN`) of no size, and removes it in its turn.
 //! - `NAME:ids`: the id index, a sorted set of members `ID \0 MS-SEQ` (the entry id's two parts
 //!   zero-padded to 20 digits), all with score 0, so that the members of one id sort by
 //!   position. The first member under the prefix `ID \0` is the earliest retained entry bearing
@@ -415,6 +416,7 @@ impl RedisLog {
         };
         let mut con = log.open()?;
         redis::cmd("PING").query::<String>(&mut con).map_err(|e| log.unreachable(e))?;
+        log.check_version(&mut con)?;
         log.check_persistence(&mut con);
         let footprint = log.check_keys(&mut con)?;
         *log.footprint.lock() = footprint;
@@ -426,6 +428,24 @@ impl RedisLog {
     /// The server (its URL without password) and the stream, for logs.
     pub fn describe(&self) -> String {
         format!("{} (stream {})", self.shown, self.stream)
+    }
+
+    /// Refuses a server older than Redis 7, which cannot run the append script (a server whose
+    /// version cannot be read is tried as it is).
+    fn check_version(&self, con: &mut Connection) -> Result<(), StoreError> {
+        let Ok(info) = redis::cmd("INFO").arg("server").query::<String>(con) else {
+            return Ok(());
+        };
+        let version = info.lines().find_map(|line| line.strip_prefix("redis_version:")).map(str::trim);
+        let major = version.and_then(|v| v.split('.').next()).and_then(|major| major.parse::<u32>().ok());
+        match (version, major) {
+            (Some(version), Some(major)) if major < 7 => Err(StoreError::Io {
+                operation: "checking the Redis server",
+                source: format!("{} runs Redis {version}; Herald's shared log needs Redis 7 or later", self.shown)
+                    .into(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Warns when the server keeps no append-only file (a server that refuses `CONFIG` is

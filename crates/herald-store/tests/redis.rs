@@ -123,6 +123,13 @@ impl Server {
         }
     }
 
+    /// Sends the server `signal` (`STOP` to freeze it, `CONT` to let it go on).
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+        assert!(status.success(), "kill -{signal} {pid} failed");
+    }
+
     /// Starts the server again, on the same port and directory.
     fn restart(&mut self) {
         self.spawn();
@@ -491,6 +498,26 @@ fn a_dead_server_is_unreachable_and_once_restarted_serves_everything_again() {
     assert_eq!(seqs(&read)[..3], before);
     assert_eq!(log.last_position().unwrap(), after[0]);
     assert_eq!(log.position_of("a").unwrap(), Some(before[0]));
+}
+
+#[test]
+fn a_server_that_stops_answering_fails_calls_within_the_timeouts() {
+    let server = Server::start();
+    let log = server.log();
+    log.append(&events(&["a"]), &UNLIMITED, now_ms()).unwrap();
+    server.signal("STOP");
+    let started = Instant::now();
+    assert_unreachable(log.append(&events(&["maybe"]), &UNLIMITED, now_ms()), &server);
+    let append = started.elapsed();
+    let started = Instant::now();
+    assert_unreachable(log.read_after(0, 10, Duration::from_secs(1)), &server);
+    let read = started.elapsed();
+    server.signal("CONT");
+    assert!(append < Duration::from_secs(8), "the append gave up after {append:?}");
+    assert!(read < Duration::from_secs(10), "the waiting read gave up after {read:?}");
+    // The server may still run the append it had received: that publisher was told it failed.
+    let ids = ids(&all(&log));
+    assert!(ids == ["a"] || ids == ["a", "maybe"], "{ids:?}");
 }
 
 #[test]
