@@ -17,7 +17,8 @@
 //!   zero-padded to 20 digits), all with score 0, so that the members of one id sort by
 //!   position. The first member under the prefix `ID \0` is the earliest retained entry bearing
 //!   that id, also when an id is reused and its earliest entry is trimmed (the next one is then
-//!   first), and trimming an entry removes exactly its own member.
+//!   first), and trimming an entry removes exactly its own member. (A hash from each id to its
+//!   first entry would forget a reused id's later entries once the first was trimmed.)
 //! - `NAME:meta`: a hash; its field `bytes` is the total size of the retained events' `e`.
 //!
 //! # Positions
