@@ -6,8 +6,15 @@
 //! removing the oldest events is a cheap range of deletes. fjall was chosen over redb by
 //! measuring this workload (see the README's "History and durability" section).
 //! [`codec`] defines how an event is laid out on disk.
+//!
+//! With the `redis` feature, `RedisLog` implements [`herald_core::SharedLog`] on a Redis
+//! stream, for several hub nodes sharing one log.
 
 pub mod codec;
 mod disk;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use disk::DiskStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisLog;
