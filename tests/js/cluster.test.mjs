@@ -154,7 +154,7 @@ for (const kind of ['redis', 'nats']) {
     const engine = await startEngine(kind);
     cleanups.push(() => engine.stop('SIGKILL'));
     const [one, two, three] = await startCluster(engine);
-    const reader = token('--subscribe', '/secret/{room}');
+    const reader = token('--subscribe', 'pattern:/secret/:room');
     const allowed = [two, three].map((node) => sse(subscribeUrl(node, '/secret/{room}', { authorization: reader })));
     const anonymous = [two, three].map((node) => sse(subscribeUrl(node, '/secret/{room}')));
     const socket = await websocket(three, '/secret/{room}');
