@@ -44,7 +44,7 @@ binary=${HERALD_BIN:-target/debug/herald}
 key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 log=$(mktemp)
 origin=https://app.example.com
-HERALD_JWT_KEY=$key "$binary" serve --addr 127.0.0.1:0 --store memory --no-demo --jwt-query-param \
+HERALD_JWT_KEY=$key "$binary" serve --addr 127.0.0.1:0 --store memory --no-demo --jwt-query-param --subscriptions \
   --cors-origin "$origin" >"$log" 2>&1 &
 hub=$!
 trap 'kill "$hub" 2>/dev/null || true; rm -f "$log"' EXIT

@@ -203,6 +203,28 @@ mod tests {
     }
 
     #[test]
+    fn subscribe_payloads_keep_the_tokens_order_and_the_legacy_payload_comes_last() {
+        let claims = json!({
+            "authorization_details": [
+                {"type": DETAIL_TYPE, "actions": ["subscribe"], "topics": [{"match": "https://example.com/foo"}], "payload": {"n": 1}},
+                {"type": DETAIL_TYPE, "actions": ["publish"], "topics": [{"match": "*"}], "payload": {"n": "not for subscribers"}},
+                {"type": DETAIL_TYPE, "actions": ["subscribe"], "topics": [{"match": "https://example.com/bar/:id", "match_type": "urlpattern"}], "payload": {"n": 2}},
+                {"type": DETAIL_TYPE, "actions": ["subscribe"], "topics": [{"match": "*"}], "payload": {"n": 3}},
+            ],
+            "mercure": {"subscribe": ["/x"], "payload": {"n": 4}},
+        });
+        let g = grants(claims).unwrap();
+        let numbers: Vec<&Value> = g.payloads.iter().map(|(_, p)| &p["n"]).collect();
+        assert_eq!(numbers, [&json!(1), &json!(2), &json!(3), &json!(4)]);
+        // Matching a subscription's own matcher as a topic: the first detail selecting it wins.
+        let first =
+            |m: &str| g.payloads.iter().find(|(ms, _)| ms.iter().any(|t| t.matches(m))).map(|(_, p)| p["n"].clone());
+        assert_eq!(first("https://example.com/foo"), Some(json!(1)));
+        assert_eq!(first("https://example.com/bar/7"), Some(json!(2)));
+        assert_eq!(first("/anything"), Some(json!(3)));
+    }
+
+    #[test]
     fn reads_the_legacy_claim() {
         let g = grants(json!({"mercure": {"publish": ["*"], "subscribe": ["/users/{id}", "/exact"]}})).unwrap();
         assert!(g.publish[0].matches("x"));
