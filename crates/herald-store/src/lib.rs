@@ -6,8 +6,15 @@
 //! removing the oldest events is a cheap range of deletes. fjall was chosen over redb by
 //! measuring this workload (see the README's "History and durability" section).
 //! [`codec`] defines how an event is laid out on disk.
+//!
+//! With the feature `nats`, `NatsLog` implements [`herald_core::SharedLog`] on a NATS
+//! JetStream stream that several hub nodes share.
 
 pub mod codec;
 mod disk;
+#[cfg(feature = "nats")]
+mod nats;
 
 pub use disk::DiskStore;
+#[cfg(feature = "nats")]
+pub use nats::NatsLog;
