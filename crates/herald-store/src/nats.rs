@@ -11,7 +11,10 @@
 //!   `max_payload` so the hub never builds a commit larger than one message may be.
 //! - **Acknowledged writes.** Each message has a fresh `Nats-Msg-Id` and an append returns once
 //!   JetStream acknowledged it; a publish whose acknowledgement did not come is retried once with
-//!   the same id, which JetStream's duplicate window makes safe.
+//!   the same id, which JetStream's duplicate window makes safe. An append that failed because
+//!   the connection was lost may still land once the client reconnects (it resends what it had
+//!   buffered), as with any lost acknowledgement: its publisher was told it failed, and every
+//!   node delivers it like any other event.
 //! - **Retention is the stream's.** The limits go to the stream's configuration: `max_age`,
 //!   `max_bytes`, and `max_msgs` from the event count. `max_msgs` counts messages, that is
 //!   appends, so the stream keeps *at least* that many events (more when appends carried several).
@@ -20,7 +23,10 @@
 //! - **An id index** in a KV bucket (`herald_<stream>_ids`): key = the id in URL-safe base64,
 //!   value = the decimal position, written with `create` after the acknowledgement so a reused
 //!   id keeps its earliest retained position. It is a lookup aid: failing to write it is logged,
-//!   the append still succeeds. Positions of trimmed messages resolve to nothing.
+//!   the append still succeeds. Positions of trimmed messages resolve to nothing. The bucket is
+//!   bounded like the stream: the same age, and 64 entries per retained message and twice the
+//!   bytes, dropping its oldest; an id whose entry was dropped resolves to nothing (the hub then
+//!   replays from the earliest retained event: repeats, never a gap).
 //! - **Blocking calls over an async client.** The log owns a small tokio runtime (one worker)
 //!   and each method blocks on it with a timeout, so a lost server makes calls fail within
 //!   seconds with [`StoreError::Unreachable`]; the client reconnects by itself and calls work
@@ -67,6 +73,11 @@ const ACK_TIMEOUT: Duration = Duration::from_millis(1_500);
 const HEADER_ALLOWANCE: usize = 256;
 /// Index writes in flight at once during an append.
 const INDEX_CONCURRENCY: usize = 64;
+/// Entries the id index keeps per message the stream keeps (an append often carries several
+/// events, each with its id).
+const INDEX_ENTRIES_PER_MESSAGE: i64 = 64;
+/// Most messages whose event counts are kept for the footprint.
+const MAX_COUNTED: usize = 1 << 18;
 /// JetStream's default duplicate window (capped by the age limit).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// The form of the URL, for error messages.
@@ -247,19 +258,29 @@ fn duplicate_window(age: Duration) -> Duration {
     }
 }
 
-/// The stream behind the id index's KV bucket, as JetStream's KV buckets are laid out.
-fn index_stream_config(bucket: &str, max_age: Duration) -> stream::Config {
+/// The id index's limits for the stream's `(count, bytes, age)`: the same age, and room for
+/// [`INDEX_ENTRIES_PER_MESSAGE`] entries per retained message and twice the bytes.
+fn index_limits((count, bytes, age): (i64, i64, Duration)) -> (i64, i64, Duration) {
+    let scale = |limit: i64, by: i64| if limit < 0 { -1 } else { limit.saturating_mul(by) };
+    (scale(count, INDEX_ENTRIES_PER_MESSAGE), scale(bytes, 2), age)
+}
+
+/// The stream behind the id index's KV bucket, laid out as JetStream's KV buckets are, but
+/// dropping its oldest entries at its limits.
+fn index_stream_config(bucket: &str, (max_messages, max_bytes, max_age): (i64, i64, Duration)) -> stream::Config {
     stream::Config {
         name: format!("KV_{bucket}"),
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
+        max_messages,
+        max_bytes,
         max_age,
         duplicate_window: duplicate_window(max_age),
         storage: stream::StorageType::File,
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
-        discard: stream::DiscardPolicy::New,
+        discard: stream::DiscardPolicy::Old,
         num_replicas: 1,
         ..Default::default()
     }
@@ -392,10 +413,11 @@ impl NatsLog {
             };
             // The first JetStream request also tells whether JetStream is on.
             let mut stream = js.get_or_create_stream(config).await.map_err(|e| {
+                use jetstream::context::CreateStreamErrorKind as Kind;
                 let text = e.to_string().to_ascii_lowercase();
-                if client.connection_state() != async_nats::connection::State::Connected || text.contains("timed out") {
+                if client.connection_state() != async_nats::connection::State::Connected || e.kind() == Kind::TimedOut {
                     unreachable(e.into())
-                } else if text.contains("no responders") || text.contains("not enabled") {
+                } else if e.kind() == Kind::JetStreamUnavailable || text.contains("not enabled") {
                     StoreError::Io {
                         operation: "opening the JetStream stream",
                         source: format!(
@@ -424,7 +446,7 @@ impl NatsLog {
             }
             // The bucket's stream is made here: the client's own bucket creation reads the
             // account's limits in a form nats-server 2.9 does not answer.
-            js.get_or_create_stream(index_stream_config(&bucket, max_age))
+            js.get_or_create_stream(index_stream_config(&bucket, index_limits((max_messages, max_bytes, max_age))))
                 .await
                 .map_err(|e| StoreError::Io { operation: "creating the id index bucket", source: e.into() })?;
             let ids = js
@@ -534,10 +556,14 @@ impl NatsLog {
                 .map_err(|e| self.failure("reading the id index's configuration", e))?
                 .config
                 .clone();
-            if config.max_age != max_age {
-                config.max_age = max_age;
-                config.duplicate_window = duplicate_window(max_age);
-                self.js.update_stream(config).await.map_err(|e| self.failure("setting the id index's age limit", e))?;
+            let (index_messages, index_bytes, index_age) = index_limits((max_messages, max_bytes, max_age));
+            if (config.max_messages, config.max_bytes, config.max_age) != (index_messages, index_bytes, index_age) {
+                config.max_messages = index_messages;
+                config.max_bytes = index_bytes;
+                config.max_age = index_age;
+                config.duplicate_window = duplicate_window(index_age);
+                config.discard = stream::DiscardPolicy::Old;
+                self.js.update_stream(config).await.map_err(|e| self.failure("setting the id index's limits", e))?;
             }
             Ok(())
         })?;
@@ -560,6 +586,14 @@ impl NatsLog {
 
     /// The events of the message at `seq`, or none (with a warning) when it is not Herald's.
     fn decode(&self, seq: u64, payload: &[u8]) -> Vec<Event> {
+        {
+            let mut counts = self.counts.lock();
+            if counts.per_message.len() >= MAX_COUNTED {
+                // A stream too large to count here (or a node that never appends, so never
+                // prunes): no footprint rather than a wrong one.
+                *counts = Counts::default();
+            }
+        }
         match decode_message(seq, payload) {
             Some(events) => {
                 self.counts.lock().per_message.insert(seq, events.len() as u64);

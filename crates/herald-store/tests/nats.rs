@@ -23,6 +23,7 @@ struct Server {
     port: u16,
     dir: tempfile::TempDir,
     config: Option<PathBuf>,
+    jetstream: bool,
 }
 
 fn nats_server() -> PathBuf {
@@ -53,7 +54,15 @@ impl Server {
             std::fs::write(&path, extra).unwrap();
             path
         });
-        let mut server = Self { child: None, port: free_port(), dir, config };
+        let mut server = Self { child: None, port: free_port(), dir, config, jetstream: true };
+        server.run();
+        server
+    }
+
+    /// A server with JetStream off.
+    fn start_without_jetstream() -> Self {
+        let mut server =
+            Self { child: None, port: free_port(), dir: tempfile::tempdir().unwrap(), config: None, jetstream: false };
         server.run();
         server
     }
@@ -61,13 +70,16 @@ impl Server {
     fn run(&mut self) {
         let store = self.dir.path().join("js");
         let mut command = Command::new(nats_server());
-        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"]).arg(&store);
+        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
+        if self.jetstream {
+            command.args(["-js", "-sd"]).arg(&store);
+        }
         if let Some(config) = &self.config {
             command.arg("-c").arg(config);
         }
         let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         self.child = Some(child);
-        wait_ready(self.port);
+        wait_ready(self.port, self.jetstream);
     }
 
     fn kill(&mut self) {
@@ -116,14 +128,18 @@ impl Drop for Server {
     }
 }
 
-/// Waits until the server on `port` greets with JetStream on (polling, up to a deadline).
-fn wait_ready(port: u16) {
+/// Waits until the server on `port` greets, with JetStream on if `jetstream` (polling, up to a
+/// deadline).
+fn wait_ready(port: u16, jetstream: bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
             stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
             let mut line = String::new();
-            if BufReader::new(stream).read_line(&mut line).is_ok() && line.contains("\"jetstream\":true") {
+            if BufReader::new(stream).read_line(&mut line).is_ok()
+                && line.starts_with("INFO")
+                && (!jetstream || line.contains("\"jetstream\":true"))
+            {
                 return;
             }
         }
@@ -434,6 +450,15 @@ fn connecting_to_a_port_without_a_server_fails_naming_the_url() {
     // A password never shows.
     let error = NatsLog::connect(&format!("nats://me:hunter2@127.0.0.1:{port}")).unwrap_err();
     assert!(!error.to_string().contains("hunter2") && !format!("{error:?}").contains("hunter2"), "{error:?}");
+}
+
+#[test]
+fn a_server_without_jetstream_is_refused_saying_to_start_it_with_js() {
+    let server = Server::start_without_jetstream();
+    let error = NatsLog::connect(&server.url("nojs")).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Io { .. }), "{error:?}");
+    assert!(message.contains("JetStream is not enabled") && message.contains("-js"), "{message}");
 }
 
 #[test]
