@@ -31,8 +31,8 @@
 //!   and each method blocks on it with a timeout, so a lost server makes calls fail within
 //!   seconds with [`StoreError::Unreachable`]; the client reconnects by itself and calls work
 //!   again once the server is back. The methods must not be called from an async task.
-//! - **Reading.** Reads without a wait fetch stored messages one by one (direct get of the next
-//!   message from a sequence). The follower's waiting reads use an ordered consumer that is
+//! - **Reading.** Reads without a wait fetch stored messages by sequence (direct gets, 64 in
+//!   flight). The follower's waiting reads use an ordered consumer that is
 //!   kept from one call to the next while each call continues where the previous one ended.
 //!   A message that does not decode (not Herald's, or damaged) is skipped with a warning.
 //! - **After retention removed everything**, the stream still knows its last sequence; the last
@@ -76,12 +76,19 @@ const INDEX_CONCURRENCY: usize = 64;
 /// Entries the id index keeps per message the stream keeps (an append often carries several
 /// events, each with its id).
 const INDEX_ENTRIES_PER_MESSAGE: i64 = 64;
+/// Stored messages requested at once by a read.
+const READ_AHEAD: usize = 64;
 /// Most messages whose event counts are kept for the footprint.
 const MAX_COUNTED: usize = 1 << 18;
 /// JetStream's default duplicate window (capped by the age limit).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// The form of the URL, for error messages.
 const URL_FORM: &str = "the form is nats://HOST:PORT[?stream=NAME]";
+
+/// How long a read of up to `limit` events may take in all (each request has its own timeout).
+fn read_budget(limit: usize) -> Duration {
+    (CALL_TIMEOUT * 2 + Duration::from_millis(limit as u64)).min(Duration::from_secs(60))
+}
 
 /// The position of event `index` of the message at stream sequence `seq`.
 fn position(seq: u64, index: u64) -> u64 {
@@ -384,7 +391,18 @@ impl NatsLog {
         let client = runtime
             .block_on(async move { tokio::time::timeout(CONNECT_TIMEOUT * 2, options.connect(server)).await })
             .map_err(|_| unreachable("no answer within the connect timeout".into()))?
-            .map_err(|e| unreachable(e.into()))?;
+            .map_err(|e| match e.kind() {
+                async_nats::ConnectErrorKind::Authentication | async_nats::ConnectErrorKind::AuthorizationViolation => {
+                    StoreError::Io {
+                        operation: "connecting to NATS",
+                        source: format!(
+                            "{engine} refused the credentials ({e}): check the user and password in the URL"
+                        )
+                        .into(),
+                    }
+                }
+                _ => unreachable(e.into()),
+            })?;
         let max_payload = client.server_info().max_payload;
         // Contexts start a task of their own: built inside the runtime.
         let (js, publisher) = {
@@ -443,6 +461,15 @@ impl NatsLog {
                     )
                     .into(),
                 });
+            }
+            if !info.config.allow_direct {
+                // A stream made elsewhere: reads by sequence need direct gets.
+                let mut config = info.config.clone();
+                config.allow_direct = true;
+                js.update_stream(config).await.map_err(|e| StoreError::Io {
+                    operation: "allowing direct reads of the stream",
+                    source: e.into(),
+                })?;
             }
             // The bucket's stream is made here: the client's own bucket creation reads the
             // account's limits in a form nats-server 2.9 does not answer.
@@ -694,20 +721,45 @@ impl NatsLog {
 
     /// Stored messages from `seq` on, read one by one.
     async fn read_stored(&self, after: u64, limit: usize) -> Result<Vec<Arc<Event>>, StoreError> {
-        let mut seq = sequence_of(after).max(1);
+        let state = self.state().await?;
         let mut out = Vec::new();
-        while out.len() < limit {
-            let message = match self.stream.direct_get_next_for_subject(self.subject.as_str(), Some(seq)).await {
-                Ok(message) => message,
-                Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => break,
-                Err(e) => return Err(self.failure("reading the stream", e)),
-            };
-            let events = self.decode(message.sequence, &message.payload);
-            out.extend(self.fresh(events, after));
-            seq = message.sequence + 1;
+        if state.messages == 0 {
+            return Ok(out);
         }
+        let first = sequence_of(after).max(state.first_sequence).max(1);
+        self.fetch(first..=state.last_sequence, |events| {
+            out.extend(self.fresh(events, after));
+            out.len() < limit
+        })
+        .await?;
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// The stored messages at `seqs`, in that order (removed ones skipped), fetched
+    /// [`READ_AHEAD`] at a time, each handed to `each` until it answers false.
+    async fn fetch(
+        &self,
+        seqs: impl Iterator<Item = u64>,
+        mut each: impl FnMut(Vec<Event>) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut messages = futures_util::stream::iter(seqs)
+            .map(|seq| async move {
+                match self.stream.direct_get(seq).await {
+                    Ok(message) => Ok(Some((seq, message.payload))),
+                    Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(self.failure("reading the stream", e)),
+                }
+            })
+            .buffered(READ_AHEAD);
+        while let Some(message) = messages.next().await {
+            if let Some((seq, payload)) = message? {
+                if !each(self.decode(seq, &payload)) {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn follow_from(&self, after: u64) -> Result<Follow, StoreError> {
@@ -847,7 +899,7 @@ impl SharedLog for NatsLog {
             return Ok(Vec::new());
         }
         if wait.is_zero() {
-            return self.block(CALL_TIMEOUT * 2, self.read_stored(after, limit));
+            return self.block(read_budget(limit), self.read_stored(after, limit));
         }
         let kept = self.follow.lock().take().filter(|follow| follow.after == after);
         let started = Instant::now();
@@ -874,22 +926,18 @@ impl SharedLog for NatsLog {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.block(CALL_TIMEOUT * 4, async {
+        self.block(read_budget(limit), async {
             let state = self.state().await?;
             let mut newest_first: Vec<Vec<Arc<Event>>> = Vec::new();
-            let mut count = 0;
-            let mut seq = state.last_sequence;
-            while state.messages > 0 && seq >= state.first_sequence.max(1) && count < limit {
-                match self.stream.direct_get(seq).await {
-                    Ok(message) => {
-                        let events = self.fresh(self.decode(seq, &message.payload), 0);
-                        count += events.len();
-                        newest_first.push(events);
-                    }
-                    Err(e) if e.kind() == stream::DirectGetErrorKind::NotFound => {}
-                    Err(e) => return Err(self.failure("reading the stream", e)),
-                }
-                seq -= 1;
+            if state.messages > 0 {
+                let mut count = 0;
+                self.fetch((state.first_sequence.max(1)..=state.last_sequence).rev(), |events| {
+                    let events = self.fresh(events, 0);
+                    count += events.len();
+                    newest_first.push(events);
+                    count < limit
+                })
+                .await?;
             }
             let mut events: Vec<Arc<Event>> = newest_first.into_iter().rev().flatten().collect();
             let excess = events.len().saturating_sub(limit);
