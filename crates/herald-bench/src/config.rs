@@ -131,7 +131,8 @@ pub struct BenchConfig {
     pub transport: Transport,
     /// Where subscribers connect, e.g. `http://127.0.0.1:8080` (no trailing slash needed).
     pub base: String,
-    /// Pushpin's HTTP control API, e.g. `http://127.0.0.1:5561`; other targets publish on `base`.
+    /// Where publishes go: Pushpin's HTTP control API (e.g. `http://127.0.0.1:5561`), or another node of a
+    /// Herald cluster; without it, every target publishes on `base`.
     pub control: Option<String>,
     /// Subscriber connections; subscriber `i` listens to topic `i % topics`. Zero only with
     /// `publish_only`.

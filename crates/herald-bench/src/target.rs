@@ -42,7 +42,14 @@ impl Endpoints {
         let control_addr = crate::url::socket_addr(&control)?;
         Ok(Self {
             target: config.target,
-            publish_addr: if config.target == Target::Pushpin { control_addr } else { config.base_addr()? },
+            // Herald with --control: another node of the same cluster takes the publishes.
+            publish_addr: if config.target == Target::Pushpin
+                || (config.target == Target::Herald && config.control.is_some())
+            {
+                control_addr
+            } else {
+                config.base_addr()?
+            },
             host,
             prefix: path_prefix(&config.base),
             control_host: control_addr.to_string(),
@@ -156,8 +163,8 @@ impl Endpoints {
     /// The `Host` of publish requests.
     fn publish_host(&self) -> &str {
         match self.target {
-            Target::Pushpin => &self.control_host,
-            Target::Herald | Target::Nchan | Target::Faye => &self.host,
+            Target::Pushpin | Target::Herald => &self.control_host,
+            Target::Nchan | Target::Faye => &self.host,
         }
     }
 
@@ -208,7 +215,7 @@ impl Endpoints {
     ) -> Result<Request<Full<Bytes>>, http::Error> {
         let (path, content_type, body) = match self.target {
             Target::Herald => (
-                format!("{}/.well-known/mercure", self.prefix),
+                format!("{}/.well-known/mercure", self.control_prefix),
                 "application/x-www-form-urlencoded",
                 match id {
                     Some(id) => format!("topic={}&id={}&data={}", encode(topic), encode(id), encode(payload)),

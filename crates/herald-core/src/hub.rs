@@ -141,6 +141,8 @@ pub struct Hub {
     draining: tokio::sync::watch::Sender<bool>,
     delivered: AtomicU64,
     overflowed: AtomicU64,
+    /// With a shared log: whether the follower's last read of it succeeded.
+    pub(crate) log_readable: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Hub {
@@ -209,16 +211,24 @@ impl Hub {
         let now = now_ms();
         let cached = log.read_last(config.cache_size as usize)?;
         let newest = cached.last().map_or(0, |event| event.seq);
+        let mut dedup = config.dedup_window.map(Dedup::new);
         for event in cached {
+            // A publisher retrying on this node an id that another node accepted just before.
+            if let Some(dedup) = dedup.as_mut().filter(|d| d.covers(event.published_ms, now)) {
+                dedup.record(event.id.clone(), event.published_ms, event.seq);
+            }
             history.push(event, now);
         }
         let next_seq = last.max(newest) + 1;
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
             writer::spawn_shared(weak.clone(), rx, log.clone());
-            follower::spawn(weak.clone(), log.clone(), next_seq - 1);
-            Self::build(config, history, next_seq, Some(Durable::Shared(log)), Some(tx))
+            let mut hub = Self::build(config, history, next_seq, Some(Durable::Shared(log.clone())), Some(tx));
+            hub.state.get_mut().dedup = dedup;
+            hub
         });
+        // Started once the hub exists: it stops when it finds the hub gone.
+        follower::spawn(Arc::downgrade(&hub), log, next_seq - 1);
         Ok(hub)
     }
 
@@ -258,6 +268,7 @@ impl Hub {
             draining: tokio::sync::watch::Sender::new(false),
             delivered: AtomicU64::new(0),
             overflowed: AtomicU64::new(0),
+            log_readable: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -476,6 +487,12 @@ impl Hub {
         }
         // Anything registered before `closed` was seen (none should be) ends now.
         self.disconnect_all();
+    }
+
+    /// With a shared log, whether this node could read it last time it tried (about every
+    /// second); `None` on a single node.
+    pub fn shared_log_readable(&self) -> Option<bool> {
+        matches!(self.store, Some(Durable::Shared(_))).then(|| self.log_readable.load(Ordering::Relaxed))
     }
 
     /// How much its store retains, if it has one that keeps count.

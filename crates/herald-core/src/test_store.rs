@@ -168,3 +168,99 @@ impl Store for TestStore {
         Ok(self.log.lock().unwrap().iter().find(|e| &*e.id == id).map(|e| e.seq))
     }
 }
+
+/// A small in-memory [`SharedLog`] for the unit tests: several hubs given the same one are
+/// several nodes. Positions step by [`SharedTestLog::STEP`] (a shared log's positions need not be
+/// consecutive); reads wait for appends like a blocking read of a real engine; it can be made to
+/// fail, as an engine that went away.
+#[derive(Debug, Default)]
+pub(crate) struct SharedTestLog {
+    log: Mutex<Vec<Arc<Event>>>,
+    appended: Condvar,
+    /// The size of every batch `append` received, failed ones included.
+    batches: Mutex<Vec<usize>>,
+    /// While set, every call fails.
+    pub(crate) down: AtomicBool,
+    /// The largest append it takes, in bytes of [`Event::size`].
+    pub(crate) max_bytes: Option<usize>,
+    /// Appends wait here, once reported in `batches`, while it is closed.
+    pub(crate) appends: Gate,
+}
+
+impl SharedTestLog {
+    /// A log that takes appends of at most `max_bytes`.
+    pub(crate) fn limited_to(max_bytes: usize) -> Self {
+        Self { max_bytes: Some(max_bytes), ..Self::default() }
+    }
+
+    /// How far apart consecutive positions are.
+    pub(crate) const STEP: u64 = 10;
+
+    /// The size of every batch appended so far.
+    pub(crate) fn batches(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().clone()
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unreachable { engine: "test log".into(), source: format!("{operation}: down").into() })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl crate::store::SharedLog for SharedTestLog {
+    fn append(&self, events: &[Event], _retention: &Retention, _now_ms: u64) -> Result<Vec<u64>, StoreError> {
+        self.batches.lock().unwrap().push(events.len());
+        self.appends.pass();
+        self.check("append")?;
+        let mut log = self.log.lock().unwrap();
+        let mut positions = Vec::with_capacity(events.len());
+        for event in events {
+            let seq = log.last().map_or(0, |e| e.seq) + Self::STEP;
+            // What a node reads back: a copy of what was appended, at the log's position.
+            let update = Update {
+                topics: event.topics.clone(),
+                data: event.data.clone(),
+                id: None,
+                event_type: event.event_type.clone(),
+                retry: event.retry,
+                private: event.private,
+            };
+            log.push(Arc::new(Event::new(seq, event.id.clone(), event.published_ms, update).expect("encodable")));
+            positions.push(seq);
+        }
+        self.appended.notify_all();
+        Ok(positions)
+    }
+
+    fn max_append_bytes(&self) -> Option<usize> {
+        self.max_bytes
+    }
+
+    fn read_after(&self, after: u64, limit: usize, wait: Duration) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.check("read")?;
+        let log = self.log.lock().unwrap();
+        let (log, _) =
+            self.appended.wait_timeout_while(log, wait, |log| log.last().is_none_or(|e| e.seq <= after)).unwrap();
+        self.check("read")?;
+        Ok(log.iter().filter(|e| e.seq > after).take(limit).cloned().collect())
+    }
+
+    fn read_last(&self, limit: usize) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.check("read")?;
+        let log = self.log.lock().unwrap();
+        Ok(log[log.len().saturating_sub(limit)..].to_vec())
+    }
+
+    fn last_position(&self) -> Result<u64, StoreError> {
+        self.check("read")?;
+        Ok(self.log.lock().unwrap().last().map_or(0, |e| e.seq))
+    }
+
+    fn position_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        self.check("read")?;
+        Ok(self.log.lock().unwrap().iter().find(|e| &*e.id == id).map(|e| e.seq))
+    }
+}

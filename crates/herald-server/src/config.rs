@@ -12,6 +12,7 @@
 //! Fields marked `#[arg(skip)]` are not settings: [`ServerConfig::validate`] derives them from the
 //! settings, after checking what no single value's parser can.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,12 +28,51 @@ use crate::rate::Rate;
 use crate::tls::TlsFiles;
 
 /// Where history is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     /// The embedded durable store, in --data-dir (survives restarts and crashes).
     Disk,
     /// Memory only (lost on restart).
     Memory,
+    /// A Redis stream shared by several nodes: `redis://HOST:PORT[/DB][?stream=NAME]`.
+    Redis(String),
+    /// A NATS JetStream stream shared by several nodes: `nats://HOST:PORT[?stream=NAME]`.
+    Nats(String),
+}
+
+impl StoreKind {
+    /// Whether other nodes may share this history (so ids and positions are the cluster's).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Redis(_) | Self::Nats(_))
+    }
+}
+
+impl std::str::FromStr for StoreKind {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let scheme = value.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match (value, scheme.as_deref()) {
+            ("disk", _) => Ok(Self::Disk),
+            ("memory", _) => Ok(Self::Memory),
+            (_, Some("redis" | "rediss")) => Ok(Self::Redis(value.to_owned())),
+            (_, Some("nats")) => Ok(Self::Nats(value.to_owned())),
+            _ => Err(format!(
+                "`{value}` is not a store: use `disk`, `memory`, `redis://HOST:PORT[/DB][?stream=NAME]` or \
+                 `nats://HOST:PORT[?stream=NAME]`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disk => f.write_str("disk"),
+            Self::Memory => f.write_str("memory"),
+            Self::Redis(url) | Self::Nats(url) => f.write_str(url),
+        }
+    }
 }
 
 /// Everything the server needs to know. Call [`ServerConfig::validate`] before use.
@@ -56,8 +96,11 @@ pub struct ServerConfig {
     /// Limits on connections.
     #[command(flatten)]
     pub connections: ConnectionLimits,
-    /// Where history is kept: `disk` (durable, in --data-dir) or `memory` (lost on restart).
-    #[arg(long, env = "HERALD_STORE", value_name = "KIND", default_value = "disk")]
+    /// Where history is kept: `disk` (durable, in --data-dir), `memory` (lost on restart), or a
+    /// log shared by several Herald nodes: `redis://HOST:PORT[/DB][?stream=NAME]` (Redis Streams)
+    /// or `nats://HOST:PORT[?stream=NAME]` (NATS JetStream; start nats-server with `-js`). Every
+    /// node of a cluster names the same one, and the same keys.
+    #[arg(long, env = "HERALD_STORE", value_name = "KIND|URL", default_value = "disk")]
     pub store: StoreKind,
     /// Directory of the disk store. Created if missing; refused if in use by another hub or
     /// unreadable.

@@ -59,6 +59,7 @@ pub mod config;
 mod cors;
 mod demo;
 pub mod embed;
+mod engine;
 mod error;
 mod form;
 #[cfg(feature = "fuzzing")]
@@ -79,7 +80,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
-use herald_core::Hub;
+use herald_core::{Engine, Hub};
 
 pub use config::{BayeuxConfig, ConfigError, ServerConfig, StoreKind};
 pub use embed::{Herald, HeraldBuilder};
@@ -119,6 +120,9 @@ pub enum StartError {
     /// A JWT key is unusable.
     #[error("{0}")]
     Key(String),
+    /// The configured store needs an engine this build left out (a cargo feature).
+    #[error("{0}")]
+    NotBuiltIn(String),
     /// [`HeraldBuilder::build`] was called outside a Tokio runtime.
     #[error("the hub must be started inside a Tokio runtime (call `build` from async code)")]
     NoRuntime,
@@ -129,25 +133,22 @@ impl AppState {
     /// hub.
     pub fn new(config: ServerConfig) -> Result<Self, StartError> {
         let config = config.validate()?;
-        match config.store {
-            StoreKind::Memory => Self::build(config, None),
-            StoreKind::Disk => {
-                let store = DiskStore::open(&config.data_dir)?;
-                Self::build(config, Some(Arc::new(store)))
-            }
-        }
+        let engine = match &config.store {
+            StoreKind::Memory => Engine::Memory,
+            StoreKind::Disk => Engine::Local(Arc::new(DiskStore::open(&config.data_dir)?)),
+            StoreKind::Redis(url) => Engine::Shared(engine::redis(url)?),
+            StoreKind::Nats(url) => Engine::Shared(engine::nats(url, &config.hub.retention)?),
+        };
+        Self::build(config, engine)
     }
 
     /// Like [`AppState::new`], with history kept by `store` instead of the configured one.
     pub fn with_store(config: ServerConfig, store: Arc<dyn herald_core::Store>) -> Result<Self, StartError> {
-        Self::build(config.validate()?, Some(store))
+        Self::build(config.validate()?, Engine::Local(store))
     }
 
-    fn build(config: ServerConfig, store: Option<Arc<dyn herald_core::Store>>) -> Result<Self, StartError> {
-        let hub = match store {
-            None => Hub::new(config.hub.clone()),
-            Some(store) => Hub::with_store(config.hub.clone(), store)?,
-        };
+    fn build(config: ServerConfig, engine: Engine) -> Result<Self, StartError> {
+        let hub = Hub::with_engine(config.hub.clone(), engine)?;
         let auth =
             auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins).map_err(StartError::Key)?;
         metrics::init();

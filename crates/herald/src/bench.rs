@@ -21,7 +21,9 @@ pub(crate) struct BenchArgs {
     /// Base URL subscribers connect to (and Herald, nchan and Faye take publishes on).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// Pushpin's HTTP control API, where publishes go, e.g. http://127.0.0.1:5561.
+    /// Where publishes go when not at --url: Pushpin's HTTP control API (e.g.
+    /// http://127.0.0.1:5561), or for Herald another node of the same cluster (subscribers on
+    /// --url, publishes here, so every event crosses the shared log).
     #[arg(long, value_name = "URL")]
     pub control: Option<String>,
     /// Subscribers (one connection each).

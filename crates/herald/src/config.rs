@@ -381,7 +381,7 @@ mod tests {
             ("anonymous = \"yes\"", "`anonymous` must be true or false"),
             ("cors_origins = \"*\"", "`cors_origins` must be a list of strings"),
             ("heartbeat = \"soon\"", "`heartbeat`: invalid value 'soon'"),
-            ("store = \"dsk\"", "possible values: disk, memory"),
+            ("store = \"dsk\"", "`dsk` is not a store: use `disk`, `memory`, `redis://"),
             ("history_size = -1", "`history_size`: invalid value '-1'"),
             ("config_file = \"other.toml\"", "unknown field `config_file`"),
             ("heartbeat = ", "invalid config file"),

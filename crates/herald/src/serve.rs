@@ -67,6 +67,9 @@ fn with_hint(error: StartError) -> String {
         StartError::Store(StoreError::Corrupt { .. }) => {
             ": move the directory aside to start with an empty history, or give another --data-dir"
         }
+        StartError::Store(StoreError::Unreachable { .. }) => {
+            "; start the engine (or check its address in --store), then start this node again"
+        }
         _ => "",
     };
     format!("{error}{hint}")

@@ -75,6 +75,9 @@ pub(crate) async fn handle_scrape(State(state): State<AppState>, headers: Header
         metrics::gauge!("herald_store_events").set(footprint.events as f64);
         metrics::gauge!("herald_store_bytes").set(footprint.bytes as f64);
     }
+    if let Some(readable) = state.hub.shared_log_readable() {
+        metrics::gauge!("herald_shared_log_readable").set(if readable { 1.0 } else { 0.0 });
+    }
     let mut text = handle.render();
     histogram::PUBLISH_ACK.render(&mut text);
     histogram::PUBLISH_TO_WRITE.render(&mut text);
