@@ -20,21 +20,31 @@
 //!   appends, so the stream keeps *at least* that many events (more when appends carried several).
 //!   Events of a retained message that are older than the age limit are left out when reading.
 //!   A limit of zero events or bytes keeps one message (JetStream reads zero as "unlimited").
+//!   The limits are applied at connect ([`NatsLog::connect_with`]) or at the first append; nodes
+//!   configured differently overwrite each other's, so give them all the same.
 //! - **An id index** in a KV bucket (`herald_<stream>_ids`): key = the id in URL-safe base64,
 //!   value = the decimal position, written with `create` after the acknowledgement so a reused
 //!   id keeps its earliest retained position. It is a lookup aid: failing to write it is logged,
 //!   the append still succeeds. Positions of trimmed messages resolve to nothing. The bucket is
 //!   bounded like the stream: the same age, and 64 entries per retained message and twice the
 //!   bytes, dropping its oldest; an id whose entry was dropped resolves to nothing (the hub then
-//!   replays from the earliest retained event: repeats, never a gap).
+//!   replays from the earliest retained event: repeats, never a gap). The bucket's stream is
+//!   created here with the KV layout, as the client's own bucket creation first reads account
+//!   details that nats-server 2.9 does not send.
 //! - **Blocking calls over an async client.** The log owns a small tokio runtime (one worker)
 //!   and each method blocks on it with a timeout, so a lost server makes calls fail within
 //!   seconds with [`StoreError::Unreachable`]; the client reconnects by itself and calls work
-//!   again once the server is back. The methods must not be called from an async task.
+//!   again once the server is back. The hub calls them from plain threads; called from inside
+//!   an async task (a server opening the log at start) they still work, by leaving the task's
+//!   worker first, but block that task meanwhile.
 //! - **Reading.** Reads without a wait fetch stored messages by sequence (direct gets, 64 in
-//!   flight). The follower's waiting reads use an ordered consumer that is
-//!   kept from one call to the next while each call continues where the previous one ended.
-//!   A message that does not decode (not Herald's, or damaged) is skipped with a warning.
+//!   flight). The follower's waiting reads use an ordered consumer, kept from one call to the
+//!   next while each call continues where the previous one ended. A message that does not
+//!   decode (not Herald's, or damaged) is skipped with a warning.
+//! - **The footprint** (for the metrics, never a request) is cached at each append: the stream's
+//!   bytes, and its events counted from the messages this node appended or read. It is `None`
+//!   until every retained message is one this node saw (a node joining a stream that holds
+//!   history knows its count once retention removed what came before it).
 //! - **After retention removed everything**, the stream still knows its last sequence; the last
 //!   position is then `(last_seq << 20) | 0xFFFFF`, past every event of that message, so a node
 //!   starting then follows from the next append on and misses nothing.
@@ -85,6 +95,29 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// The form of the URL, for error messages.
 const URL_FORM: &str = "the form is nats://HOST:PORT[?stream=NAME]";
 
+/// Runs `work` to completion on `runtime`, blocking the calling thread. From a plain thread (as
+/// the hub calls) that is `block_on`; from inside another runtime's async task (a server
+/// opening the log at start) it first leaves that task's worker (multi-thread runtime) or hands
+/// the wait to a short-lived thread (current-thread runtime), as blocking on a runtime from
+/// inside one is not allowed.
+fn run_on<F>(runtime: &tokio::runtime::Runtime, work: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Err(_) => runtime.block_on(work),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| runtime.block_on(work)),
+        Ok(_) => std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| runtime.block_on(work));
+            match waiting.join() {
+                Ok(output) => output,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }),
+    }
+}
+
 /// How long a read of up to `limit` events may take in all (each request has its own timeout).
 fn read_budget(limit: usize) -> Duration {
     (CALL_TIMEOUT * 2 + Duration::from_millis(limit as u64)).min(Duration::from_secs(60))
@@ -102,8 +135,7 @@ fn sequence_of(position: u64) -> u64 {
 
 /// A log in a NATS JetStream stream, shared by every node connected to the same stream.
 pub struct NatsLog {
-    /// Always `Some` until dropped (taken to shut it down without blocking).
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: Runtime,
     client: async_nats::Client,
     /// JetStream requests, and publishes (with their shorter acknowledgement timeout).
     js: jetstream::Context,
@@ -158,10 +190,19 @@ impl fmt::Debug for NatsLog {
     }
 }
 
-impl Drop for NatsLog {
+/// The log's own runtime, shut down without blocking when dropped (perhaps inside an async
+/// context, where waiting for its threads is not allowed).
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    fn get(&self) -> Option<&tokio::runtime::Runtime> {
+        self.0.as_ref()
+    }
+}
+
+impl Drop for Runtime {
     fn drop(&mut self) {
-        // Dropped perhaps inside an async context: shutting down must not block.
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
     }
@@ -369,12 +410,20 @@ impl NatsLog {
             engine: engine.clone(),
             source,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("herald-nats")
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::Io { operation: "starting the NATS client's runtime", source: e.into() })?;
+        let owned = Runtime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("herald-nats")
+                .enable_all()
+                .build()
+                .map_err(|e| StoreError::Io { operation: "starting the NATS client's runtime", source: e.into() })?,
+        ));
+        let Some(runtime) = owned.get() else {
+            return Err(StoreError::Io {
+                operation: "starting the NATS client's runtime",
+                source: "no runtime".into(),
+            });
+        };
         let mut options = async_nats::ConnectOptions::new()
             .name("herald")
             .connection_timeout(CONNECT_TIMEOUT)
@@ -388,21 +437,20 @@ impl NatsLog {
             _ => {}
         }
         let server = target.server.clone();
-        let client = runtime
-            .block_on(async move { tokio::time::timeout(CONNECT_TIMEOUT * 2, options.connect(server)).await })
-            .map_err(|_| unreachable("no answer within the connect timeout".into()))?
-            .map_err(|e| match e.kind() {
-                async_nats::ConnectErrorKind::Authentication | async_nats::ConnectErrorKind::AuthorizationViolation => {
-                    StoreError::Io {
+        let client =
+            run_on(runtime, async move { tokio::time::timeout(CONNECT_TIMEOUT * 2, options.connect(server)).await })
+                .map_err(|_| unreachable("no answer within the connect timeout".into()))?
+                .map_err(|e| match e.kind() {
+                    async_nats::ConnectErrorKind::Authentication
+                    | async_nats::ConnectErrorKind::AuthorizationViolation => StoreError::Io {
                         operation: "connecting to NATS",
                         source: format!(
                             "{engine} refused the credentials ({e}): check the user and password in the URL"
                         )
                         .into(),
-                    }
-                }
-                _ => unreachable(e.into()),
-            })?;
+                    },
+                    _ => unreachable(e.into()),
+                })?;
         let max_payload = client.server_info().max_payload;
         // Contexts start a task of their own: built inside the runtime.
         let (js, publisher) = {
@@ -482,8 +530,7 @@ impl NatsLog {
                 .map_err(|e| StoreError::Io { operation: "opening the id index bucket", source: e.into() })?;
             Ok::<_, StoreError>((stream, info, ids))
         };
-        let (stream, info, ids) = runtime
-            .block_on(async { tokio::time::timeout(CALL_TIMEOUT * 3, setup).await })
+        let (stream, info, ids) = run_on(runtime, async { tokio::time::timeout(CALL_TIMEOUT * 3, setup).await })
             .map_err(|_| unreachable("no answer from JetStream in time".into()))??;
         let mut counts = Counts::default();
         if info.state.messages == 0 {
@@ -491,7 +538,7 @@ impl NatsLog {
             counts.footprint = Some(Footprint { events: 0, bytes: 0 });
         }
         let log = Self {
-            runtime: Some(runtime),
+            runtime: owned,
             client,
             js,
             publisher,
@@ -538,14 +585,18 @@ impl NatsLog {
     }
 
     /// Runs `work` on the log's runtime, waiting at most `budget` for it.
-    fn block<T>(&self, budget: Duration, work: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    fn block<T: Send>(
+        &self,
+        budget: Duration,
+        work: impl Future<Output = Result<T, StoreError>> + Send,
+    ) -> Result<T, StoreError> {
         if !self.connected() {
             return Err(self.unreachable("not connected to the NATS server (reconnecting)"));
         }
-        let Some(runtime) = self.runtime.as_ref() else {
+        let Some(runtime) = self.runtime.get() else {
             return Err(self.unreachable("the NATS client is shut down"));
         };
-        match runtime.block_on(async { tokio::time::timeout(budget, work).await }) {
+        match run_on(runtime, async { tokio::time::timeout(budget, work).await }) {
             Ok(outcome) => outcome,
             Err(_) => Err(self.unreachable(format!("no answer within {} ms", budget.as_millis()))),
         }
@@ -663,38 +714,14 @@ impl NatsLog {
     /// Records each id's position in the index, keeping an earlier retained one.
     async fn index(&self, events: &[Event], positions: &[u64], first_seq: u64) {
         let mut seen = HashSet::new();
-        let writes = events
-            .iter()
-            .zip(positions)
-            .filter(|(event, _)| !event.id.is_empty() && seen.insert(event.id.clone()))
-            .map(|(event, &position)| async move {
-                let key = index_key(&event.id);
-                let value = Bytes::from(position.to_string());
-                match self.ids.create(&key, value.clone()).await {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                        // Kept unless it points to a message retention removed.
-                        let entry = self.ids.entry(&key).await.map_err(|e| e.to_string())?;
-                        let stale = entry.as_ref().is_none_or(|entry| {
-                            std::str::from_utf8(&entry.value)
-                                .ok()
-                                .and_then(|v| v.parse::<u64>().ok())
-                                .is_none_or(|old| sequence_of(old) < first_seq)
-                        });
-                        match entry {
-                            Some(entry) if stale => self
-                                .ids
-                                .update(&key, value, entry.revision)
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| e.to_string()),
-                            _ => Ok(()),
-                        }
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            });
-        let failures: Vec<String> = futures_util::stream::iter(writes)
+        let mut entries = Vec::with_capacity(events.len());
+        for (event, &position) in events.iter().zip(positions) {
+            if !event.id.is_empty() && seen.insert(event.id.clone()) {
+                entries.push((index_key(&event.id), position));
+            }
+        }
+        let failures: Vec<String> = futures_util::stream::iter(entries)
+            .map(|(key, position)| self.index_one(key, position, first_seq))
             .buffer_unordered(INDEX_CONCURRENCY)
             .filter_map(|outcome| async move { outcome.err() })
             .collect()
@@ -704,6 +731,32 @@ impl NatsLog {
                 failed = failures.len(),
                 "indexing event ids failed ({first}); the events are stored, but resuming from those ids finds nothing"
             );
+        }
+    }
+
+    /// Records `position` under `key` unless an earlier retained one is there.
+    async fn index_one(&self, key: String, position: u64, first_seq: u64) -> Result<(), String> {
+        let value = Bytes::from(position.to_string());
+        match self.ids.create(&key, value.clone()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                // Kept unless it points to a message retention removed, or to a later one
+                // (another node's append of the same id indexed first).
+                let entry = self.ids.entry(&key).await.map_err(|e| e.to_string())?;
+                let stale = entry.as_ref().is_none_or(|entry| {
+                    std::str::from_utf8(&entry.value)
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .is_none_or(|old| sequence_of(old) < first_seq || old > position)
+                });
+                match entry {
+                    Some(entry) if stale => {
+                        self.ids.update(&key, value, entry.revision).await.map(|_| ()).map_err(|e| e.to_string())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -548,3 +548,24 @@ fn two_hubs_on_one_stream_deliver_every_event_once_in_order_and_resume_across_no
     drop(hub_a);
     drop(hub_b);
 }
+
+#[test]
+fn the_log_works_and_fails_cleanly_when_called_from_inside_an_async_task() {
+    let server = Server::start();
+    let url = server.url("inside");
+    let nowhere = format!("nats://127.0.0.1:{}", free_port());
+    let current = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for (name, runtime) in [("current-thread", &current), ("multi-thread", &multi)] {
+        runtime.block_on(async {
+            // Opening (a server starting the hub does it in an async task) and failing to open.
+            let log = NatsLog::connect_with(&url, &UNLIMITED).unwrap();
+            let positions = append(&log, &[event(name, name)], &UNLIMITED);
+            assert_eq!(log.position_of(name).unwrap(), Some(positions[0]));
+            assert_eq!(log.last_position().unwrap(), positions[0]);
+            let error = NatsLog::connect(&nowhere).unwrap_err();
+            assert!(matches!(error, StoreError::Unreachable { .. }), "{name}: {error:?}");
+            drop(log);
+        });
+    }
+}
