@@ -497,9 +497,13 @@ export class EventSource extends EventTarget {
           resolve();
         };
       });
+    // The hub's presence handle (with --subscriptions): sent back, so that this client stays one
+    // subscriber across its polls.
+    let presence = null;
     const request = async (timeout) => {
       const url = this.#subscribeUrl({ transport: long ? 'long-poll' : 'poll' });
       if (long) url.searchParams.set('timeout', String(timeout));
+      if (presence !== null) url.searchParams.set('presence', presence);
       const deadline = setTimeout(() => controller.abort(), (timeout + 15) * 1000);
       try {
         const response = await fetch(url, this.#fetchInit(controller.signal, 'application/json'));
@@ -509,6 +513,7 @@ export class EventSource extends EventTarget {
         }
         const body = await response.json();
         if (!Array.isArray(body?.events)) throw new Error('not a poll answer');
+        if (typeof body.presence === 'string') presence = body.presence;
         return body;
       } finally {
         clearTimeout(deadline);

@@ -34,7 +34,7 @@ async function startCluster(engine) {
   const url = engine.url(`t${++streams}_${process.pid}`);
   const nodes = [];
   for (let i = 0; i < 3; i++) {
-    const node = await startHub(['--store', url, '--jwt-key', KEY, '--anonymous', '--retry', '100ms', '--retry-jitter', '0']);
+    const node = await startHub(['--store', url, '--jwt-key', KEY, '--jwt-query-param', '--anonymous', '--retry', '100ms', '--retry-jitter', '0']);
     cleanups.push(() => node.stop());
     nodes.push(node);
   }
@@ -154,7 +154,7 @@ for (const kind of ['redis', 'nats']) {
     const engine = await startEngine(kind);
     cleanups.push(() => engine.stop('SIGKILL'));
     const [one, two, three] = await startCluster(engine);
-    const reader = token('--subscribe', '/secret/{room}');
+    const reader = token('--subscribe', 'pattern:/secret/:room');
     const allowed = [two, three].map((node) => sse(subscribeUrl(node, '/secret/{room}', { authorization: reader })));
     const anonymous = [two, three].map((node) => sse(subscribeUrl(node, '/secret/{room}')));
     const socket = await websocket(three, '/secret/{room}');

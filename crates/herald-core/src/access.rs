@@ -28,6 +28,17 @@ impl ReadAccess {
         Self { private_topics: matchers.into() }
     }
 
+    /// True when it grants no private topic at all (no token, or one without subscribe rights).
+    pub fn is_public_only(&self) -> bool {
+        self.private_topics.is_empty()
+    }
+
+    /// True when one of the subscriber's private matchers selects `topic` (what reading a
+    /// private resource named by a topic, such as a subscription's, requires).
+    pub fn allows_topic(&self, topic: &str) -> bool {
+        self.private_topics.iter().any(|m| m.matches(topic))
+    }
+
     /// True when the subscriber may receive `event`.
     pub fn allows(&self, event: &Event) -> bool {
         !event.private || event.topics.iter().any(|t| self.private_topics.iter().any(|m| m.matches(t)))

@@ -112,6 +112,13 @@ impl Update {
         Self { topics: vec![topic.into()], data: data.into(), ..Self::default() }
     }
 
+    /// An update the hub itself publishes in its reserved namespace (subscription events, with
+    /// the reserved type `mercure`): no publisher can produce one, so the rules that keep
+    /// publishers out of that namespace do not apply. The caller builds it whole.
+    pub fn into_hub_event(self) -> ValidUpdate {
+        ValidUpdate(self)
+    }
+
     /// Validates the update, so that it can be published.
     pub fn into_valid(self, hub_url: &Url) -> Result<ValidUpdate, UpdateError> {
         self.validate(hub_url)?;

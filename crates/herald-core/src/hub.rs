@@ -517,6 +517,12 @@ impl Hub {
         self.state.lock().next_seq.saturating_sub(1)
     }
 
+    /// The id of the newest event in the log, if history holds one: the cursor a client
+    /// passes back to miss nothing published after a snapshot it read now.
+    pub fn last_event_id(&self) -> Option<Arc<str>> {
+        self.state.lock().history.last().map(|event| event.id.clone())
+    }
+
     /// The hub's counters, read now.
     pub fn stats(&self) -> HubStats {
         let state = self.state.lock();

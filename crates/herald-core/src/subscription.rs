@@ -111,6 +111,8 @@ pub struct Subscription {
     starts_after: Option<Arc<str>>,
     expiry: Option<Pin<Box<Sleep>>>,
     ended: Option<Ended>,
+    /// What lives as long as the subscription (see [`Subscription::hold`]).
+    held: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl fmt::Debug for Subscription {
@@ -135,7 +137,14 @@ impl Subscription {
             starts_after: None,
             expiry: None,
             ended: None,
+            held: None,
         }
+    }
+
+    /// Keeps `value` until the subscription is dropped: a transport's record of the subscriber
+    /// (its presence) ends exactly when the feed does, whatever the transport.
+    pub fn hold(&mut self, value: Box<dyn std::any::Any + Send + Sync>) {
+        self.held = Some(value);
     }
 
     pub(crate) fn set_live(&mut self, key: Option<u64>, replay: Vec<Arc<Event>>) {

@@ -180,6 +180,23 @@ pub struct ServerConfig {
     /// `401`.
     #[arg(long, env = "HERALD_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub metrics_token: Option<crate::auth::Secret>,
+    /// Track active subscriptions (Mercure's "active subscriptions"): publish a private event,
+    /// typed `mercure`, on `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`
+    /// whenever a subscription starts or ends, on every transport, and serve the subscriptions
+    /// API under `/.well-known/mercure/subscriptions`.
+    #[arg(long, env = "HERALD_SUBSCRIPTIONS")]
+    pub subscriptions: bool,
+    /// With --subscriptions: how long a long-polling, polling or Bayeux client stays present
+    /// after its last request ended, waiting for its next one. A client that stops polling
+    /// leaves after this; keep it above the clients' pause between two requests.
+    #[arg(
+        long,
+        env = "HERALD_PRESENCE_WINDOW",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "10s"
+    )]
+    pub presence_window: Duration,
     /// Serve a WebSocket echo endpoint at /ws-echo, for protocol conformance tests only.
     #[arg(long, hide = true)]
     pub ws_echo: bool,

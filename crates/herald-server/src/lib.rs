@@ -70,6 +70,7 @@ pub mod listener;
 mod metrics;
 mod openapi;
 mod ops;
+mod presence;
 pub mod rate;
 mod timing;
 pub mod tls;
@@ -101,6 +102,8 @@ pub struct AppState {
     publish_rate: Option<Arc<rate::PublishRate>>,
     /// The Bayeux sessions.
     bayeux: Arc<transport::bayeux::Sessions>,
+    /// The active subscriptions, with `--subscriptions`.
+    presence: Option<Arc<presence::Presence>>,
     /// Whether the router serves the demo pages (always for `herald serve`; an embedding
     /// application chooses).
     pages: bool,
@@ -153,7 +156,18 @@ impl AppState {
             auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins).map_err(StartError::Key)?;
         metrics::init();
         let publish_rate = config.limits.publish_rate.map(|r| Arc::new(rate::PublishRate::new(r)));
+        let presence = match (config.subscriptions, tokio::runtime::Handle::try_current()) {
+            (false, _) => None,
+            (true, Ok(runtime)) => {
+                let events = presence::events::start(hub.clone(), &runtime);
+                let presence = presence::Presence::new(Some(events), config.presence_window);
+                presence::start_sweeper(&presence, &runtime);
+                Some(presence)
+            }
+            (true, Err(_)) => return Err(StartError::NoRuntime),
+        };
         Ok(Self {
+            presence,
             hub,
             auth: Arc::new(auth),
             publish_rate,
@@ -180,6 +194,8 @@ pub fn router(state: AppState) -> Router {
         .route(transport::bayeux::PATH, bayeux.clone())
         .route(&format!("{}/", transport::bayeux::PATH), bayeux.clone())
         .route(&format!("{}/{{*rest}}", transport::bayeux::PATH), bayeux)
+        .route(&format!("{}/subscriptions", transport::PATH), get(presence::api::handle))
+        .route(&format!("{}/subscriptions/{{*rest}}", transport::PATH), get(presence::api::handle))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/openapi.yaml", get(openapi::handle));
     if state.pages {

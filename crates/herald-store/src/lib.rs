@@ -7,14 +7,19 @@
 //! measuring this workload (see the README's "History and durability" section).
 //! [`codec`] defines how an event is laid out on disk.
 //!
-//! With the feature `nats`, `NatsLog` implements [`herald_core::SharedLog`] on a NATS
-//! JetStream stream that several hub nodes share.
+//! With the `redis` feature, `RedisLog` implements [`herald_core::SharedLog`] on a Redis
+//! stream, for several hub nodes sharing one log; with the `nats` feature, `NatsLog` does so
+//! on a NATS JetStream stream.
 
 pub mod codec;
 mod disk;
 #[cfg(feature = "nats")]
 mod nats;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use disk::DiskStore;
 #[cfg(feature = "nats")]
 pub use nats::NatsLog;
+#[cfg(feature = "redis")]
+pub use redis::RedisLog;

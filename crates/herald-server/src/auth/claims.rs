@@ -75,6 +75,9 @@ pub(super) struct LegacyClaim {
 pub(super) struct Grants {
     pub publish: Vec<Matcher>,
     pub subscribe: Vec<Matcher>,
+    /// The `payload` of each `subscribe` detail that has one, with its topics, in the token's
+    /// order (the legacy claim's `payload` last, for every topic).
+    pub payloads: Vec<(Vec<Matcher>, std::sync::Arc<Value>)>,
 }
 
 impl Grants {
@@ -107,6 +110,13 @@ impl Grants {
                     }
                 }
             }
+            if let (true, Some(payload)) = (subscribe, detail.get("payload")) {
+                let matchers = topics.iter().map(|t| topic_matcher(t, hub_url)).collect::<Result<_, _>>()?;
+                grants.payloads.push((matchers, std::sync::Arc::new(payload.clone())));
+            }
+        }
+        if let Some(payload) = claims.mercure.as_ref().and_then(|legacy| legacy._others.get("payload")) {
+            grants.payloads.push((vec![Matcher::Any], std::sync::Arc::new(payload.clone())));
         }
         Ok(grants)
     }

@@ -271,9 +271,17 @@ pub(crate) struct ReadRights {
     pub access: ReadAccess,
     /// The token's `exp`, if it has one.
     pub expires: Option<u64>,
+    /// The token's subscription payloads, each with the topics it is for, first match wins.
+    pub payloads: std::sync::Arc<[(Vec<herald_core::Matcher>, std::sync::Arc<serde_json::Value>)]>,
 }
 
 impl ReadRights {
+    /// The payload for a subscription whose matcher is `matcher` (read as a topic): that of the
+    /// first detail one of whose topics selects it.
+    pub(crate) fn payload_for(&self, matcher: &str) -> Option<std::sync::Arc<serde_json::Value>> {
+        self.payloads.iter().find(|(topics, _)| topics.iter().any(|t| t.matches(matcher))).map(|(_, p)| p.clone())
+    }
+
     /// When a subscription using these rights must end: the token's expiry, as a timer instant;
     /// `None` when it never expires (or so far ahead that no timer reaches it).
     pub(crate) fn deadline(&self) -> Option<tokio::time::Instant> {
@@ -353,7 +361,11 @@ impl Authorizer {
             return Err(AuthError::MissingToken(Role::Subscriber));
         };
         let verified = self.verify(verifier, &token)?;
-        Ok(ReadRights { access: ReadAccess::with_private(verified.grants.subscribe), expires: verified.expires })
+        Ok(ReadRights {
+            access: ReadAccess::with_private(verified.grants.subscribe),
+            expires: verified.expires,
+            payloads: verified.grants.payloads.into(),
+        })
     }
 
     /// Finds the token: the `Authorization` header wins, then a cookie, then (if enabled) the

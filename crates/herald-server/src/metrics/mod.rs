@@ -48,6 +48,14 @@ pub(crate) fn auth_failed(reason: &'static str) {
     metrics::counter!("herald_auth_failures_total", "reason" => reason).increment(1);
 }
 
+/// How many of the busiest topic matchers `herald_topic_subscribers` reports.
+const BUSIEST_TOPICS: usize = 10;
+
+/// A subscription event not published: its queue was full.
+pub(crate) fn subscription_event_dropped() {
+    metrics::counter!("herald_subscription_events_dropped_total").increment(1);
+}
+
 /// `GET /metrics`: the Prometheus text format; with `--metrics-token`, only for a request
 /// bearing it.
 pub(crate) async fn handle_scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -74,6 +82,12 @@ pub(crate) async fn handle_scrape(State(state): State<AppState>, headers: Header
     if let Some(footprint) = state.hub.store_footprint() {
         metrics::gauge!("herald_store_events").set(footprint.events as f64);
         metrics::gauge!("herald_store_bytes").set(footprint.bytes as f64);
+    }
+    if let Some(presence) = &state.presence {
+        for (matcher, count) in presence.busiest(BUSIEST_TOPICS) {
+            let labels = [("match_type", matcher.match_type.to_owned()), ("match", matcher.value.to_string())];
+            metrics::gauge!("herald_topic_subscribers", &labels).set(count as f64);
+        }
     }
     if let Some(readable) = state.hub.shared_log_readable() {
         metrics::gauge!("herald_shared_log_readable").set(if readable { 1.0 } else { 0.0 });

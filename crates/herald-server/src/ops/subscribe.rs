@@ -13,12 +13,33 @@ use crate::AppState;
 #[derive(Debug)]
 pub(crate) struct Subscriber {
     rights: Result<ReadRights, AuthError>,
+    /// Its identifier in the subscriptions API and events, made on first use: one per
+    /// connection (or request), shared by its subscriptions.
+    id: std::sync::OnceLock<Arc<str>>,
+    /// Whether its subscriptions are a series of requests, so that presence keeps them for a
+    /// while after each one ends (long-polling, polling, Bayeux).
+    lingering: bool,
 }
 
 impl Subscriber {
     /// A subscriber with these rights, or the reason it has none.
     pub(crate) fn new(rights: Result<ReadRights, AuthError>) -> Self {
-        Self { rights }
+        Self { rights, id: std::sync::OnceLock::new(), lingering: false }
+    }
+
+    /// A subscriber whose subscriptions are a series of requests, known as `id` in presence
+    /// (none yet: one is made on first use).
+    pub(crate) fn lingering(rights: Result<ReadRights, AuthError>, id: Option<Arc<str>>) -> Self {
+        let known = std::sync::OnceLock::new();
+        if let Some(id) = id {
+            let _ = known.set(id);
+        }
+        Self { rights, id: known, lingering: true }
+    }
+
+    /// Its identifier for presence.
+    pub(crate) fn id(&self) -> Arc<str> {
+        self.id.get_or_init(crate::presence::new_subscriber_id).clone()
     }
 
     /// Why this subscriber may not subscribe at all, if it may not.
@@ -115,6 +136,13 @@ pub(crate) async fn subscribe(
         return Err(SubscribeFailure::NoMatcher);
     }
     let hub_url = &state.hub.config().hub_url;
+    // Joins presence once the subscription exists (its feed holds the guard, so it leaves when
+    // the feed is dropped).
+    let presence = state.presence.as_ref().map(|presence| {
+        let specs: Vec<_> =
+            request.matchers.iter().map(|spec| (spec.clone(), rights.payload_for(&spec.value))).collect();
+        (presence, specs)
+    });
     let matchers = request
         .matchers
         .into_iter()
@@ -139,6 +167,9 @@ pub(crate) async fn subscribe(
         .map_err(|e| SubscribeFailure::Unavailable(Arc::new(e)))?;
     if let Some(deadline) = rights.deadline() {
         subscription.expire_at(deadline);
+    }
+    if let Some((presence, specs)) = presence {
+        subscription.hold(Box::new(presence.join(subscriber.id(), &specs, subscriber.lingering)));
     }
     Ok(subscription)
 }

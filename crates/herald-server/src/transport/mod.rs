@@ -59,7 +59,15 @@ pub(crate) async fn subscribe(
     }
     let selected = select::select(uri.query().unwrap_or(""), &headers, &state.config)?;
     let cursor = selected.request.cursor.clone();
-    let subscriber = Subscriber::new(state.auth.subscriber(&headers, uri.query()));
+    let rights = state.auth.subscriber(&headers, uri.query());
+    // A polling client is one subscriber across its requests: its presence handle says which.
+    let (subscriber, presence) = match (&selected.transport, &state.presence) {
+        (Transport::Poll { .. }, Some(presence)) => {
+            let (id, handle) = presence.polling_subscriber(selected.presence.as_deref());
+            (Subscriber::lingering(rights, Some(id)), Some(handle))
+        }
+        _ => (Subscriber::new(rights), None),
+    };
     let subscription = ops::subscribe(&state, &subscriber, selected.request).await?;
     let mut response_headers = HeaderMap::new();
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -79,7 +87,7 @@ pub(crate) async fn subscribe(
                 Some(Cursor::Earliest) => Some("earliest"),
                 Some(Cursor::Position(_)) | None => None,
             };
-            poll::respond(&state.hub, subscription, timeout, cursor, response_headers).await
+            poll::respond(&state.hub, subscription, timeout, cursor, presence.as_deref(), response_headers).await
         }
     })
 }

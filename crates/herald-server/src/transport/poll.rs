@@ -7,7 +7,9 @@
 //! plain polling). The next cursor comes from the subscription itself
 //! ([`Subscription::drain`]), so an event published between two polls is always in the second.
 //! A feed that ends before anything was taken is answered `503` (retry), or `401` when the
-//! subscriber's token expired meanwhile; when the hub shuts down, a waiting poll is answered at
+//! subscriber's token expired meanwhile. With `--subscriptions`, the answer also carries
+//! `"presence"`, the handle to send back as `presence=` so that the client stays one subscriber
+//! across its polls. When the hub shuts down, a waiting poll is answered at
 //! once with what it has (often nothing) and its cursor, so the client simply polls again.
 
 use crate::metrics::connections::{Open, Transport};
@@ -34,6 +36,7 @@ pub(crate) async fn respond(
     mut subscription: Subscription,
     timeout: Duration,
     cursor: Option<&str>,
+    presence: Option<&str>,
     headers: HeaderMap,
 ) -> Response {
     let transport = if timeout.is_zero() { Transport::Poll } else { Transport::LongPoll };
@@ -68,7 +71,7 @@ pub(crate) async fn respond(
         }
     }
     let next = next.map_or_else(|| cursor.unwrap_or("earliest").to_owned(), |id| id.to_string());
-    let mut response = (StatusCode::OK, headers, encode(&batch, &next)).into_response();
+    let mut response = (StatusCode::OK, headers, encode(&batch, &next, presence)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
@@ -83,9 +86,10 @@ fn ended(why: Ended) -> Response {
     }
 }
 
-/// `{"events":[…],"last_event_id":"…"}`, copying each event's shared JSON once.
-fn encode(batch: &[Arc<Event>], next: &str) -> bytes::Bytes {
+/// `{"events":[…],"last_event_id":"…"[,"presence":"…"]}`, copying each event's shared JSON once.
+fn encode(batch: &[Arc<Event>], next: &str, presence: Option<&str>) -> bytes::Bytes {
     let next = serde_json::Value::from(next).to_string();
+    let presence = presence.map(|handle| serde_json::Value::from(handle).to_string());
     let messages: Vec<_> = batch.iter().map(|e| json::message(e)).collect();
     let size = messages.iter().map(|m| m.len() + 1).sum::<usize>() + next.len() + 40;
     let mut body = BytesMut::with_capacity(size);
@@ -98,6 +102,10 @@ fn encode(batch: &[Arc<Event>], next: &str) -> bytes::Bytes {
     }
     body.put_slice(b"],\"last_event_id\":");
     body.put_slice(next.as_bytes());
+    if let Some(presence) = presence {
+        body.put_slice(b",\"presence\":");
+        body.put_slice(presence.as_bytes());
+    }
     body.put_slice(b"}\n");
     body.freeze()
 }
@@ -118,11 +126,13 @@ mod tests {
                 Arc::new(Event::new(i as u64 + 1, format!("id{i}").into(), 0, update).unwrap())
             })
             .collect();
-        let body: serde_json::Value = serde_json::from_slice(&encode(&events, "id\"1")).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&encode(&events, "id\"1", None)).unwrap();
         assert_eq!(body["last_event_id"], "id\"1");
         assert_eq!(body["events"][1]["data"], "b\"\n");
         assert_eq!(body["events"].as_array().map(Vec::len), Some(2));
-        let empty: serde_json::Value = serde_json::from_slice(&encode(&[], "earliest")).unwrap();
+        let empty: serde_json::Value = serde_json::from_slice(&encode(&[], "earliest", None)).unwrap();
         assert_eq!(empty, serde_json::json!({"events": [], "last_event_id": "earliest"}));
+        let with: serde_json::Value = serde_json::from_slice(&encode(&[], "x", Some("h\""))).unwrap();
+        assert_eq!(with["presence"], "h\"");
     }
 }

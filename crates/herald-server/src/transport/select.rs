@@ -48,6 +48,8 @@ pub(crate) enum Transport {
 pub(crate) struct Selected {
     pub(crate) request: SubscribeRequest,
     pub(crate) transport: Transport,
+    /// A polling client's presence handle (`presence`), from its previous answer.
+    pub(crate) presence: Option<String>,
 }
 
 /// The transport parameters of a query string, as given.
@@ -115,11 +117,14 @@ pub(crate) fn select(query: &str, headers: &HeaderMap, config: &ServerConfig) ->
     let mut request = SubscribeRequest::default();
     let mut query_cursor = None;
     let mut params = TransportParams::default();
+    let mut presence = None;
     for (name, value) in form::parse(query.as_bytes()).map_err(SubscribeFailure::Malformed)? {
         if params.take(&name, &value) {
             continue;
         }
-        if name == "last_event_id" || name == "lastEventID" {
+        if name == "presence" {
+            presence.get_or_insert(value);
+        } else if name == "last_event_id" || name == "lastEventID" {
             query_cursor.get_or_insert(value);
         } else {
             request.take_param(&name, &value)?;
@@ -136,7 +141,7 @@ pub(crate) fn select(query: &str, headers: &HeaderMap, config: &ServerConfig) ->
     request.cursor =
         header_cursor.filter(|v| !v.is_empty()).or(query_cursor.filter(|v| !v.is_empty())).map(|v| Cursor::parse(&v));
     let transport = params.choose(headers, config)?;
-    Ok(Selected { request, transport })
+    Ok(Selected { request, transport, presence })
 }
 
 /// Whether a request's path and query (as its `Uri` has them, so as the router reads them) are

@@ -198,7 +198,8 @@ async fn handshake(request: &Request<'_>, message: &Message) -> Result<Reply, Fa
     let session = Session::new(
         id.clone(),
         request.client,
-        Subscriber::new(read),
+        // Its feed is rebuilt when its channels change: presence keeps it across that.
+        Subscriber::lingering(read, None),
         Publisher::new(publish, request.client),
         ack,
         tracked,
