@@ -8,13 +8,18 @@
 //! [`codec`] defines how an event is laid out on disk.
 //!
 //! With the `redis` feature, `RedisLog` implements [`herald_core::SharedLog`] on a Redis
-//! stream, for several hub nodes sharing one log.
+//! stream, for several hub nodes sharing one log; with the `nats` feature, `NatsLog` does so
+//! on a NATS JetStream stream.
 
 pub mod codec;
 mod disk;
+#[cfg(feature = "nats")]
+mod nats;
 #[cfg(feature = "redis")]
 mod redis;
 
 pub use disk::DiskStore;
+#[cfg(feature = "nats")]
+pub use nats::NatsLog;
 #[cfg(feature = "redis")]
 pub use redis::RedisLog;
