@@ -71,6 +71,7 @@ mod metrics;
 mod openapi;
 mod ops;
 pub mod rate;
+mod resource_metadata;
 mod timing;
 pub mod tls;
 mod transport;
@@ -181,7 +182,9 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{}/", transport::bayeux::PATH), bayeux.clone())
         .route(&format!("{}/{{*rest}}", transport::bayeux::PATH), bayeux)
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/openapi.yaml", get(openapi::handle));
+        .route("/openapi.yaml", get(openapi::handle))
+        .route(resource_metadata::PATH, get(resource_metadata::handle))
+        .route(&resource_metadata::document_path(), get(resource_metadata::handle));
     if state.pages {
         app = app.merge(demo::routes());
     }
@@ -191,6 +194,7 @@ pub fn router(state: AppState) -> Router {
     if state.config.ws_echo {
         app = app.route("/ws-echo", get(transport::ws::echo::handle));
     }
+    app = app.layer(axum::middleware::from_fn_with_state(state.clone(), resource_metadata::challenge));
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
@@ -204,6 +208,7 @@ fn spawn_background_tasks(state: &AppState) {
     if state.config.demo {
         demo::spawn_publishers(&state.hub);
     }
+    state.auth.spawn_key_refresh();
     tokio::spawn(transport::bayeux::sweep_sessions(state.bayeux.clone(), state.config.bayeux.session_timeout));
     if let Some(rate) = state.publish_rate.clone() {
         tokio::spawn(async move {
