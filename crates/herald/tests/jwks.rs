@@ -463,3 +463,33 @@ async fn a_key_and_a_key_set_for_one_role_are_refused() {
     assert_eq!(status, 200);
     assert_eq!(take(&mut source, 1).await[0].data, "to-the-jwks-subscriber");
 }
+
+#[tokio::test]
+async fn a_websocket_with_a_new_key_is_accepted_at_its_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (Key::rsa(dir.path(), "old"), Key::ec(dir.path(), "new"));
+    let jwks = JwksServer::start(set(&[&old])).await;
+    let hub = hub_with(&jwks.url, &[]).await;
+    jwks.serve(Answer::Document(set(&[&old, &new])));
+    // The upgrade names the new key: the set is fetched before the rights are read.
+    let url = Url::parse(&hub.ws_url()).unwrap();
+    let socket = within(
+        herald_client::WebSocket::builder(url).token(&new.token(&["publish", "subscribe"], true)).unwrap().connect(),
+    )
+    .await
+    .expect("the upgrade is accepted");
+    assert_eq!(jwks.fetches(), 2);
+    within(socket.subscribe(herald_client::Subscribe::exact("/ws").after("earliest"))).await.unwrap();
+    let update = herald_client::Publication {
+        topics: vec!["/ws".into()],
+        data: "over the socket".into(),
+        private: true,
+        ..Default::default()
+    };
+    within(socket.publish(&update)).await.unwrap();
+    let mut socket = socket;
+    let event = within(socket.next()).await.expect("an event").unwrap();
+    assert_eq!(event.data, "over the socket");
+    // The old key still verifies: it is still in the set.
+    assert!(publishes(&hub, &old.token(&["publish"], true)).await);
+}
