@@ -70,12 +70,12 @@ pub(crate) async fn handle(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Adds `resource_metadata="<document URL>"` to the hub's `Bearer` challenges (RFC 9728 section
-/// 5.1), so that a client refused for want of a token finds what the hub expects. The `/metrics`
-/// challenge is not the hub's and stays as it is.
+/// Adds `resource_metadata="<document URL>"` to the `Bearer` challenges of the hub's `401`
+/// answers (RFC 9728 section 5.1), so that a client refused for want of a valid token finds what
+/// the hub expects. The `/metrics` challenge is not the hub's and stays as it is.
 pub(crate) async fn challenge(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    if !matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+    if response.status() != StatusCode::UNAUTHORIZED {
         return response;
     }
     let Some(challenge) = response.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) else {
