@@ -314,6 +314,9 @@ pub enum ConfigError {
     /// A key given both as a secret and as a file; the flag's name without `--`.
     #[error("give --{0} or --{0}-file, not both")]
     KeyTwice(&'static str),
+    /// A role's key given both as a key and as a JWK Set; the flags' prefix without `--`.
+    #[error("give --{0}-key (or --{0}-key-file) or --{0}-jwks-url, not both")]
+    KeyAndJwks(&'static str),
     /// A JWT key file that cannot be read.
     #[error("cannot read JWT key file {}: {source}", path.display())]
     KeyFile {

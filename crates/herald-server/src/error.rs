@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::AuthError;
 use crate::ops::{FailureKind, PublishFailure, SubscribeFailure};
 
-const CHALLENGE: &str = "Bearer realm=\"herald\"";
+pub(crate) const CHALLENGE: &str = "Bearer realm=\"herald\"";
 const CHALLENGE_INVALID_TOKEN: &str = "Bearer realm=\"herald\", error=\"invalid_token\"";
 const CHALLENGE_INSUFFICIENT_SCOPE: &str = "Bearer realm=\"herald\", error=\"insufficient_scope\"";
 const CHALLENGE_INVALID_REQUEST: &str = "Bearer realm=\"herald\", error=\"invalid_request\"";
@@ -63,7 +63,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let challenge = match &e {
             AuthError::MissingToken(_) => Some(CHALLENGE),
-            AuthError::InvalidToken | AuthError::Expired => Some(CHALLENGE_INVALID_TOKEN),
+            AuthError::InvalidToken | AuthError::UnknownKey(_) | AuthError::Expired => Some(CHALLENGE_INVALID_TOKEN),
             AuthError::MalformedHeader => Some(CHALLENGE_INVALID_REQUEST),
             AuthError::InsufficientScope { .. } => Some(CHALLENGE_INSUFFICIENT_SCOPE),
             AuthError::CookieOrigin { .. } => None,

@@ -72,6 +72,7 @@ mod openapi;
 mod ops;
 mod presence;
 pub mod rate;
+mod resource_metadata;
 mod timing;
 pub mod tls;
 mod transport;
@@ -197,7 +198,9 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{}/subscriptions", transport::PATH), get(presence::api::handle))
         .route(&format!("{}/subscriptions/{{*rest}}", transport::PATH), get(presence::api::handle))
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/openapi.yaml", get(openapi::handle));
+        .route("/openapi.yaml", get(openapi::handle))
+        .route(resource_metadata::PATH, get(resource_metadata::handle))
+        .route(&resource_metadata::document_path(), get(resource_metadata::handle));
     if state.pages {
         app = app.merge(demo::routes());
     }
@@ -207,6 +210,7 @@ pub fn router(state: AppState) -> Router {
     if state.config.ws_echo {
         app = app.route("/ws-echo", get(transport::ws::echo::handle));
     }
+    app = app.layer(axum::middleware::from_fn_with_state(state.clone(), resource_metadata::challenge));
     if let Some(cors) = cors {
         app = app.layer(cors);
     }
@@ -220,6 +224,7 @@ fn spawn_background_tasks(state: &AppState) {
     if state.config.demo {
         demo::spawn_publishers(&state.hub);
     }
+    state.auth.spawn_key_refresh();
     tokio::spawn(transport::bayeux::sweep_sessions(state.bayeux.clone(), state.config.bayeux.session_timeout));
     if let Some(rate) = state.publish_rate.clone() {
         tokio::spawn(async move {

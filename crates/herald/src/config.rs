@@ -434,6 +434,24 @@ mod tests {
     }
 
     #[test]
+    fn a_key_set_given_as_a_flag_replaces_the_files_key() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let (_dir, path) = file("publisher_jwt_key = \"file-secret\"\njwt_jwks_refresh = \"1m\"\n");
+        let config = serve(&["--config", &path, "--publisher-jwt-jwks-url", "https://auth.example/jwks.json"]).unwrap();
+        assert_eq!(config.auth.publisher_jwt_key, None);
+        assert_eq!(config.auth.jwt_jwks_refresh, Duration::from_secs(60));
+        let key = config.validate().unwrap().auth.publisher_key.unwrap();
+        assert!(
+            matches!(key.material, herald_server::auth::KeyMaterial::Jwks(url) if url.as_str() == "https://auth.example/jwks.json")
+        );
+        let both = serve(&["--config", &file("jwt_key_file = \"k\"\njwt_jwks_url = \"http://a/k\"\n").1]).unwrap();
+        assert_eq!(
+            both.validate().unwrap_err().to_string(),
+            "give --jwt-key (or --jwt-key-file) or --jwt-jwks-url, not both"
+        );
+    }
+
+    #[test]
     fn tls_and_connection_limits_come_from_the_file_and_flags_win() {
         let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
         let (_dir, path) =
@@ -462,7 +480,9 @@ mod tests {
             let id = arg.get_id().as_str();
             let long = arg.get_long().expect("every setting has a flag");
             match id {
+                // Lists: one value per flag, all of them in the key and the variable.
                 "cors_origins" => assert_eq!(long, "cors-origin"),
+                "authorization_servers" => assert_eq!(long, "authorization-server"),
                 _ => assert_eq!(long.replace('-', "_"), id),
             }
             let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());

@@ -104,8 +104,9 @@ async fn post(hub: &TestHub, headers: &[(&str, &str)], body: &str) -> (u16, Opti
 /// A hostile request: what it is, its headers and body, the status and challenge it must get.
 type Case = (&'static str, Vec<(&'static str, String)>, String, u16, Option<&'static str>);
 
-const CHALLENGE: &str = "Bearer realm=\"herald\"";
-const INVALID: &str = "Bearer realm=\"herald\", error=\"invalid_token\"";
+// 401 challenges point to the protected resource metadata, at the default public URL.
+const CHALLENGE: &str = "Bearer realm=\"herald\", resource_metadata=\"http://localhost:8080/.well-known/oauth-protected-resource/.well-known/mercure\"";
+const INVALID: &str = "Bearer realm=\"herald\", error=\"invalid_token\", resource_metadata=\"http://localhost:8080/.well-known/oauth-protected-resource/.well-known/mercure\"";
 const SCOPE: &str = "Bearer realm=\"herald\", error=\"insufficient_scope\"";
 const BAD_REQUEST: &str = "Bearer realm=\"herald\", error=\"invalid_request\"";
 

@@ -14,6 +14,9 @@ pub enum KeyMaterial {
     Secret(Vec<u8>),
     /// A PEM-encoded public key (or certificate-less SPKI / PKCS#1 RSA key).
     Pem(Vec<u8>),
+    /// The public keys of the JWK Set at this URL (`--jwt-jwks-url`), chosen by each token's
+    /// `kid`.
+    Jwks(url::Url),
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -21,6 +24,7 @@ impl std::fmt::Debug for KeyMaterial {
         match self {
             Self::Secret(_) => f.write_str("Secret(..)"),
             Self::Pem(_) => f.write_str("Pem(..)"),
+            Self::Jwks(url) => write!(f, "Jwks({:?})", url.as_str()),
         }
     }
 }
@@ -79,18 +83,20 @@ impl std::fmt::Debug for VerifyingKey {
     }
 }
 
+/// The algorithm `--jwt-alg` names, if any.
+pub(super) fn named_algorithm(name: Option<&str>) -> Result<Option<Algorithm>, String> {
+    name.map(|name| {
+        name.parse::<Algorithm>().map_err(|_| {
+            format!("unknown JWT algorithm {name:?}: use HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA")
+        })
+    })
+    .transpose()
+}
+
 impl VerifyingKey {
     /// Parses the key and checks that the algorithm suits it; the error says what to fix.
     pub(super) fn new(config: &KeyConfig) -> Result<Self, String> {
-        let named = config
-            .algorithm
-            .as_deref()
-            .map(|name| {
-                name.parse::<Algorithm>().map_err(|_| {
-                    format!("unknown JWT algorithm {name:?}: use HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA")
-                })
-            })
-            .transpose()?;
+        let named = named_algorithm(config.algorithm.as_deref())?;
         match &config.material {
             KeyMaterial::Secret(secret) => {
                 if secret.is_empty() {
@@ -105,6 +111,7 @@ impl VerifyingKey {
                 Ok(Self { key: DecodingKey::from_secret(secret), algorithm })
             }
             KeyMaterial::Pem(pem) => Self::from_pem(pem, named),
+            KeyMaterial::Jwks(url) => Err(format!("the JWK Set at {url} is not one key")),
         }
     }
 

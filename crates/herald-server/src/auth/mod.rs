@@ -4,8 +4,11 @@
 //! from the `Authorization: Bearer` header, else from the `mercureAuthorization` (or
 //! `__Secure-mercure_access_token`) cookie, else, only when enabled, from the `authorization`
 //! query parameter. It must be signed with the role's key and the one algorithm configured for
-//! it (`keys.rs`); `exp` and `nbf` are enforced when present, `aud` and `iss` when configured. Its
-//! rights come from the `authorization_details` or legacy `mercure` claim (`claims.rs`).
+//! it (`keys.rs`), or with a key of the role's JWK Set (`jwks.rs`: fetched from a URL, the key
+//! chosen by the token's `kid`, refreshed in the background and when a token names a key the set
+//! lacks); `exp` and `nbf` are enforced when present, `aud` and `iss` when configured (with
+//! `--authorization-server`, `iss` must be one of them). Its rights come from the
+//! `authorization_details` or legacy `mercure` claim (`claims.rs`).
 //!
 //! - Publishing needs a token granting `publish` on every topic of the update. A token from a
 //!   cookie must also come with an allowed `Origin` (or `Referer`), so another site cannot make
@@ -17,19 +20,23 @@
 //!   subscriber reads public updates. Only for trusted networks; the hub warns at start.
 //!
 //! Failures answer as RFC 6750 says: 401 with a `WWW-Authenticate: Bearer` challenge when no
-//! token came, 401 `invalid_token` when it failed validation (the reason is logged, not told),
+//! token came, 401 `invalid_token` when it failed validation (the reason is logged, not told,
+//! except which key of a JWK Set was missing),
 //! 403 `insufficient_scope` when it does not grant the operation, 400 `invalid_request` when
 //! the `Authorization` header is malformed.
 
 mod claims;
+mod jwks;
 mod keys;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
 use herald_core::{Matcher, ReadAccess};
-use jsonwebtoken::Validation;
+use jsonwebtoken::{Algorithm, Validation};
 use url::Url;
 
 use crate::config::ConfigError;
@@ -64,6 +71,8 @@ pub(crate) enum AuthError {
     MissingToken(Role),
     /// The token failed validation (401 `invalid_token`); the reason is logged, not told.
     InvalidToken,
+    /// No key of the role's JWK Set is the token's (401 `invalid_token`); says why.
+    UnknownKey(String),
     /// The token is valid but expired since it was checked (401 `invalid_token`).
     Expired,
     /// The `Authorization` header is not `Bearer <token>` (400 `invalid_request`).
@@ -90,6 +99,7 @@ impl std::fmt::Display for AuthError {
                 "subscribing needs a token: send Authorization: Bearer <JWT> or the mercureAuthorization cookie",
             ),
             Self::InvalidToken => f.write_str("invalid token"),
+            Self::UnknownKey(why) => f.write_str(why),
             Self::Expired => f.write_str("token expired: reconnect with a new one"),
             Self::MalformedHeader => f.write_str("malformed Authorization header: send `Authorization: Bearer <JWT>`"),
             Self::InsufficientScope { topic } => write!(f, "the token does not allow publishing to {topic:?}"),
@@ -120,6 +130,11 @@ pub struct AuthConfig {
     /// File holding the JWT key: a PEM public key (RSA, EC or Ed25519) or an HMAC secret.
     #[arg(long, env = "HERALD_JWT_KEY_FILE", value_name = "FILE", group = "jwt_key_source")]
     pub jwt_key_file: Option<PathBuf>,
+    /// URL of a JWK Set (e.g. an authorization server's `jwks_uri`) whose public keys verify
+    /// both publishers' and subscribers' JWTs, each token's key chosen by its `kid`. Fetched at
+    /// start (the hub does not start without it) and refreshed in the background.
+    #[arg(long, env = "HERALD_JWT_JWKS_URL", value_name = "URL", group = "jwt_key_source")]
+    pub jwt_jwks_url: Option<Url>,
     /// The one JWT algorithm accepted, e.g. HS256, RS256, ES256, EdDSA; unset, HS256 for a
     /// secret, else the usual one for the PEM key's kind.
     #[arg(long, env = "HERALD_JWT_ALG", value_name = "ALG")]
@@ -136,6 +151,9 @@ pub struct AuthConfig {
     /// File holding the publishers' key (PEM public key or secret).
     #[arg(long, env = "HERALD_PUBLISHER_JWT_KEY_FILE", value_name = "FILE", group = "publisher_jwt_key_source")]
     pub publisher_jwt_key_file: Option<PathBuf>,
+    /// URL of the JWK Set verifying publishers' tokens, when it differs from --jwt-jwks-url.
+    #[arg(long, env = "HERALD_PUBLISHER_JWT_JWKS_URL", value_name = "URL", group = "publisher_jwt_key_source")]
+    pub publisher_jwt_jwks_url: Option<Url>,
     /// Subscribers' key, when it differs from --jwt-key (recommended).
     #[arg(
         long,
@@ -148,6 +166,20 @@ pub struct AuthConfig {
     /// File holding the subscribers' key (PEM public key or secret).
     #[arg(long, env = "HERALD_SUBSCRIBER_JWT_KEY_FILE", value_name = "FILE", group = "subscriber_jwt_key_source")]
     pub subscriber_jwt_key_file: Option<PathBuf>,
+    /// URL of the JWK Set verifying subscribers' tokens, when it differs from --jwt-jwks-url.
+    #[arg(long, env = "HERALD_SUBSCRIBER_JWT_JWKS_URL", value_name = "URL", group = "subscriber_jwt_key_source")]
+    pub subscriber_jwt_jwks_url: Option<Url>,
+    /// How often JWK Sets are fetched again. A token naming a `kid` the set lacks also has it
+    /// fetched at once (at most once every 10s), so rotated keys work without a restart; a
+    /// failed fetch keeps the keys loaded.
+    #[arg(
+        long,
+        env = "HERALD_JWT_JWKS_REFRESH",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "5m"
+    )]
+    pub jwt_jwks_refresh: Duration,
     /// Run without a publisher key on a non-loopback address, letting anyone who reaches the
     /// hub publish (trusted networks only; on 127.0.0.1 the hub runs open without it).
     #[arg(long, env = "HERALD_NO_AUTH")]
@@ -165,6 +197,17 @@ pub struct AuthConfig {
     /// Require tokens to have exactly this issuer in `iss`.
     #[arg(id = "jwt_issuer", long = "jwt-issuer", env = "HERALD_JWT_ISSUER", value_name = "ISSUER")]
     pub issuer: Option<String>,
+    /// Issuer identifier of an OAuth 2.0 authorization server issuing tokens for the hub
+    /// (repeatable or comma-separated), advertised in the hub's protected resource metadata;
+    /// tokens must then have one of them in `iss` (unless --jwt-issuer names the one).
+    #[arg(
+        id = "authorization_servers",
+        long = "authorization-server",
+        env = "HERALD_AUTHORIZATION_SERVERS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub authorization_servers: Vec<Issuer>,
     /// Verifies publishers' tokens (built by validation); `None` leaves publishing open.
     #[arg(skip)]
     pub publisher_key: Option<KeyConfig>,
@@ -172,6 +215,28 @@ pub struct AuthConfig {
     /// anonymous.
     #[arg(skip)]
     pub subscriber_key: Option<KeyConfig>,
+}
+
+/// An authorization server's issuer identifier: an absolute URL, kept as written (tokens' `iss`
+/// must equal it exactly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer(pub String);
+
+impl std::str::FromStr for Issuer {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match Url::parse(text) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => Ok(Self(text.to_owned())),
+            _ => Err(format!("`{text}` is not an issuer identifier: write its URL, e.g. https://auth.example.com")),
+        }
+    }
+}
+
+impl std::fmt::Display for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl Default for AuthConfig {
@@ -183,31 +248,51 @@ impl Default for AuthConfig {
 impl AuthConfig {
     /// Reads the key files and fills in `publisher_key` and `subscriber_key` from the settings.
     pub(crate) fn load_keys(&mut self) -> Result<(), ConfigError> {
-        let key = |flag: &'static str, secret: &Option<Secret>, file: &Option<PathBuf>| match (secret, file) {
-            (Some(_), Some(_)) => Err(ConfigError::KeyTwice(flag)),
-            (Some(Secret(secret)), None) => Ok(Some(KeyConfig {
+        let key = |prefix: &'static str, secret: &Option<Secret>, file: &Option<PathBuf>, jwks: &Option<Url>| match (
+            secret, file, jwks,
+        ) {
+            (Some(_), Some(_), _) => Err(ConfigError::KeyTwice(match prefix {
+                "publisher-jwt" => "publisher-jwt-key",
+                "subscriber-jwt" => "subscriber-jwt-key",
+                _ => "jwt-key",
+            })),
+            (Some(_), None, Some(_)) | (None, Some(_), Some(_)) => Err(ConfigError::KeyAndJwks(prefix)),
+            (Some(Secret(secret)), None, None) => Ok(Some(KeyConfig {
                 material: KeyMaterial::Secret(secret.as_bytes().to_vec()),
                 algorithm: self.jwt_alg.clone(),
             })),
-            (None, Some(path)) => KeyConfig::from_file(path, self.jwt_alg.clone())
+            (None, Some(path), None) => KeyConfig::from_file(path, self.jwt_alg.clone())
                 .map(Some)
                 .map_err(|source| ConfigError::KeyFile { path: path.clone(), source }),
-            (None, None) => Ok(None),
+            (None, None, Some(url)) => {
+                Ok(Some(KeyConfig { material: KeyMaterial::Jwks(url.clone()), algorithm: self.jwt_alg.clone() }))
+            }
+            (None, None, None) => Ok(None),
         };
-        let shared = key("jwt-key", &self.jwt_key, &self.jwt_key_file)?;
-        let publisher = key("publisher-jwt-key", &self.publisher_jwt_key, &self.publisher_jwt_key_file)?;
-        let subscriber = key("subscriber-jwt-key", &self.subscriber_jwt_key, &self.subscriber_jwt_key_file)?;
+        let shared = key("jwt", &self.jwt_key, &self.jwt_key_file, &self.jwt_jwks_url)?;
+        let publisher =
+            key("publisher-jwt", &self.publisher_jwt_key, &self.publisher_jwt_key_file, &self.publisher_jwt_jwks_url)?;
+        let subscriber = key(
+            "subscriber-jwt",
+            &self.subscriber_jwt_key,
+            &self.subscriber_jwt_key_file,
+            &self.subscriber_jwt_jwks_url,
+        )?;
         self.publisher_key = publisher.or_else(|| shared.clone());
         self.subscriber_key = subscriber.or(shared);
         Ok(())
     }
 }
 
-/// A role's key and checks.
+/// A role's keys and checks.
+// Two per hub, at most: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-struct Verifier {
-    key: VerifyingKey,
-    validation: Validation,
+enum Verifier {
+    /// One key, configured.
+    Key { key: VerifyingKey, validation: Validation },
+    /// The keys of a JWK Set, each with its checks.
+    Jwks(Arc<jwks::Jwks>),
 }
 
 /// Where the token came from.
@@ -301,30 +386,98 @@ pub(crate) struct Authorizer {
     hub_url: Url,
     /// Origins a cookie-carried publish may come from.
     publish_origins: Vec<String>,
+    /// The JWK Sets the roles' keys come from, each once.
+    jwks: Vec<Arc<jwks::Jwks>>,
+    /// How often they are fetched again.
+    jwks_refresh: Duration,
 }
 
 impl Authorizer {
-    /// Builds the authorizer; the error says which key is unusable and why.
+    /// Builds the authorizer, fetching the JWK Sets it is configured with; the error says which
+    /// key is unusable and why.
     pub(crate) fn new(config: &AuthConfig, hub_url: &Url, cors_origins: &[String]) -> Result<Self, String> {
-        let verifier = |key: &Option<KeyConfig>, role: &str| {
-            key.as_ref()
-                .map(|key| {
-                    let key = VerifyingKey::new(key).map_err(|e| format!("{role} JWT key: {e}"))?;
-                    Ok::<_, String>(Verifier { validation: validation(&key, config), key })
-                })
-                .transpose()
+        let mut sets: Vec<Arc<jwks::Jwks>> = Vec::new();
+        let mut verifier = |key: &Option<KeyConfig>, role: &str| {
+            let Some(key) = key else {
+                return Ok(None);
+            };
+            if let KeyMaterial::Jwks(url) = &key.material {
+                if let Some(set) = sets.iter().find(|set| set.url() == url) {
+                    return Ok(Some(Verifier::Jwks(set.clone())));
+                }
+                let named =
+                    keys::named_algorithm(key.algorithm.as_deref()).map_err(|e| format!("{role} JWT keys: {e}"))?;
+                let flag = if config.publisher_jwt_jwks_url.as_ref() == Some(url) {
+                    "--publisher-jwt-jwks-url"
+                } else if config.subscriber_jwt_jwks_url.as_ref() == Some(url) {
+                    "--subscriber-jwt-jwks-url"
+                } else {
+                    "--jwt-jwks-url"
+                };
+                let set = jwks::Jwks::load(url, named, validation(Algorithm::RS256, config))
+                    .map_err(|e| format!("cannot use the JWK Set at {url} ({flag}): {e}"))?;
+                sets.push(set.clone());
+                return Ok(Some(Verifier::Jwks(set)));
+            }
+            let key = VerifyingKey::new(key).map_err(|e| format!("{role} JWT key: {e}"))?;
+            Ok::<_, String>(Some(Verifier::Key { validation: validation(key.algorithm, config), key }))
         };
+        let publisher = verifier(&config.publisher_key, "publisher")?;
+        let subscriber = verifier(&config.subscriber_key, "subscriber")?;
         let mut publish_origins: Vec<String> =
             cors_origins.iter().filter(|o| *o != "*").map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
         publish_origins.push(hub_url.origin().ascii_serialization().to_ascii_lowercase());
         Ok(Self {
-            publisher: verifier(&config.publisher_key, "publisher")?,
-            subscriber: verifier(&config.subscriber_key, "subscriber")?,
+            publisher,
+            subscriber,
             anonymous: config.anonymous,
             query_param: config.query_param,
             hub_url: hub_url.clone(),
             publish_origins,
+            jwks: sets,
+            jwks_refresh: config.jwt_jwks_refresh,
         })
+    }
+
+    /// Starts refreshing the JWK Sets every `--jwt-jwks-refresh`. Must be called inside a Tokio
+    /// runtime, once.
+    pub(crate) fn spawn_key_refresh(&self) {
+        for set in &self.jwks {
+            tokio::spawn(set.clone().keep_fresh(self.jwks_refresh));
+        }
+    }
+
+    /// Before the rights of a request are read: when its token names a `kid` that no JWK Set of
+    /// the hub holds, has the sets fetched again at once (see `jwks.rs` for the limit), and
+    /// waits for that, so that a key the issuer just added verifies it.
+    pub(crate) async fn load_named_key(&self, headers: &HeaderMap, query: Option<&str>) {
+        if self.jwks.is_empty() {
+            return;
+        }
+        let Ok(Some((token, _))) = self.token(headers, query) else {
+            return;
+        };
+        let Some(kid) = jsonwebtoken::decode_header(&token).ok().and_then(|header| header.kid) else {
+            return;
+        };
+        if self.jwks.iter().any(|set| set.current().has(&kid)) {
+            return;
+        }
+        for set in &self.jwks {
+            set.refresh_for(&kid).await;
+        }
+    }
+
+    /// The URL of the one JWK Set verifying both roles' tokens, if that is how they are verified.
+    pub(crate) fn shared_jwks_url(&self) -> Option<&Url> {
+        match (&self.publisher, &self.subscriber) {
+            (Some(Verifier::Jwks(publisher)), Some(Verifier::Jwks(subscriber)))
+                if Arc::ptr_eq(publisher, subscriber) =>
+            {
+                Some(publisher.url())
+            }
+            _ => None,
+        }
     }
 
     /// True when anyone may publish (no publisher key configured).
@@ -410,8 +563,20 @@ impl Authorizer {
             crate::metrics::auth_failed("invalid_token");
             AuthError::InvalidToken
         };
-        let data = jsonwebtoken::decode::<claims::Claims>(token, &verifier.key.key, &verifier.validation)
-            .map_err(|e| invalid(e.to_string()))?;
+        let data = match verifier {
+            Verifier::Key { key, validation } => jsonwebtoken::decode::<claims::Claims>(token, &key.key, validation),
+            Verifier::Jwks(set) => {
+                let header = jsonwebtoken::decode_header(token).map_err(|e| invalid(e.to_string()))?;
+                let keys = set.current();
+                let key = keys.select(&header).map_err(|miss| {
+                    tracing::debug!("token refused: {miss}");
+                    crate::metrics::auth_failed("invalid_token");
+                    AuthError::UnknownKey(miss.to_string())
+                })?;
+                jsonwebtoken::decode::<claims::Claims>(token, &key.key, &key.validation)
+            }
+        }
+        .map_err(|e| invalid(e.to_string()))?;
         if let Some(typ) = &data.header.typ {
             let typ = typ.to_ascii_lowercase();
             let typ = typ.strip_prefix("application/").unwrap_or(&typ);
@@ -437,8 +602,9 @@ impl Authorizer {
     }
 }
 
-fn validation(key: &VerifyingKey, config: &AuthConfig) -> Validation {
-    let mut validation = Validation::new(key.algorithm);
+/// The checks of a token verified with a key for `algorithm`.
+fn validation(algorithm: Algorithm, config: &AuthConfig) -> Validation {
+    let mut validation = Validation::new(algorithm);
     validation.required_spec_claims = HashSet::new();
     validation.leeway = LEEWAY_SECS;
     validation.validate_nbf = true;
@@ -449,8 +615,13 @@ fn validation(key: &VerifyingKey, config: &AuthConfig) -> Validation {
         }
         None => validation.validate_aud = false,
     }
-    if let Some(issuer) = &config.issuer {
-        validation.set_issuer(&[issuer]);
+    let servers: Vec<&str> = config.authorization_servers.iter().map(|server| server.0.as_str()).collect();
+    match (&config.issuer, servers.is_empty()) {
+        (Some(issuer), _) => validation.set_issuer(&[issuer]),
+        (None, false) => validation.set_issuer(&servers),
+        (None, true) => {}
+    }
+    if validation.iss.is_some() {
         validation.required_spec_claims.insert("iss".into());
     }
     validation

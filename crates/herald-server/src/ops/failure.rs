@@ -238,7 +238,9 @@ impl AuthError {
     /// The class of answer.
     pub(crate) fn kind(&self) -> FailureKind {
         match self {
-            Self::MissingToken(_) | Self::InvalidToken | Self::Expired => FailureKind::Unauthorized,
+            Self::MissingToken(_) | Self::InvalidToken | Self::UnknownKey(_) | Self::Expired => {
+                FailureKind::Unauthorized
+            }
             Self::MalformedHeader => FailureKind::BadRequest,
             Self::InsufficientScope { .. } | Self::CookieOrigin { .. } => FailureKind::Forbidden,
         }

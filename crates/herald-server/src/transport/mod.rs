@@ -53,6 +53,7 @@ pub(crate) async fn subscribe(
     uri: Uri,
     upgrade: Result<ws::Upgrade, ws::NotUpgrade>,
 ) -> Result<Response, ApiError> {
+    state.auth.load_named_key(&headers, uri.query()).await;
     if let Ok(upgrade) = upgrade {
         let client = client.map(|Extension(ClientAddr(ip))| ip);
         return ws::upgrade(upgrade, &headers, uri.query(), client, state);

@@ -35,6 +35,7 @@ pub(crate) async fn handle(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
+    state.auth.load_named_key(&headers, uri.query()).await;
     let publisher =
         Publisher::new(state.auth.publisher(&headers, uri.query()), client.map(|Extension(ClientAddr(ip))| ip));
     let admitted = ops::admit(&state, &publisher)?;

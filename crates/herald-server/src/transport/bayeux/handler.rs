@@ -148,7 +148,9 @@ fn session_of(request: &Request<'_>, message: &Message) -> Result<Arc<Session>, 
 /// client may subscribe without publishing, or publish without reading).
 fn invalid_token(result: &Result<impl Sized, AuthError>) -> Option<&AuthError> {
     match result {
-        Err(e @ (AuthError::InvalidToken | AuthError::Expired | AuthError::MalformedHeader)) => Some(e),
+        Err(
+            e @ (AuthError::InvalidToken | AuthError::UnknownKey(_) | AuthError::Expired | AuthError::MalformedHeader),
+        ) => Some(e),
         _ => None,
     }
 }
@@ -176,6 +178,7 @@ async fn handshake(request: &Request<'_>, message: &Message) -> Result<Reply, Fa
             .ok_or_else(|| Failure::new(400, "ext.herald.token", "the token must be a string"))?;
         headers.insert(header::AUTHORIZATION, value);
     }
+    state.auth.load_named_key(&headers, None).await;
     let read = state.auth.subscriber(&headers, None);
     let publish = state.auth.publisher(&headers, None);
     if let Some(e) = invalid_token(&read).or(invalid_token(&publish)) {
