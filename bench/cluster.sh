@@ -30,7 +30,7 @@ fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -94,4 +94,7 @@ for engine in $engines; do
   echo "== $engine: $subscribers SSE subscribers on $two, $messages messages published on $one by $publishers publisher(s)"
   "$herald" bench --url "http://$two" --control "http://$one" -n "$subscribers" -m "$messages" \
     --publishers "$publishers" "${pid_args[@]}" --no-progress --log warn
+  # This engine's processes end before the next run starts.
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  pids=()
 done
