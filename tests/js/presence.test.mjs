@@ -178,3 +178,45 @@ test('the subscriptions API refuses without rights and answers 404 for what does
   const empty = await (await api(`${API}/exact/${encodeURIComponent('/nobody')}`)).json();
   assert.deepEqual(empty.subscriptions, []);
 });
+
+test('a Bayeux session is present on its channel, across its connects, and leaves once it ends', async () => {
+  const cometd = new URL('/cometd', hub.url);
+  const post = async (messages) => (await fetch(cometd, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messages) })).json();
+  const [shake] = await post([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
+  assert.equal(shake.successful, true, JSON.stringify(shake));
+  const clientId = shake.clientId;
+  const [subscribed] = await post([{ channel: '/meta/subscribe', clientId, subscription: '/room/bayeux' }]);
+  assert.equal(subscribed.successful, true, JSON.stringify(subscribed));
+  const connect = () => post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling', advice: { timeout: 0 } }]);
+  await connect();
+  const [joined] = await waitForEvents('/room/bayeux', 1, 'the Bayeux session to join');
+  assert.equal(joined.match_type, 'channel');
+  assert.notEqual(joined.subscriber, clientId, 'the client id (its credential) is not shown');
+  for (let i = 0; i < 3; i++) await connect();
+  assert.equal((await eventsAbout('/room/bayeux')).length, 1, 'no leave between two connects');
+  await post([{ channel: '/meta/disconnect', clientId }]);
+  const events = await waitForEvents('/room/bayeux', 2, 'the Bayeux session to leave');
+  assert.deepEqual(events.map((e) => e.active), [true, false]);
+});
+
+test('a WebSocket that stops answering pings leaves at the ping timeout', async () => {
+  const quick = await startHub(['--subscriptions', '--jwt-key', KEY, '--anonymous', '--heartbeat', '200ms']);
+  try {
+    const url = new URL('/.well-known/mercure', quick.url);
+    url.protocol = 'ws:';
+    const mute = await openSocket(url, { autoPong: false });
+    const ack = await mute.request({ type: 'subscribe', match: '/room/mute' });
+    assert.equal(ack.type, 'ack');
+    const collection = new URL(`${API}/exact/${encodeURIComponent('/room/mute')}?count`, quick.url);
+    const count = async () => (await (await fetch(collection, { headers: { authorization: `Bearer ${WATCHER}` } })).json()).count;
+    assert.equal(await count(), 1, 'present while the socket is open');
+    const closed = new Promise((resolve) => mute.socket.once('close', resolve));
+    await closed;
+    let left = false;
+    const deadline = Date.now() + 5000;
+    while (!(left = (await count()) === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(left, 'gone once the hub closed the silent socket');
+  } finally {
+    quick.stop();
+  }
+});
