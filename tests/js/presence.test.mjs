@@ -220,3 +220,38 @@ test('a WebSocket that stops answering pings leaves at the ping timeout', async 
     quick.stop();
   }
 });
+
+test('with --subscriptions-coalesce, a crowd joining and leaving is a few summary events with the count', async () => {
+  const coalescing = await startHub(['--subscriptions', '--subscriptions-coalesce', '300ms', '--jwt-key', KEY, '--jwt-query-param', '--anonymous']);
+  const sources = [];
+  try {
+    const watch = new URL('/.well-known/mercure', coalescing.url);
+    watch.searchParams.set('match_urlpattern', `${API}/:type/:match`);
+    watch.searchParams.set('authorization', WATCHER);
+    const summaries = [];
+    const watcher = new EventSource(watch);
+    sources.push(watcher);
+    watcher.addEventListener('mercure', (e) => {
+      const doc = JSON.parse(e.data);
+      if (doc.match === '/stadium') summaries.push(doc);
+    });
+    await new Promise((resolve) => { watcher.onopen = resolve; });
+    const crowd = 30;
+    const url = new URL('/.well-known/mercure', coalescing.url);
+    url.searchParams.set('match', '/stadium');
+    for (let i = 0; i < crowd; i++) sources.push(new EventSource(url));
+    const joined = () => summaries.reduce((n, s) => n + s.joined, 0);
+    await waitFor(() => joined() === crowd, 10000, 'the crowd in the summaries');
+    assert.ok(summaries.length < crowd / 2, `${summaries.length} summaries for ${crowd} joins`);
+    assert.equal(summaries.at(-1).count, crowd);
+    assert.equal(summaries[0].type, 'subscriptions');
+    assert.equal(summaries[0].id, `${API}/exact/%2Fstadium`);
+    const before = summaries.length;
+    for (const source of sources.splice(1)) source.close();
+    await waitFor(() => summaries.at(-1).count === 0, 10000, 'the crowd to leave');
+    assert.equal(summaries.slice(before).reduce((n, s) => n + s.left, 0), crowd);
+  } finally {
+    for (const source of sources) source.close();
+    coalescing.stop();
+  }
+});

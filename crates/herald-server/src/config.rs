@@ -197,6 +197,17 @@ pub struct ServerConfig {
         default_value = "10s"
     )]
     pub presence_window: Duration,
+    /// With --subscriptions: instead of one event per subscription that starts or ends, publish
+    /// at most one summary event per topic matcher and interval, on the matcher's collection
+    /// (`/.well-known/mercure/subscriptions/{match_type}/{match}`), with its subscriber count
+    /// and how many joined and left: for rooms with thousands of spectators. `0` is off.
+    #[arg(
+        long,
+        env = "HERALD_SUBSCRIPTIONS_COALESCE",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration
+    )]
+    pub subscriptions_coalesce: Option<Duration>,
     /// Serve a WebSocket echo endpoint at /ws-echo, for protocol conformance tests only.
     #[arg(long, hide = true)]
     pub ws_echo: bool,

@@ -160,7 +160,7 @@ impl AppState {
         let presence = match (config.subscriptions, tokio::runtime::Handle::try_current()) {
             (false, _) => None,
             (true, Ok(runtime)) => {
-                let events = presence::events::start(hub.clone(), &runtime);
+                let events = presence::events::start(hub.clone(), &runtime, config.subscriptions_coalesce);
                 let presence = presence::Presence::new(Some(events), config.presence_window);
                 presence::start_sweeper(&presence, &runtime);
                 Some(presence)

@@ -9,6 +9,7 @@
 //! stays exact.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use herald_core::{Hub, Update};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -64,45 +65,128 @@ pub(crate) fn document(hub_path: &str, active: &Active, is_active: bool) -> Valu
     doc
 }
 
+/// One join or leave: the subscription, whether it starts, and how many subscribers its matcher
+/// has right after.
+type Change = (Active, bool, usize);
+
 /// Where joins and leaves go to be published.
 #[derive(Debug)]
 pub(crate) struct Sink {
-    tx: mpsc::Sender<(Active, bool)>,
+    tx: mpsc::Sender<Change>,
 }
 
 impl Sink {
-    /// Queues `changes` (all starting when `active`, else all ending), dropping what does not fit.
-    pub(crate) fn send(&self, changes: Vec<Active>, active: bool) {
-        for change in changes {
-            if self.tx.try_send((change, active)).is_err() {
+    /// Queues `changes` (each with its matcher's count after it; all starting when `active`,
+    /// else all ending), dropping what does not fit.
+    pub(crate) fn send(&self, changes: Vec<(Active, usize)>, active: bool) {
+        for (change, count) in changes {
+            if self.tx.try_send((change, active, count)).is_err() {
                 crate::metrics::subscription_event_dropped();
             }
         }
     }
 }
 
-/// Starts the task that publishes subscription events on `hub`; it ends when the sink is dropped.
-pub(crate) fn start(hub: Arc<Hub>, runtime: &tokio::runtime::Handle) -> Sink {
-    let (tx, mut rx) = mpsc::channel::<(Active, bool)>(QUEUE);
+/// A hub event in the reserved namespace: private, typed `mercure`.
+fn hub_event(topic: String, data: &Value) -> herald_core::ValidUpdate {
+    let update = Update {
+        topics: vec![topic],
+        data: data.to_string(),
+        private: true,
+        event_type: Some("mercure".into()),
+        ..Update::default()
+    };
+    update.into_hub_event()
+}
+
+/// What changed on one matcher during a coalescing interval.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// Subscribers at the end of the interval.
+    pub count: usize,
+    pub joined: usize,
+    pub left: usize,
+}
+
+/// The summary event of `matcher`: on its collection's path, `{"id", "type": "subscriptions",
+/// "match_type", "match", "count", "joined", "left"}`.
+pub(crate) fn summary_document(hub_path: &str, matcher: &MatcherKey, summary: Summary) -> Value {
+    json!({
+        "id": matcher_path(hub_path, matcher),
+        "type": "subscriptions",
+        "match_type": matcher.match_type,
+        "match": &*matcher.value,
+        "count": summary.count,
+        "joined": summary.joined,
+        "left": summary.left,
+    })
+}
+
+/// Adds `changes` to the interval's summaries.
+pub(crate) fn summarize(summaries: &mut std::collections::HashMap<MatcherKey, Summary>, changes: &mut Vec<Change>) {
+    for (active, starts, count) in changes.drain(..) {
+        let summary = summaries.entry(active.matcher).or_default();
+        if starts {
+            summary.joined += 1;
+        } else {
+            summary.left += 1;
+        }
+        summary.count = count;
+    }
+}
+
+/// Starts the task that publishes subscription events on `hub`; it ends when the sink is
+/// dropped. With `coalesce`, it publishes instead, at most once per interval and matcher, one
+/// summary event of what changed (for rooms where thousands come and go).
+pub(crate) fn start(hub: Arc<Hub>, runtime: &tokio::runtime::Handle, coalesce: Option<Duration>) -> Sink {
+    let (tx, mut rx) = mpsc::channel::<Change>(QUEUE);
     runtime.spawn(async move {
         let hub_path = hub.config().hub_url.path().trim_end_matches('/').to_owned();
         let mut changes = Vec::with_capacity(BATCH);
-        while rx.recv_many(&mut changes, BATCH).await > 0 {
-            let updates = changes
-                .drain(..)
-                .map(|(active, is_active)| {
-                    let update = Update {
-                        topics: vec![topic(&hub_path, &active)],
-                        data: document(&hub_path, &active, is_active).to_string(),
-                        private: true,
-                        event_type: Some("mercure".into()),
-                        ..Update::default()
-                    };
-                    update.into_hub_event()
-                })
-                .collect();
-            if let Err(e) = hub.publish_batch_valid(updates).await {
-                tracing::warn!("publishing subscription events failed: {e}");
+        let publish = |updates: Vec<herald_core::ValidUpdate>| {
+            let hub = hub.clone();
+            async move {
+                if let Err(e) = hub.publish_batch_valid(updates).await {
+                    tracing::warn!("publishing subscription events failed: {e}");
+                }
+            }
+        };
+        // A zero interval means none (and `interval` wants a period).
+        let Some(every) = coalesce.filter(|every| !every.is_zero()) else {
+            while rx.recv_many(&mut changes, BATCH).await > 0 {
+                let updates = changes
+                    .drain(..)
+                    .map(|(active, starts, _)| {
+                        hub_event(topic(&hub_path, &active), &document(&hub_path, &active, starts))
+                    })
+                    .collect();
+                publish(updates).await;
+            }
+            return;
+        };
+        let mut summaries = std::collections::HashMap::new();
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Changes are summed up as they come; each tick publishes what the interval summed.
+            let (flush, open) = tokio::select! {
+                received = rx.recv_many(&mut changes, BATCH) => {
+                    summarize(&mut summaries, &mut changes);
+                    (received == 0, received > 0)
+                }
+                _ = tick.tick() => (true, true),
+            };
+            if flush && !summaries.is_empty() {
+                let updates = summaries
+                    .drain()
+                    .map(|(matcher, summary)| {
+                        hub_event(matcher_path(&hub_path, &matcher), &summary_document(&hub_path, &matcher, summary))
+                    })
+                    .collect();
+                publish(updates).await;
+            }
+            if !open {
+                return;
             }
         }
     });
@@ -131,6 +215,33 @@ mod tests {
         });
         assert_eq!(document("/.well-known/mercure", &active, true), expected);
         assert_eq!(topic("/.well-known/mercure", &active), expected["id"].as_str().unwrap());
+    }
+
+    #[test]
+    fn an_interval_sums_up_to_one_summary_per_matcher_with_the_last_count() {
+        let on = |m: &str, s: &str| Active {
+            matcher: MatcherKey { match_type: "exact", value: m.into() },
+            subscriber: s.into(),
+            payload: None,
+        };
+        let mut changes = vec![
+            (on("/room", "a"), true, 1),
+            (on("/room", "b"), true, 2),
+            (on("/hall", "a"), true, 1),
+            (on("/room", "a"), false, 1),
+        ];
+        let mut summaries = std::collections::HashMap::new();
+        summarize(&mut summaries, &mut changes);
+        assert!(changes.is_empty());
+        let room = MatcherKey { match_type: "exact", value: "/room".into() };
+        assert_eq!(summaries[&room], Summary { count: 1, joined: 2, left: 1 });
+        assert_eq!(summaries.len(), 2);
+        let doc = summary_document("/.well-known/mercure", &room, summaries[&room]);
+        assert_eq!(
+            doc,
+            json!({"id": "/.well-known/mercure/subscriptions/exact/%2Froom", "type": "subscriptions", "match_type": "exact",
+                   "match": "/room", "count": 1, "joined": 2, "left": 1})
+        );
     }
 
     #[test]

@@ -131,19 +131,21 @@ impl Presence {
                     .is_some_and(|e| e.uses == 0 && e.lingers_until.is_some_and(|until| until <= now));
                 if over {
                     let payload = subscribers.remove(&subscriber).and_then(|e| e.payload);
+                    let left = subscribers.len();
                     if subscribers.is_empty() {
                         state.by_matcher.remove(&key);
                     }
-                    ended.push(Active { matcher: key, subscriber, payload });
+                    ended.push((Active { matcher: key, subscriber, payload }, left));
                 }
             }
             let window = self.window;
             state.handles.retain(|_, (_, used)| now.saturating_duration_since(*used) <= window * 2);
         }
+        let actives = ended.iter().map(|(active, _)| active.clone()).collect();
         if let Some(events) = &self.events {
-            events.send(ended.clone(), false);
+            events.send(ended, false);
         }
-        ended
+        actives
     }
 
     /// Records `subscriber` as using each of `matchers` (each with the payload its token gives
@@ -175,11 +177,10 @@ impl Presence {
                 // Taken up again while lingering: still the same subscription, no event.
                 entry.lingers_until = None;
                 if fresh {
-                    started.push(Active {
-                        matcher: key.clone(),
-                        subscriber: subscriber.clone(),
-                        payload: payload.clone(),
-                    });
+                    let now = state.by_matcher.get(key).map_or(0, HashMap::len);
+                    let active =
+                        Active { matcher: key.clone(), subscriber: subscriber.clone(), payload: payload.clone() };
+                    started.push((active, now));
                 }
             }
         }
@@ -205,7 +206,8 @@ impl Presence {
                         state.lingering.push_back((until, key.clone(), subscriber.clone()));
                     } else if entry.uses == 0 {
                         let payload = subscribers.remove(subscriber).and_then(|e| e.payload);
-                        ended.push(Active { matcher: key.clone(), subscriber: subscriber.clone(), payload });
+                        let active = Active { matcher: key.clone(), subscriber: subscriber.clone(), payload };
+                        ended.push((active, subscribers.len()));
                     }
                 }
                 if subscribers.is_empty() {
