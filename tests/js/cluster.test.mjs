@@ -30,11 +30,11 @@ after(() => runCleanups(cleanups));
 
 let streams = 0;
 /** Three nodes on `engine`, on a stream of their own (so each test starts from an empty log). */
-async function startCluster(engine) {
+async function startCluster(engine, extra = []) {
   const url = engine.url(`t${++streams}_${process.pid}`);
   const nodes = [];
   for (let i = 0; i < 3; i++) {
-    const node = await startHub(['--store', url, '--jwt-key', KEY, '--jwt-query-param', '--anonymous', '--retry', '100ms', '--retry-jitter', '0']);
+    const node = await startHub(['--store', url, '--jwt-key', KEY, '--jwt-query-param', '--anonymous', '--retry', '100ms', '--retry-jitter', '0', ...extra]);
     cleanups.push(() => node.stop());
     nodes.push(node);
   }
@@ -229,6 +229,39 @@ for (const kind of ['redis', 'nats']) {
     assert.deepEqual(stream.data, numbers(0, 40));
     assert.deepEqual(socket.events.map((e) => e.data), numbers(0, 40));
     assert.equal(stream.opens, 1, 'the stream never had to reconnect');
+  });
+
+  test(`${kind}: presence answers for the whole cluster, and a node killed with SIGKILL leaves it`, async () => {
+    const engine = await startEngine(kind);
+    cleanups.push(() => engine.stop('SIGKILL'));
+    const nodes = await startCluster(engine, ['--subscriptions', '--presence-heartbeat', '300ms']);
+    const watcher = token('--subscribe', '*');
+    const count = async (node) => {
+      const url = new URL('/.well-known/mercure/subscriptions/exact/%2Flobby?count', node.url);
+      const response = await fetch(url, { headers: { authorization: `Bearer ${watcher}` } });
+      assert.equal(response.status, 200);
+      return (await response.json()).count;
+    };
+    const lobby = (node) => {
+      const url = new URL(node.hubUrl);
+      url.searchParams.set('match', '/lobby');
+      return url;
+    };
+    const onTwo = sse(lobby(nodes[1]));
+    const onThree = sse(lobby(nodes[2]));
+    await waitFor(() => onTwo.opens === 1 && onThree.opens === 1, 10000, 'the streams to open');
+    // Node 1 has no subscriber of its own: it answers for the others.
+    let seen = 0;
+    const deadline = Date.now() + 10000;
+    while ((seen = await count(nodes[0])) !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(seen, 2, 'both remote subscribers counted on node 1');
+    const listed = await (await fetch(new URL('/.well-known/mercure/subscriptions', nodes[0].url), { headers: { authorization: `Bearer ${watcher}` } })).json();
+    assert.equal(listed.subscriptions.filter((s) => s.match === '/lobby').length, 2);
+    process.kill(nodes[2].pid, 'SIGKILL');
+    const gone = Date.now() + 10000;
+    while ((seen = await count(nodes[0])) !== 1 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(seen, 1, 'the killed node\'s subscriber left the cluster\'s presence');
+    assert.equal(await count(nodes[1]), 1);
   });
 
   test(`${kind}: a node whose engine cannot be reached refuses to start, naming it`, async () => {

@@ -208,6 +208,16 @@ pub struct ServerConfig {
         value_parser = herald_core::config::parse_duration
     )]
     pub subscriptions_coalesce: Option<Duration>,
+    /// With --subscriptions on a shared log: how often this node publishes its subscriptions
+    /// for the others. A node not heard from for three of these leaves the cluster's presence.
+    #[arg(
+        long,
+        env = "HERALD_PRESENCE_HEARTBEAT",
+        value_name = "DURATION",
+        value_parser = herald_core::config::parse_duration,
+        default_value = "5s"
+    )]
+    pub presence_heartbeat: Duration,
     /// Serve a WebSocket echo endpoint at /ws-echo, for protocol conformance tests only.
     #[arg(long, hide = true)]
     pub ws_echo: bool,

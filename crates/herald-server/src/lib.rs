@@ -160,9 +160,15 @@ impl AppState {
         let presence = match (config.subscriptions, tokio::runtime::Handle::try_current()) {
             (false, _) => None,
             (true, Ok(runtime)) => {
-                let events = presence::events::start(hub.clone(), &runtime, config.subscriptions_coalesce);
-                let presence = presence::Presence::new(Some(events), config.presence_window);
+                let node = presence::new_subscriber_id();
+                let events =
+                    presence::events::start(hub.clone(), &runtime, config.subscriptions_coalesce, node.clone());
+                let clustered = hub.shared_log_readable().is_some();
+                let presence = presence::Presence::with_node(Some(events), config.presence_window, node, clustered);
                 presence::start_sweeper(&presence, &runtime);
+                if clustered {
+                    presence::cluster::start(hub.clone(), &presence, &runtime, config.presence_heartbeat);
+                }
                 Some(presence)
             }
             (true, Err(_)) => return Err(StartError::NoRuntime),

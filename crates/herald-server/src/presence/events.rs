@@ -138,7 +138,12 @@ pub(crate) fn summarize(summaries: &mut std::collections::HashMap<MatcherKey, Su
 /// Starts the task that publishes subscription events on `hub`; it ends when the sink is
 /// dropped. With `coalesce`, it publishes instead, at most once per interval and matcher, one
 /// summary event of what changed (for rooms where thousands come and go).
-pub(crate) fn start(hub: Arc<Hub>, runtime: &tokio::runtime::Handle, coalesce: Option<Duration>) -> Sink {
+pub(crate) fn start(
+    hub: Arc<Hub>,
+    runtime: &tokio::runtime::Handle,
+    coalesce: Option<Duration>,
+    node: Arc<str>,
+) -> Sink {
     let (tx, mut rx) = mpsc::channel::<Change>(QUEUE);
     runtime.spawn(async move {
         let hub_path = hub.config().hub_url.path().trim_end_matches('/').to_owned();
@@ -157,7 +162,10 @@ pub(crate) fn start(hub: Arc<Hub>, runtime: &tokio::runtime::Handle, coalesce: O
                 let updates = changes
                     .drain(..)
                     .map(|(active, starts, _)| {
-                        hub_event(topic(&hub_path, &active), &document(&hub_path, &active, starts))
+                        let mut doc = document(&hub_path, &active, starts);
+                        // Which node it is on: the other nodes of a cluster keep their view by node.
+                        doc["node"] = Value::from(&*node);
+                        hub_event(topic(&hub_path, &active), &doc)
                     })
                     .collect();
                 publish(updates).await;

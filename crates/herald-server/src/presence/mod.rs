@@ -16,6 +16,7 @@
 //! keeps its own.
 
 pub(crate) mod api;
+pub(crate) mod cluster;
 pub(crate) mod events;
 
 use std::collections::{HashMap, VecDeque};
@@ -85,13 +86,29 @@ pub(crate) struct Presence {
     events: Option<events::Sink>,
     /// How long a subscription made of requests stays after its last one.
     window: Duration,
+    /// This node's name in the cluster's presence.
+    pub(crate) node: Arc<str>,
+    /// The other nodes' subscriptions, on a node of a shared log.
+    pub(crate) remote: Option<cluster::Remote>,
 }
 
 impl Presence {
     /// A registry whose changes are published through `events`, with lingering subscriptions
     /// kept for `window`.
+    #[cfg(test)]
     pub(crate) fn new(events: Option<events::Sink>, window: Duration) -> Arc<Self> {
-        Arc::new(Self { state: Mutex::default(), events, window })
+        Self::with_node(events, window, new_subscriber_id(), false)
+    }
+
+    /// A registry for the node `node`; with `clustered`, it also keeps the other nodes' view.
+    pub(crate) fn with_node(
+        events: Option<events::Sink>,
+        window: Duration,
+        node: Arc<str>,
+        clustered: bool,
+    ) -> Arc<Self> {
+        let remote = clustered.then(cluster::Remote::default);
+        Arc::new(Self { state: Mutex::default(), events, window, node, remote })
     }
 
     /// The subscriber identifier a polling client's `handle` stands for, and the handle to give
@@ -220,8 +237,19 @@ impl Presence {
         }
     }
 
-    /// The active subscriptions, of one matcher or of all, ordered by matcher then subscriber.
+    /// The active subscriptions of the whole cluster (this node's alone on a single node), of
+    /// one matcher or of all, ordered by matcher then subscriber.
     pub(crate) fn list(&self, matcher: Option<&MatcherKey>) -> Vec<Active> {
+        let mut out = self.list_local(matcher);
+        if let Some(remote) = &self.remote {
+            out.extend(remote.list(matcher));
+        }
+        out.sort_by(|a, b| (&a.matcher, &a.subscriber).cmp(&(&b.matcher, &b.subscriber)));
+        out
+    }
+
+    /// This node's own active subscriptions.
+    pub(crate) fn list_local(&self, matcher: Option<&MatcherKey>) -> Vec<Active> {
         let state = self.state.lock();
         let by_matcher = &state.by_matcher;
         let mut out: Vec<Active> = match matcher {
@@ -232,16 +260,23 @@ impl Presence {
         out
     }
 
-    /// One subscription, if active.
+    /// One subscription, if active (on any node).
     pub(crate) fn get(&self, matcher: &MatcherKey, subscriber: &str) -> Option<Active> {
-        let state = self.state.lock();
-        let entry = state.by_matcher.get(matcher)?.get(subscriber)?;
-        Some(Active { matcher: matcher.clone(), subscriber: subscriber.into(), payload: entry.payload.clone() })
+        let local = {
+            let state = self.state.lock();
+            state.by_matcher.get(matcher).and_then(|subs| subs.get(subscriber)).map(|entry| Active {
+                matcher: matcher.clone(),
+                subscriber: subscriber.into(),
+                payload: entry.payload.clone(),
+            })
+        };
+        local.or_else(|| self.remote.as_ref().and_then(|remote| remote.get(matcher, subscriber)))
     }
 
-    /// How many subscribers use `matcher` now.
+    /// How many subscribers use `matcher` now (in the whole cluster): O(1) on one node.
     pub(crate) fn count(&self, matcher: &MatcherKey) -> usize {
-        self.state.lock().by_matcher.get(matcher).map_or(0, HashMap::len)
+        let local = self.state.lock().by_matcher.get(matcher).map_or(0, HashMap::len);
+        local + self.remote.as_ref().map_or(0, |remote| remote.list(Some(matcher)).len())
     }
 
     /// The `n` matchers with the most subscribers, with their counts, most first.

@@ -1,0 +1,252 @@
+//! Presence across the nodes sharing one log.
+//!
+//! Every node's subscription events go through the shared log, so every node sees every other
+//! node's joins and leaves; each document names its `node`. Besides, each node publishes, every
+//! heartbeat, a snapshot of its own subscriptions on `{hub}/nodes/{node}` (private, typed
+//! `mercure`, in pages of [`PAGE`]), so a node that starts learns the others' subscriptions within
+//! one heartbeat, and one whose events were lost catches up. Each node follows those topics with
+//! an internal subscription and keeps a view per remote node; a node not heard from for
+//! [`MISSED`] heartbeats (killed, cut off) is dropped from the view, so its subscribers disappear
+//! from this node's API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald_core::{Cursor, Hub, Matcher, ReadAccess};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+use super::events::encode;
+use super::{Active, MatcherKey, Presence};
+
+/// Subscriptions per snapshot event.
+const PAGE: usize = 500;
+/// Heartbeats a node may miss before it is taken for gone.
+pub(crate) const MISSED: u32 = 3;
+
+/// What this node knows of the others' subscriptions.
+#[derive(Debug, Default)]
+pub(crate) struct Remote {
+    nodes: Mutex<HashMap<Arc<str>, NodeView>>,
+}
+
+#[derive(Debug)]
+struct NodeView {
+    last_seen: Instant,
+    /// The snapshot being received (its pages), replacing `subscriptions` when complete.
+    partial: Option<(String, HashMap<(MatcherKey, Arc<str>), Active>)>,
+    subscriptions: HashMap<(MatcherKey, Arc<str>), Active>,
+}
+
+impl NodeView {
+    fn new(now: Instant) -> Self {
+        Self { last_seen: now, partial: None, subscriptions: HashMap::new() }
+    }
+}
+
+/// Reads a subscription document (as events and snapshots carry it).
+fn active_of(doc: &Value) -> Option<Active> {
+    let match_type = match doc.get("match_type")?.as_str()? {
+        "exact" => "exact",
+        "urlpattern" => "urlpattern",
+        "topic" => "topic",
+        "channel" => "channel",
+        _ => return None,
+    };
+    Some(Active {
+        matcher: MatcherKey { match_type, value: doc.get("match")?.as_str()?.into() },
+        subscriber: doc.get("subscriber")?.as_str()?.into(),
+        payload: doc.get("payload").cloned().map(Arc::new),
+    })
+}
+
+impl Remote {
+    /// Takes in one hub event of the reserved namespace, unless it is `own` node's.
+    pub(crate) fn apply(&self, own: &str, doc: &Value, now: Instant) {
+        let Some(node) = doc.get("node").and_then(Value::as_str).filter(|node| *node != own) else {
+            return;
+        };
+        let mut nodes = self.nodes.lock();
+        let view = nodes.entry(node.into()).or_insert_with(|| NodeView::new(now));
+        view.last_seen = now;
+        match doc.get("type").and_then(Value::as_str) {
+            Some("subscription") => {
+                let Some(active) = active_of(doc) else { return };
+                let key = (active.matcher.clone(), active.subscriber.clone());
+                if doc.get("active").and_then(Value::as_bool) == Some(true) {
+                    view.subscriptions.insert(key, active);
+                } else {
+                    view.subscriptions.remove(&key);
+                }
+            }
+            Some("node") => {
+                let (Some(snapshot), Some(page), Some(pages)) = (
+                    doc.get("snapshot").and_then(Value::as_str),
+                    doc.get("page").and_then(Value::as_u64),
+                    doc.get("pages").and_then(Value::as_u64),
+                ) else {
+                    return;
+                };
+                if page == 0 || view.partial.as_ref().is_none_or(|(id, _)| id != snapshot) {
+                    view.partial = Some((snapshot.to_owned(), HashMap::new()));
+                }
+                if let Some((_, partial)) = view.partial.as_mut() {
+                    for active in
+                        doc.get("subscriptions").and_then(Value::as_array).into_iter().flatten().filter_map(active_of)
+                    {
+                        partial.insert((active.matcher.clone(), active.subscriber.clone()), active);
+                    }
+                }
+                if page + 1 >= pages {
+                    if let Some((_, complete)) = view.partial.take() {
+                        view.subscriptions = complete;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets the nodes not heard from since `gone_before`.
+    pub(crate) fn expire(&self, gone_before: Instant) {
+        self.nodes.lock().retain(|_, view| view.last_seen >= gone_before);
+    }
+
+    /// The other nodes' subscriptions, of one matcher or all.
+    pub(crate) fn list(&self, matcher: Option<&MatcherKey>) -> Vec<Active> {
+        let nodes = self.nodes.lock();
+        nodes
+            .values()
+            .flat_map(|view| view.subscriptions.values())
+            .filter(|active| matcher.is_none_or(|m| &active.matcher == m))
+            .cloned()
+            .collect()
+    }
+
+    /// One of the other nodes' subscriptions.
+    pub(crate) fn get(&self, matcher: &MatcherKey, subscriber: &str) -> Option<Active> {
+        let key = (matcher.clone(), Arc::<str>::from(subscriber));
+        self.nodes.lock().values().find_map(|view| view.subscriptions.get(&key).cloned())
+    }
+}
+
+/// The topic of `node`'s snapshots.
+pub(crate) fn node_topic(hub_path: &str, node: &str) -> String {
+    format!("{hub_path}/nodes/{}", encode(node))
+}
+
+/// Starts following the other nodes' presence, and publishing this node's snapshot every
+/// `heartbeat`, on `hub` (a node of a shared log).
+pub(crate) fn start(hub: Arc<Hub>, presence: &Arc<Presence>, runtime: &tokio::runtime::Handle, heartbeat: Duration) {
+    let hub_path = hub.config().hub_url.path().trim_end_matches('/').to_owned();
+    let pattern = format!("{hub_path}/**");
+    let namespace = move || Matcher::channel_pattern(&pattern);
+    if namespace().is_err() {
+        tracing::warn!("cannot follow other nodes' presence: the hub path {hub_path} is not a channel");
+        return;
+    }
+    let weak = Arc::downgrade(presence);
+    let follow_hub = hub.clone();
+    runtime.spawn(async move {
+        let mut cursor = None;
+        loop {
+            let (Ok(reading), Ok(selecting)) = (namespace(), namespace()) else { return };
+            let access = ReadAccess::with_private(vec![reading]);
+            tracing::debug!("following the cluster's presence");
+            let Ok(mut subscription) = follow_hub.subscribe(vec![selecting], access, cursor.clone()).await else {
+                tokio::time::sleep(heartbeat).await;
+                continue;
+            };
+            // Its own feed ended (too slow, a store failure): resume where it was.
+            while let Ok(event) = subscription.recv().await {
+                cursor = Some(Cursor::Position(event.seq));
+                let Some(presence) = weak.upgrade() else { return };
+                if event.event_type.as_deref() != Some("mercure") {
+                    continue;
+                }
+                if let (Ok(doc), Some(remote)) = (serde_json::from_str::<Value>(&event.data), presence.remote.as_ref())
+                {
+                    remote.apply(&presence.node, &doc, Instant::now());
+                }
+            }
+            if weak.strong_count() == 0 || follow_hub.is_draining() {
+                return;
+            }
+        }
+    });
+    let weak = Arc::downgrade(presence);
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(presence) = weak.upgrade() else { return };
+            if let Some(remote) = &presence.remote {
+                remote.expire(Instant::now().checked_sub(heartbeat * MISSED).unwrap_or_else(Instant::now));
+            }
+            let mine = presence.list_local(None);
+            let snapshot = super::new_subscriber_id();
+            let pages = mine.len().div_ceil(PAGE).max(1);
+            let topic = node_topic(&hub_path, &presence.node);
+            for page in 0..pages {
+                let docs: Vec<Value> = mine
+                    .iter()
+                    .skip(page * PAGE)
+                    .take(PAGE)
+                    .map(|active| super::events::document(&hub_path, active, true))
+                    .collect();
+                let doc = json!({
+                    "type": "node", "node": &*presence.node, "snapshot": &*snapshot,
+                    "page": page, "pages": pages, "subscriptions": docs,
+                });
+                let update = herald_core::Update {
+                    topics: vec![topic.clone()],
+                    data: doc.to_string(),
+                    private: true,
+                    event_type: Some("mercure".into()),
+                    ..herald_core::Update::default()
+                };
+                if let Err(e) = hub.publish_valid(update.into_hub_event()).await {
+                    tracing::warn!("publishing this node's presence failed: {e}");
+                    break;
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(node: &str, matcher: &str, subscriber: &str, active: bool) -> Value {
+        json!({"type": "subscription", "node": node, "match_type": "exact", "match": matcher, "subscriber": subscriber, "active": active})
+    }
+
+    #[test]
+    fn other_nodes_joins_leaves_and_snapshots_make_the_view_and_silent_nodes_leave_it() {
+        let remote = Remote::default();
+        let now = Instant::now();
+        remote.apply("me", &doc("me", "/t", "mine", true), now);
+        remote.apply("b", &doc("b", "/t", "s1", true), now);
+        remote.apply("b", &doc("b", "/t", "s2", true), now);
+        remote.apply("b", &doc("b", "/t", "s1", false), now);
+        let t = MatcherKey { match_type: "exact", value: "/t".into() };
+        let subscribers: Vec<_> = remote.list(Some(&t)).into_iter().map(|a| a.subscriber).collect();
+        assert_eq!(subscribers, [Arc::from("s2")], "its own node's events are not remote");
+        // A snapshot in two pages replaces what was known, once complete.
+        let page = |n: u64, subs: &[&str]| {
+            let docs: Vec<Value> = subs.iter().map(|s| doc("c", "/u", s, true)).collect();
+            json!({"type": "node", "node": "c", "snapshot": "x", "page": n, "pages": 2, "subscriptions": docs})
+        };
+        remote.apply("me", &page(0, &["a"]), now);
+        let u = MatcherKey { match_type: "exact", value: "/u".into() };
+        assert!(remote.list(Some(&u)).is_empty(), "half a snapshot is not taken");
+        remote.apply("me", &page(1, &["b"]), now);
+        assert_eq!(remote.list(Some(&u)).len(), 2);
+        assert!(remote.get(&u, "a").is_some());
+        remote.expire(now + Duration::from_secs(1));
+        assert!(remote.list(None).is_empty(), "nodes not heard from are gone");
+    }
+}
