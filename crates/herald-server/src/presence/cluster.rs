@@ -31,12 +31,15 @@ pub(crate) struct Remote {
     nodes: Mutex<HashMap<Arc<str>, NodeView>>,
 }
 
+/// One node's subscriptions, by matcher and subscriber.
+type Subscriptions = HashMap<(MatcherKey, Arc<str>), Active>;
+
 #[derive(Debug)]
 struct NodeView {
     last_seen: Instant,
     /// The snapshot being received (its pages), replacing `subscriptions` when complete.
-    partial: Option<(String, HashMap<(MatcherKey, Arc<str>), Active>)>,
-    subscriptions: HashMap<(MatcherKey, Arc<str>), Active>,
+    partial: Option<(String, Subscriptions)>,
+    subscriptions: Subscriptions,
 }
 
 impl NodeView {
@@ -229,9 +232,9 @@ mod tests {
         let remote = Remote::default();
         let now = Instant::now();
         remote.apply("me", &doc("me", "/t", "mine", true), now);
-        remote.apply("b", &doc("b", "/t", "s1", true), now);
-        remote.apply("b", &doc("b", "/t", "s2", true), now);
-        remote.apply("b", &doc("b", "/t", "s1", false), now);
+        remote.apply("me", &doc("b", "/t", "s1", true), now);
+        remote.apply("me", &doc("b", "/t", "s2", true), now);
+        remote.apply("me", &doc("b", "/t", "s1", false), now);
         let t = MatcherKey { match_type: "exact", value: "/t".into() };
         let subscribers: Vec<_> = remote.list(Some(&t)).into_iter().map(|a| a.subscriber).collect();
         assert_eq!(subscribers, [Arc::from("s2")], "its own node's events are not remote");
