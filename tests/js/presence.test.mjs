@@ -82,7 +82,11 @@ async function joinsAndLeaves(match, connect) {
   const one = await api(encoded);
   assert.equal(one.status, 200);
   assert.equal(one.headers.get('content-type'), 'application/json');
-  assert.deepEqual(await one.json(), joined);
+  // The event also names the node it is on (for the other nodes of a cluster); the rest is the
+  // resource's document.
+  const { node, ...document } = joined;
+  assert.match(node, /^urn:uuid:/);
+  assert.deepEqual(await one.json(), document);
   const count = await (await api(`${API}/exact/${encodeURIComponent(match)}?count`)).json();
   assert.equal(count.count, 1);
 
@@ -177,6 +181,9 @@ test('the subscriptions API refuses without rights and answers 404 for what does
   }
   const empty = await (await api(`${API}/exact/${encodeURIComponent('/nobody')}`)).json();
   assert.deepEqual(empty.subscriptions, []);
+  const metadata = await (await fetch(new URL('/.well-known/oauth-protected-resource/.well-known/mercure', hub.url))).json();
+  assert.equal(metadata.mercure_subscriptions, true, 'the feature is advertised');
+  assert.equal(metadata.mercure_cookie, 'mercureAuthorization');
 });
 
 test('a Bayeux session is present on its channel, across its connects, and leaves once it ends', async () => {

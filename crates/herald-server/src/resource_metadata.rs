@@ -12,8 +12,9 @@
 //!   and no authorization server is named (clients then get the keys from the server);
 //! - `bearer_methods_supported`: `header` (RFC 6750's query form, `access_token`, is not taken:
 //!   Herald's query parameter is `authorization`, with `--jwt-query-param`);
-//! - `mercure_cookie`: `true`, the token is also taken from the `mercureAuthorization` (or
-//!   `__Secure-mercure_access_token`) cookie.
+//! - `mercure_cookie`: `"mercureAuthorization"`, the cookie the token is also taken from (as is
+//!   `__Secure-mercure_access_token`);
+//! - `mercure_subscriptions`: `true` with `--subscriptions` (the active subscriptions feature).
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -45,8 +46,12 @@ pub(crate) fn document(state: &AppState) -> Value {
     let mut document = json!({
         "resource": resource,
         "bearer_methods_supported": ["header"],
-        "mercure_cookie": true,
+        // A string, the cookie's name, as the Mercure protocol defines the member.
+        "mercure_cookie": crate::auth::COOKIE_NAMES[0],
     });
+    if state.presence.is_some() {
+        document["mercure_subscriptions"] = json!(true);
+    }
     if !auth.authorization_servers.is_empty() {
         let servers: Vec<&str> = auth.authorization_servers.iter().map(|server| server.0.as_str()).collect();
         document["authorization_servers"] = json!(servers);

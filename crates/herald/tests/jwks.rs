@@ -373,7 +373,7 @@ async fn the_protected_resource_metadata_describes_the_hub() {
             "resource": "https://push.example/.well-known/mercure",
             "jwks_uri": jwks.url.as_str(),
             "bearer_methods_supported": ["header"],
-            "mercure_cookie": true,
+            "mercure_cookie": "mercureAuthorization",
         })
     );
     assert_eq!(get("/.well-known/oauth-protected-resource").await, document);
@@ -416,7 +416,7 @@ async fn authorization_servers_are_advertised_and_bind_the_issuer() {
             "resource": "urn:herald:test",
             "authorization_servers": ["https://auth.example", "https://other-auth.example/realm"],
             "bearer_methods_supported": ["header"],
-            "mercure_cookie": true,
+            "mercure_cookie": "mercureAuthorization",
         })
     );
     let token = |iss: Option<&str>| {
