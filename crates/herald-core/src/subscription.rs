@@ -671,6 +671,14 @@ mod tests {
         store.appends.open();
         let published = tokio::time::timeout(PATIENCE, publisher).await.unwrap().unwrap().unwrap();
         assert_eq!(published.seq, 11);
+        // The writer answers its publishers first and wakes the subscribers right after.
+        tokio::time::timeout(PATIENCE, async {
+            while wakes.0.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the subscriber was never woken");
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
         assert_eq!(subscription.poll_recv_many(&mut cx, &mut out, 8), Poll::Ready(Ok(1)));
         assert_eq!(seqs(&out), [11]);
