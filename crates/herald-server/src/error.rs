@@ -26,12 +26,14 @@ pub(crate) struct ApiError {
     pub challenge: Option<&'static str>,
     /// Seconds to wait before trying again (`Retry-After`), for rate limits.
     pub retry_after: Option<u64>,
+    /// The methods served (`Allow`), for a `405`.
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
     /// An error with this status and message.
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), challenge: None, retry_after: None }
+        Self { status, message: message.into(), challenge: None, retry_after: None, allow: None }
     }
 
     /// Adds a `WWW-Authenticate` challenge.
@@ -117,6 +119,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         response
     }

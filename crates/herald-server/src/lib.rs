@@ -195,7 +195,10 @@ pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.config.cors_origins);
     let bayeux = get(transport::bayeux::http::get).post(transport::bayeux::http::post);
     let mut app = Router::new()
-        .route(transport::PATH, get(transport::subscribe).post(transport::publish::handle))
+        .route(
+            transport::PATH,
+            get(transport::subscribe).post(transport::publish::handle).fallback(transport::subscribe_by_query),
+        )
         .route("/ws", get(transport::ws_only))
         // CometD clients append `/handshake`, `/connect` (or just `/`) to the endpoint.
         .route(transport::bayeux::PATH, bayeux.clone())

@@ -58,9 +58,55 @@ pub(crate) async fn subscribe(
         let client = client.map(|Extension(ClientAddr(ip))| ip);
         return ws::upgrade(upgrade, &headers, uri.query(), client, state);
     }
-    let selected = select::select(uri.query().unwrap_or(""), &headers, &state.config)?;
+    subscribe_to(state, &headers, uri.query().unwrap_or("")).await
+}
+
+/// `QUERY /.well-known/mercure`: subscribing with the parameters (matchers, cursor, transport)
+/// in a form body, for matcher lists too long for a URL; those of the query component count too
+/// (the union; a `last_event_id` in both is the query's). Any other method is `405`.
+pub(crate) async fn subscribe_by_query(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if method.as_str() != "QUERY" {
+        let mut error = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not served here: GET (or QUERY with a form body) subscribes, POST publishes"),
+        );
+        error.allow = Some("GET, POST, QUERY");
+        return Err(error);
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "QUERY takes the subscription's parameters as Content-Type: application/x-www-form-urlencoded",
+        ));
+    }
+    let body = publish::read_body(body, state.config.limits.max_body_bytes).await?;
+    let body = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body is not valid UTF-8"))?;
+    // The query component first: its `last_event_id` wins over the body's.
+    let query = match (uri.query().unwrap_or(""), body.trim_end_matches(['\r', '\n'])) {
+        ("", body) => body.to_owned(),
+        (query, "") => query.to_owned(),
+        (query, body) => format!("{query}&{body}"),
+    };
+    subscribe_to(state, &headers, &query).await
+}
+
+/// Subscribes with the parameters of `query`, over the transport it asks for (not WebSocket).
+async fn subscribe_to(state: AppState, headers: &HeaderMap, query: &str) -> Result<Response, ApiError> {
+    let selected = select::select(query, headers, &state.config)?;
     let cursor = selected.request.cursor.clone();
-    let rights = state.auth.subscriber(&headers, uri.query());
+    let rights = state.auth.subscriber(headers, Some(query));
     // A polling client is one subscriber across its requests: its presence handle says which.
     let (subscriber, presence) = match (&selected.transport, &state.presence) {
         (Transport::Poll { .. }, Some(presence)) => {
