@@ -164,7 +164,8 @@ impl AppState {
                 let events =
                     presence::events::start(hub.clone(), &runtime, config.subscriptions_coalesce, node.clone());
                 let clustered = hub.shared_log_readable().is_some();
-                let presence = presence::Presence::with_node(Some(events), config.presence_window, node, clustered);
+                let silence = clustered.then(|| config.presence_heartbeat * presence::cluster::MISSED);
+                let presence = presence::Presence::with_node(Some(events), config.presence_window, node, silence);
                 presence::start_sweeper(&presence, &runtime);
                 if clustered {
                     presence::cluster::start(hub.clone(), &presence, &runtime, config.presence_heartbeat);

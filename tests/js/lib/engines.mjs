@@ -68,7 +68,8 @@ export async function startEngine(kind) {
     port,
     url: (stream) => spec.url(port, stream),
     async start() {
-      child = spawn(spec.command, spec.args(port, dir), { stdio: ['ignore', 'ignore', 'inherit'] });
+      // nats-server logs every start to stderr: only Redis's is kept (it says little unless wrong).
+      child = spawn(spec.command, spec.args(port, dir), { stdio: ['ignore', 'ignore', kind === 'nats' ? 'ignore' : 'inherit'] });
       const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`${spec.command} exited with ${code}`))));
       exited.catch(() => {}); // once it listens, stopping it is the test's business
       await Promise.race([waitForPort(port), exited]);

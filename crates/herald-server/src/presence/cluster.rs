@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald_core::{Cursor, Hub, Matcher, ReadAccess};
 use parking_lot::Mutex;
@@ -22,13 +22,16 @@ use super::{Active, MatcherKey, Presence};
 
 /// Subscriptions per snapshot event.
 const PAGE: usize = 500;
-/// Heartbeats a node may miss before it is taken for gone.
+/// Heartbeats a node may miss before it is taken for gone (by its events' publication times:
+/// nodes' clocks are taken to agree within a heartbeat or so).
 pub(crate) const MISSED: u32 = 3;
 
 /// What this node knows of the others' subscriptions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Remote {
     nodes: Mutex<HashMap<Arc<str>, NodeView>>,
+    /// How long a node may stay silent (by the publication times of its events) and still count.
+    silence_ms: u64,
 }
 
 /// One node's subscriptions, by matcher and subscriber.
@@ -36,15 +39,17 @@ type Subscriptions = HashMap<(MatcherKey, Arc<str>), Active>;
 
 #[derive(Debug)]
 struct NodeView {
-    last_seen: Instant,
+    /// When its newest event was published, in ms since the epoch: the events' own times, so
+    /// that reading old ones again (a replay) does not keep a dead node alive.
+    last_seen_ms: u64,
     /// The snapshot being received (its pages), replacing `subscriptions` when complete.
     partial: Option<(String, Subscriptions)>,
     subscriptions: Subscriptions,
 }
 
 impl NodeView {
-    fn new(now: Instant) -> Self {
-        Self { last_seen: now, partial: None, subscriptions: HashMap::new() }
+    fn new(seen_ms: u64) -> Self {
+        Self { last_seen_ms: seen_ms, partial: None, subscriptions: HashMap::new() }
     }
 }
 
@@ -65,14 +70,20 @@ fn active_of(doc: &Value) -> Option<Active> {
 }
 
 impl Remote {
-    /// Takes in one hub event of the reserved namespace, unless it is `own` node's.
-    pub(crate) fn apply(&self, own: &str, doc: &Value, now: Instant) {
+    /// A view in which a node silent for `silence` is gone.
+    pub(crate) fn new(silence: Duration) -> Self {
+        Self { nodes: Mutex::default(), silence_ms: u64::try_from(silence.as_millis()).unwrap_or(u64::MAX) }
+    }
+
+    /// Takes in one hub event of the reserved namespace, published at `published_ms`, unless it
+    /// is `own` node's.
+    pub(crate) fn apply(&self, own: &str, doc: &Value, published_ms: u64) {
         let Some(node) = doc.get("node").and_then(Value::as_str).filter(|node| *node != own) else {
             return;
         };
         let mut nodes = self.nodes.lock();
-        let view = nodes.entry(node.into()).or_insert_with(|| NodeView::new(now));
-        view.last_seen = now;
+        let view = nodes.entry(node.into()).or_insert_with(|| NodeView::new(published_ms));
+        view.last_seen_ms = view.last_seen_ms.max(published_ms);
         match doc.get("type").and_then(Value::as_str) {
             Some("subscription") => {
                 let Some(active) = active_of(doc) else { return };
@@ -111,26 +122,35 @@ impl Remote {
         }
     }
 
-    /// Forgets the nodes not heard from since `gone_before`.
-    pub(crate) fn expire(&self, gone_before: Instant) {
-        self.nodes.lock().retain(|_, view| view.last_seen >= gone_before);
+    fn alive(&self, view: &NodeView, now_ms: u64) -> bool {
+        now_ms.saturating_sub(view.last_seen_ms) <= self.silence_ms
     }
 
-    /// The other nodes' subscriptions, of one matcher or all.
+    /// Forgets the nodes silent for too long at `now_ms`.
+    pub(crate) fn expire(&self, now_ms: u64) {
+        let silence_ms = self.silence_ms;
+        self.nodes.lock().retain(|_, view| now_ms.saturating_sub(view.last_seen_ms) <= silence_ms);
+    }
+
+    /// The live other nodes' subscriptions, of one matcher or all.
     pub(crate) fn list(&self, matcher: Option<&MatcherKey>) -> Vec<Active> {
+        let now_ms = herald_core::retention::now_ms();
         let nodes = self.nodes.lock();
         nodes
             .values()
+            .filter(|view| self.alive(view, now_ms))
             .flat_map(|view| view.subscriptions.values())
             .filter(|active| matcher.is_none_or(|m| &active.matcher == m))
             .cloned()
             .collect()
     }
 
-    /// One of the other nodes' subscriptions.
+    /// One of the live other nodes' subscriptions.
     pub(crate) fn get(&self, matcher: &MatcherKey, subscriber: &str) -> Option<Active> {
         let key = (matcher.clone(), Arc::<str>::from(subscriber));
-        self.nodes.lock().values().find_map(|view| view.subscriptions.get(&key).cloned())
+        let now_ms = herald_core::retention::now_ms();
+        let nodes = self.nodes.lock();
+        nodes.values().filter(|view| self.alive(view, now_ms)).find_map(|view| view.subscriptions.get(&key).cloned())
     }
 }
 
@@ -170,7 +190,7 @@ pub(crate) fn start(hub: Arc<Hub>, presence: &Arc<Presence>, runtime: &tokio::ru
                 }
                 if let (Ok(doc), Some(remote)) = (serde_json::from_str::<Value>(&event.data), presence.remote.as_ref())
                 {
-                    remote.apply(&presence.node, &doc, Instant::now());
+                    remote.apply(&presence.node, &doc, event.published_ms);
                 }
             }
             if weak.strong_count() == 0 || follow_hub.is_draining() {
@@ -186,7 +206,7 @@ pub(crate) fn start(hub: Arc<Hub>, presence: &Arc<Presence>, runtime: &tokio::ru
             tick.tick().await;
             let Some(presence) = weak.upgrade() else { return };
             if let Some(remote) = &presence.remote {
-                remote.expire(Instant::now().checked_sub(heartbeat * MISSED).unwrap_or_else(Instant::now));
+                remote.expire(herald_core::retention::now_ms());
             }
             let mine = presence.list_local(None);
             let snapshot = super::new_subscriber_id();
@@ -229,8 +249,8 @@ mod tests {
 
     #[test]
     fn other_nodes_joins_leaves_and_snapshots_make_the_view_and_silent_nodes_leave_it() {
-        let remote = Remote::default();
-        let now = Instant::now();
+        let remote = Remote::new(Duration::from_secs(3600));
+        let now = herald_core::retention::now_ms();
         remote.apply("me", &doc("me", "/t", "mine", true), now);
         remote.apply("me", &doc("b", "/t", "s1", true), now);
         remote.apply("me", &doc("b", "/t", "s2", true), now);
@@ -249,7 +269,12 @@ mod tests {
         remote.apply("me", &page(1, &["b"]), now);
         assert_eq!(remote.list(Some(&u)).len(), 2);
         assert!(remote.get(&u, "a").is_some());
-        remote.expire(now + Duration::from_secs(1));
-        assert!(remote.list(None).is_empty(), "nodes not heard from are gone");
+        remote.apply("me", &doc("b", "/t", "s3", true), now - 7_200_000);
+        assert_eq!(remote.list(Some(&t)).len(), 2, "an old event read again does not move its node back");
+        remote.expire(now + 3_600_001);
+        assert!(remote.list(None).is_empty(), "nodes silent for too long are gone");
+        let quick = Remote::new(Duration::from_millis(10));
+        quick.apply("me", &doc("d", "/t", "old", true), now - 1_000);
+        assert!(quick.list(None).is_empty(), "a silent node does not count even before it is swept");
     }
 }

@@ -97,17 +97,18 @@ impl Presence {
     /// kept for `window`.
     #[cfg(test)]
     pub(crate) fn new(events: Option<events::Sink>, window: Duration) -> Arc<Self> {
-        Self::with_node(events, window, new_subscriber_id(), false)
+        Self::with_node(events, window, new_subscriber_id(), None)
     }
 
-    /// A registry for the node `node`; with `clustered`, it also keeps the other nodes' view.
+    /// A registry for the node `node`; with `clustered`, it also keeps the other nodes' view, in
+    /// which a node silent that long is gone.
     pub(crate) fn with_node(
         events: Option<events::Sink>,
         window: Duration,
         node: Arc<str>,
-        clustered: bool,
+        clustered: Option<Duration>,
     ) -> Arc<Self> {
-        let remote = clustered.then(cluster::Remote::default);
+        let remote = clustered.map(cluster::Remote::new);
         Arc::new(Self { state: Mutex::default(), events, window, node, remote })
     }
 
