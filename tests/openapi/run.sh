@@ -56,6 +56,9 @@ done
 address=$(grep 'listening on' "$log" | grep -o 'http://[0-9.:]*' | head -n 1 | sed 's|http://||')
 [ -n "$address" ] || { echo "the hub did not start:"; cat "$log"; exit 1; }
 
+# unsupported_method is left out: it sends QUERY, which the hub serves (subscribing with a form
+# body) but OpenAPI 3.1 cannot declare; tests/js/query.test.mjs checks QUERY and the 405 (with
+# Allow) of the methods the hub does not serve.
 # Schemathesis keeps a cache in its working directory: run it in one under target/.
 # One worker: with several, hypothesis' generator threads now and then fail inside Python's own
 # parser ("AST constructor recursion depth mismatch", a race in CPython 3.11), an error of the
@@ -67,7 +70,7 @@ mkdir -p "$work"
   "../../$venv/bin/schemathesis" run "http://$address/openapi.yaml" \
   --include-path-regex '^/' \
   --header "Origin: $origin" \
-  --checks all --exclude-checks positive_data_acceptance \
+  --checks all --exclude-checks positive_data_acceptance,unsupported_method \
   --max-examples "${OPENAPI_EXAMPLES:-25}" \
   --workers 1 \
   --request-timeout 15 \
