@@ -128,8 +128,15 @@ impl Remote {
 
     /// Forgets the nodes silent for too long at `now_ms`.
     pub(crate) fn expire(&self, now_ms: u64) {
-        let silence_ms = self.silence_ms;
-        self.nodes.lock().retain(|_, view| now_ms.saturating_sub(view.last_seen_ms) <= silence_ms);
+        self.nodes.lock().retain(|_, view| self.alive(view, now_ms));
+    }
+
+    /// How many of the live other nodes' subscriptions use `matcher`.
+    pub(crate) fn count(&self, matcher: &MatcherKey) -> usize {
+        let now_ms = herald_core::retention::now_ms();
+        let nodes = self.nodes.lock();
+        let live = nodes.values().filter(|view| self.alive(view, now_ms));
+        live.map(|view| view.subscriptions.keys().filter(|(m, _)| m == matcher).count()).sum()
     }
 
     /// The live other nodes' subscriptions, of one matcher or all.
@@ -208,7 +215,7 @@ pub(crate) fn start(hub: Arc<Hub>, presence: &Arc<Presence>, runtime: &tokio::ru
             if let Some(remote) = &presence.remote {
                 remote.expire(herald_core::retention::now_ms());
             }
-            let mine = presence.list_local(None);
+            let mine = presence.list_local();
             let snapshot = super::new_subscriber_id();
             let pages = mine.len().div_ceil(PAGE).max(1);
             let topic = node_topic(&hub_path, &presence.node);
@@ -223,14 +230,7 @@ pub(crate) fn start(hub: Arc<Hub>, presence: &Arc<Presence>, runtime: &tokio::ru
                     "type": "node", "node": &*presence.node, "snapshot": &*snapshot,
                     "page": page, "pages": pages, "subscriptions": docs,
                 });
-                let update = herald_core::Update {
-                    topics: vec![topic.clone()],
-                    data: doc.to_string(),
-                    private: true,
-                    event_type: Some("mercure".into()),
-                    ..herald_core::Update::default()
-                };
-                if let Err(e) = hub.publish_valid(update.into_hub_event()).await {
+                if let Err(e) = hub.publish_valid(super::events::hub_event(topic.clone(), &doc)).await {
                     tracing::warn!("publishing this node's presence failed: {e}");
                     break;
                 }
@@ -268,6 +268,7 @@ mod tests {
         assert!(remote.list(Some(&u)).is_empty(), "half a snapshot is not taken");
         remote.apply("me", &page(1, &["b"]), now);
         assert_eq!(remote.list(Some(&u)).len(), 2);
+        assert_eq!((remote.count(&u), remote.count(&t)), (2, 1));
         assert!(remote.get(&u, "a").is_some());
         remote.apply("me", &doc("b", "/t", "s3", true), now - 7_200_000);
         assert_eq!(remote.list(Some(&t)).len(), 2, "an old event read again does not move its node back");

@@ -88,7 +88,7 @@ impl Sink {
 }
 
 /// A hub event in the reserved namespace: private, typed `mercure`.
-fn hub_event(topic: String, data: &Value) -> herald_core::ValidUpdate {
+pub(crate) fn hub_event(topic: String, data: &Value) -> herald_core::ValidUpdate {
     let update = Update {
         topics: vec![topic],
         data: data.to_string(),

@@ -241,7 +241,7 @@ impl Presence {
     /// The active subscriptions of the whole cluster (this node's alone on a single node), of
     /// one matcher or of all, ordered by matcher then subscriber.
     pub(crate) fn list(&self, matcher: Option<&MatcherKey>) -> Vec<Active> {
-        let mut out = self.list_local(matcher);
+        let mut out = self.unsorted_local(matcher);
         if let Some(remote) = &self.remote {
             out.extend(remote.list(matcher));
         }
@@ -249,16 +249,19 @@ impl Presence {
         out
     }
 
-    /// This node's own active subscriptions.
-    pub(crate) fn list_local(&self, matcher: Option<&MatcherKey>) -> Vec<Active> {
+    /// This node's own active subscriptions, in no order.
+    fn unsorted_local(&self, matcher: Option<&MatcherKey>) -> Vec<Active> {
         let state = self.state.lock();
         let by_matcher = &state.by_matcher;
-        let mut out: Vec<Active> = match matcher {
+        match matcher {
             Some(key) => by_matcher.get_key_value(key).into_iter().flat_map(|(k, subs)| actives(k, subs)).collect(),
             None => by_matcher.iter().flat_map(|(k, subs)| actives(k, subs)).collect(),
-        };
-        out.sort_by(|a, b| (&a.matcher, &a.subscriber).cmp(&(&b.matcher, &b.subscriber)));
-        out
+        }
+    }
+
+    /// This node's own active subscriptions (what its snapshots tell the other nodes).
+    pub(crate) fn list_local(&self) -> Vec<Active> {
+        self.unsorted_local(None)
     }
 
     /// One subscription, if active (on any node).
@@ -277,7 +280,7 @@ impl Presence {
     /// How many subscribers use `matcher` now (in the whole cluster): O(1) on one node.
     pub(crate) fn count(&self, matcher: &MatcherKey) -> usize {
         let local = self.state.lock().by_matcher.get(matcher).map_or(0, HashMap::len);
-        local + self.remote.as_ref().map_or(0, |remote| remote.list(Some(matcher)).len())
+        local + self.remote.as_ref().map_or(0, |remote| remote.count(matcher))
     }
 
     /// The `n` matchers with the most subscribers, with their counts, most first.

@@ -79,12 +79,7 @@ pub(crate) async fn subscribe_by_query(
         error.allow = Some("GET, POST, QUERY");
         return Err(error);
     }
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if !form {
+    if publish::media_type(&headers).as_deref() != Some(publish::FORM_TYPE) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "QUERY takes the subscription's parameters as Content-Type: application/x-www-form-urlencoded",

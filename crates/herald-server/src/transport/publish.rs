@@ -19,7 +19,7 @@ use crate::listener::ClientAddr;
 use crate::ops::{self, Limit, PublishFailure, Publisher};
 use crate::AppState;
 
-const FORM_TYPE: &str = "application/x-www-form-urlencoded";
+pub(crate) const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// What the body holds, by its content type.
 enum BodyKind {
@@ -63,13 +63,17 @@ pub(crate) async fn handle(
     Ok(response)
 }
 
-fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
-    let essence = headers
+/// The request's media type (`Content-Type` without its parameters), lowercased.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    match essence.as_deref() {
+        .map(|v| v.trim().to_ascii_lowercase())
+}
+
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+    match media_type(headers).as_deref() {
         Some(FORM_TYPE) => Ok(BodyKind::Form),
         Some(t) if publish_batch::CONTENT_TYPES.contains(&t) => Ok(BodyKind::Batch),
         _ => Err(ApiError::new(
