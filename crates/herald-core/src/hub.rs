@@ -535,6 +535,28 @@ impl Hub {
         }
     }
 
+    /// How many subscribers name `topic` exactly (subscribers with a pattern are not counted):
+    /// for a page that publishes only while someone watches it.
+    pub fn subscribers_naming(&self, topic: &str) -> usize {
+        self.state.lock().by_topic.get(topic).map_or(0, Vec::len)
+    }
+
+    /// The `n` topics with the most subscribers naming them exactly, busiest first (subscribers
+    /// with a pattern are not counted).
+    pub fn busiest_topics(&self, n: usize) -> Vec<(String, usize)> {
+        let state = self.state.lock();
+        let mut counts: Vec<(&str, usize)> =
+            state.by_topic.iter().map(|(topic, mailboxes)| (&**topic, mailboxes.len())).collect();
+        let n = n.min(counts.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        counts.select_nth_unstable_by(n - 1, |a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        counts.truncate(n);
+        counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        counts.into_iter().map(|(topic, count)| (topic.to_owned(), count)).collect()
+    }
+
     pub(crate) fn unsubscribe(&self, key: u64) {
         self.state.lock().remove(key, Ended::Closed);
     }
@@ -724,6 +746,22 @@ mod tests {
     async fn ended(subscription: &mut Subscription) -> Ended {
         let next = tokio::time::timeout(crate::test_store::PATIENCE, subscription.recv()).await;
         next.expect("the feed did not end").expect_err("the feed should have ended")
+    }
+
+    #[tokio::test]
+    async fn subscribers_of_a_topic_and_the_busiest_topics_are_counted() {
+        let hub = hub(16);
+        let _a = subscribe(&hub, exact(&["/a"])).await;
+        let _ab = subscribe(&hub, exact(&["/a", "/b"])).await;
+        let _b = subscribe(&hub, exact(&["/b"])).await;
+        let _c = subscribe(&hub, exact(&["/c", "/b"])).await;
+        let _all = subscribe(&hub, exact(&["*"])).await;
+        assert_eq!(hub.subscribers_naming("/a"), 2);
+        assert_eq!(hub.subscribers_naming("/b"), 3);
+        assert_eq!(hub.subscribers_naming("/nobody"), 0);
+        assert_eq!(hub.busiest_topics(2), [("/b".to_owned(), 3), ("/a".to_owned(), 2)]);
+        assert_eq!(hub.busiest_topics(10).len(), 3);
+        assert!(hub.busiest_topics(0).is_empty());
     }
 
     #[tokio::test]

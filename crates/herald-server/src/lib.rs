@@ -54,6 +54,7 @@
 //!    feed ended once: a stream ends or aborts, a WebSocket closes with 1001, 1008, 1011,
 //!    1012 or 1013, a poll answers `503` or `401`.
 
+mod admin;
 pub mod auth;
 pub mod config;
 mod cors;
@@ -212,7 +213,7 @@ pub fn router(state: AppState) -> Router {
         .route(resource_metadata::PATH, get(resource_metadata::handle))
         .route(&resource_metadata::document_path(), get(resource_metadata::handle));
     if state.pages {
-        app = app.merge(demo::routes());
+        app = app.merge(demo::routes()).merge(admin::routes());
     }
     if state.config.metrics_addr.is_none() {
         app = app.route("/metrics", get(metrics::handle_scrape));
@@ -233,6 +234,9 @@ pub fn router(state: AppState) -> Router {
 fn spawn_background_tasks(state: &AppState) {
     if state.config.demo {
         demo::spawn_publishers(&state.hub);
+    }
+    if state.pages {
+        admin::feed::start(state.clone());
     }
     state.auth.spawn_key_refresh();
     tokio::spawn(transport::bayeux::sweep_sessions(state.bayeux.clone(), state.config.bayeux.session_timeout));

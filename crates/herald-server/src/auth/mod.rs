@@ -521,6 +521,38 @@ impl Authorizer {
         })
     }
 
+    /// The read rights of a request for a private resource named by `topic` (a subscription,
+    /// the dashboard): refused with `401` when the request has no token granting private topics
+    /// (also with `--anonymous`), `403` when its token grants others.
+    pub(crate) fn reader_of(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        topic: &str,
+    ) -> Result<ReadRights, crate::error::ApiError> {
+        use crate::error::ApiError;
+        match self.subscriber(headers, query) {
+            Ok(rights) if rights.access.allows_topic(topic) => Ok(rights),
+            Ok(rights) if rights.access.is_public_only() => {
+                let mut error = ApiError::from(AuthError::MissingToken(Role::Subscriber));
+                error.message = match self.subscriber {
+                    Some(_) => format!("a token allowing subscribing to {topic:?} is required"),
+                    None => format!(
+                        "a token allowing subscribing to {topic:?} is required, and this hub verifies none: \
+                         start it with --jwt-key (or --subscriber-jwt-key)"
+                    ),
+                };
+                Err(error)
+            }
+            Ok(_) => {
+                let mut error = ApiError::from(AuthError::InsufficientScope { topic: topic.to_owned() });
+                error.message = format!("the token does not allow subscribing to {topic:?}");
+                Err(error)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Finds the token: the `Authorization` header wins, then a cookie, then (if enabled) the
     /// query string.
     fn token(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Option<(String, Source)>, AuthError> {

@@ -69,6 +69,11 @@ impl Drop for Open {
     }
 }
 
+/// The open subscriptions of every transport, by label.
+pub(crate) fn open() -> [(&'static str, u64); ALL.len()] {
+    ALL.map(|transport| (transport.label(), OPEN[transport as usize].load(Ordering::Relaxed).max(0).unsigned_abs()))
+}
+
 /// Appends the gauge in the Prometheus text format.
 pub(crate) fn render(out: &mut String) {
     out.push_str("# HELP herald_connections Subscribers connected now, by transport (WebSocket: every open socket)\n");

@@ -14,7 +14,7 @@ use std::time::Duration;
 use herald_core::Event;
 
 /// Upper bounds of the buckets, in microseconds: 100 µs to 10 s, about three per decade.
-const BOUNDS_MICROS: [u64; 15] = [
+pub(crate) const BOUNDS_MICROS: [u64; 15] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
     10_000_000,
 ];
@@ -66,6 +66,11 @@ impl Histogram {
         let bucket = BOUNDS_MICROS.partition_point(|&bound| bound < micros);
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The observations in each bucket so far (not cumulative; the last one is over every bound).
+    pub(crate) fn counts(&self) -> [u64; BOUNDS_MICROS.len() + 1] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
     }
 
     /// Appends the histogram in the Prometheus text format.

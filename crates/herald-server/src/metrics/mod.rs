@@ -10,6 +10,7 @@
 pub(crate) mod connections;
 pub(crate) mod histogram;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use axum::extract::State;
@@ -38,14 +39,27 @@ pub(crate) fn init() {
     let _ = handle();
 }
 
+/// Requests refused by a limit, all limits together (for the dashboard; `/metrics` has them by
+/// limit).
+static LIMIT_REJECTIONS: AtomicU64 = AtomicU64::new(0);
+/// Authorization failures, all reasons together.
+static AUTH_FAILURES: AtomicU64 = AtomicU64::new(0);
+
 /// Counts a request refused by a limit (`limit` names it, as in the README's table).
 pub(crate) fn limit_rejected(limit: &'static str) {
+    LIMIT_REJECTIONS.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("herald_limit_rejections_total", "limit" => limit).increment(1);
 }
 
 /// Counts an authorization failure by its RFC 6750 outcome.
 pub(crate) fn auth_failed(reason: &'static str) {
+    AUTH_FAILURES.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("herald_auth_failures_total", "reason" => reason).increment(1);
+}
+
+/// The requests refused by a limit and the authorization failures since the process started.
+pub(crate) fn refusals() -> (u64, u64) {
+    (LIMIT_REJECTIONS.load(Ordering::Relaxed), AUTH_FAILURES.load(Ordering::Relaxed))
 }
 
 /// How many of the busiest topic matchers `herald_topic_subscribers` reports.

@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 
 use super::events::{document, matcher_path};
 use super::MatcherKey;
-use crate::auth::AuthError;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -87,21 +86,8 @@ pub(crate) async fn handle(State(state): State<AppState>, uri: Uri, headers: Hea
     };
     // The topic to authorize: the path as requested, without a trailing slash.
     let topic = path.trim_end_matches('/');
-    match state.auth.subscriber(&headers, uri.query()) {
-        Ok(rights) if rights.access.allows_topic(topic) => {}
-        Ok(rights) if rights.access.is_public_only() => {
-            let mut error = ApiError::from(AuthError::MissingToken(crate::auth::Role::Subscriber));
-            error.message = format!("a token allowing subscribing to {topic:?} is required");
-            return error.into_response();
-        }
-        Ok(_) => {
-            let refused = AuthError::InsufficientScope { topic: topic.to_owned() };
-            let mut error = ApiError::from(refused);
-            error.message = format!("the token does not allow subscribing to {topic:?}");
-            return error.into_response();
-        }
-        Err(AuthError::MissingToken(role)) => return ApiError::from(AuthError::MissingToken(role)).into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
+    if let Err(refused) = state.auth.reader_of(&headers, uri.query(), topic) {
+        return refused.into_response();
     }
     let count_only = uri.query().is_some_and(|q| q.split('&').any(|p| p == "count" || p.starts_with("count=")));
     let body = match resource {
