@@ -8,6 +8,7 @@
 //! the hub needs no files to run.
 
 pub(crate) mod clock;
+pub(crate) mod poker;
 pub(crate) mod ticker;
 
 use std::sync::Arc;
