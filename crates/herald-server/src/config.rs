@@ -162,7 +162,8 @@ pub struct ServerConfig {
     #[arg(long = "cors-origin", env = "HERALD_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
     /// Do not run the demo publishers (the clock's `server-time` event every second on
-    /// `/demo/clock`, the ticker's `quote` events on `/demo/stocks/<SYMBOL>`). The pages stay.
+    /// `/demo/clock`, the ticker's `quote` events on `/demo/stocks/<SYMBOL>`, the poker table on
+    /// `/demo/poker/…`). The pages stay.
     #[arg(
         id = "no_demo",
         long = "no-demo",
@@ -172,6 +173,11 @@ pub struct ServerConfig {
         value_parser = BoolValueParser::new().map(|no_demo| !no_demo)
     )]
     pub demo: bool,
+    /// How long the poker table's bots think before acting (between half and one and a half
+    /// times this); the pause between hands is four times it. `0s` plays as fast as the hub
+    /// publishes (for load tests).
+    #[arg(long, env = "HERALD_DEMO_POKER_PACE", value_parser = herald_core::config::parse_duration, default_value = "800ms", value_name = "DURATION")]
+    pub demo_poker_pace: Duration,
     /// Serve `/metrics` on this address instead of the hub's, e.g. `127.0.0.1:9090`, so that
     /// only the monitoring system reaches it; the hub's own address then answers 404 there.
     #[arg(long, env = "HERALD_METRICS_ADDR", value_name = "ADDR")]

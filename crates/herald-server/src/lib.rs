@@ -109,6 +109,8 @@ pub struct AppState {
     /// Whether the router serves the demo pages (always for `herald serve`; an embedding
     /// application chooses).
     pages: bool,
+    /// The poker demo's table, when the demos run on a single node.
+    poker_table: Option<Arc<demo::poker::table::Table>>,
 }
 
 /// Why the hub cannot start; each message says what went wrong (the binary adds which setting
@@ -154,8 +156,14 @@ impl AppState {
 
     fn build(config: ServerConfig, engine: Engine) -> Result<Self, StartError> {
         let hub = Hub::with_engine(config.hub.clone(), engine)?;
-        let auth =
+        let mut auth =
             auth::Authorizer::new(&config.auth, &config.hub.hub_url, &config.cors_origins).map_err(StartError::Key)?;
+        let demo_key = if config.demo { auth::demo::DemoKey::generate().map(Arc::new) } else { None };
+        if let Some(key) = &demo_key {
+            auth = auth.with_demo_key(key.clone());
+        }
+        // Nodes sharing a log would each deal on the same topics: the table runs on one node only.
+        let poker_table = demo_key.filter(|_| !config.store.is_shared()).map(demo::poker::table::Table::new);
         metrics::init();
         let publish_rate = config.limits.publish_rate.map(|r| Arc::new(rate::PublishRate::new(r)));
         let presence = match (config.subscriptions, tokio::runtime::Handle::try_current()) {
@@ -183,6 +191,7 @@ impl AppState {
             bayeux: Arc::default(),
             config: Arc::new(config),
             pages: true,
+            poker_table,
         })
     }
 
@@ -233,7 +242,7 @@ pub fn router(state: AppState) -> Router {
 /// of idle publishers' rates. Must be called inside a Tokio runtime.
 fn spawn_background_tasks(state: &AppState) {
     if state.config.demo {
-        demo::spawn_publishers(&state.hub);
+        demo::spawn_publishers(state);
     }
     if state.pages {
         admin::feed::start(state.clone());

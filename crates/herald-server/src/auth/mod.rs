@@ -26,6 +26,7 @@
 //! the `Authorization` header is malformed.
 
 mod claims;
+pub(crate) mod demo;
 mod jwks;
 mod keys;
 
@@ -390,6 +391,8 @@ pub(crate) struct Authorizer {
     jwks: Vec<Arc<jwks::Jwks>>,
     /// How often they are fetched again.
     jwks_refresh: Duration,
+    /// The demo pages' key, when they run.
+    demo: Option<Arc<demo::DemoKey>>,
 }
 
 impl Authorizer {
@@ -436,7 +439,14 @@ impl Authorizer {
             publish_origins,
             jwks: sets,
             jwks_refresh: config.jwt_jwks_refresh,
+            demo: None,
         })
+    }
+
+    /// Also accepts the tokens the demo pages mint with `key` (see [`demo`]).
+    pub(crate) fn with_demo_key(mut self, key: Arc<demo::DemoKey>) -> Self {
+        self.demo = Some(key);
+        self
     }
 
     /// Starts refreshing the JWK Sets every `--jwt-jwks-refresh`. Must be called inside a Tokio
@@ -497,23 +507,39 @@ impl Authorizer {
         if source == Source::Cookie {
             self.check_cookie_origin(headers)?;
         }
-        let verified = self.verify(verifier, &token)?;
+        let verified = match &self.demo {
+            Some(key) if demo::names_demo_key(&token) => self.verify_demo(key, &token)?,
+            _ => self.verify(verifier, &token)?,
+        };
         Ok(PublishRights::Granted { selectors: verified.grants.publish, subject: verified.subject })
     }
 
     /// The read rights of a subscriber.
     pub(crate) fn subscriber(&self, headers: &HeaderMap, query: Option<&str>) -> Result<ReadRights, AuthError> {
-        let Some(verifier) = &self.subscriber else {
-            return Ok(ReadRights::default());
+        let demo_token = match &self.demo {
+            Some(key) => self
+                .token(headers, query)
+                .ok()
+                .flatten()
+                .filter(|(token, _)| demo::names_demo_key(token))
+                .map(|(token, _)| (key, token)),
+            None => None,
         };
-        let Some((token, _)) = self.token(headers, query)? else {
-            if self.anonymous {
+        let verified = if let Some((key, token)) = demo_token {
+            self.verify_demo(key, &token)?
+        } else {
+            let Some(verifier) = &self.subscriber else {
                 return Ok(ReadRights::default());
-            }
-            crate::metrics::auth_failed("missing_token");
-            return Err(AuthError::MissingToken(Role::Subscriber));
+            };
+            let Some((token, _)) = self.token(headers, query)? else {
+                if self.anonymous {
+                    return Ok(ReadRights::default());
+                }
+                crate::metrics::auth_failed("missing_token");
+                return Err(AuthError::MissingToken(Role::Subscriber));
+            };
+            self.verify(verifier, &token)?
         };
-        let verified = self.verify(verifier, &token)?;
         Ok(ReadRights {
             access: ReadAccess::with_private(verified.grants.subscribe),
             expires: verified.expires,
@@ -576,11 +602,12 @@ impl Authorizer {
         if let Some(token) = cookie_token(headers) {
             return Ok(Some((token, Source::Cookie)));
         }
-        if self.query_param {
+        if self.query_param || self.demo.is_some() {
             let token = query.and_then(|q| {
                 url::form_urlencoded::parse(q.as_bytes()).find(|(name, _)| name == QUERY_PARAM).map(|(_, v)| v)
             });
-            if let Some(token) = token.filter(|t| !t.is_empty()) {
+            // Without --query-param, only the demos' tokens are read from the query.
+            if let Some(token) = token.filter(|t| !t.is_empty() && (self.query_param || demo::names_demo_key(t))) {
                 return Ok(Some((token.into_owned(), Source::Query)));
             }
         }
@@ -609,6 +636,33 @@ impl Authorizer {
             }
         }
         .map_err(|e| invalid(e.to_string()))?;
+        self.verified(data, invalid)
+    }
+
+    /// Verifies a token signed with the demos' key: it must grant only demo topics.
+    fn verify_demo(&self, key: &demo::DemoKey, token: &str) -> Result<Verified, AuthError> {
+        let invalid = |reason: String| {
+            tracing::debug!("demo token refused: {reason}");
+            crate::metrics::auth_failed("invalid_token");
+            AuthError::InvalidToken
+        };
+        let (decoding, validation) = key.decoding();
+        let data =
+            jsonwebtoken::decode::<claims::Claims>(token, decoding, validation).map_err(|e| invalid(e.to_string()))?;
+        let verified = self.verified(data, invalid)?;
+        let grants = &verified.grants;
+        if !demo::grants_only_demo_topics(&grants.publish) || !demo::grants_only_demo_topics(&grants.subscribe) {
+            return Err(invalid(format!("a demo token may grant only topics under {}", demo::PREFIX)));
+        }
+        Ok(verified)
+    }
+
+    /// The checks after the signature: the token's type, `nbf`, and its grants.
+    fn verified(
+        &self,
+        data: jsonwebtoken::TokenData<claims::Claims>,
+        invalid: impl Fn(String) -> AuthError,
+    ) -> Result<Verified, AuthError> {
         if let Some(typ) = &data.header.typ {
             let typ = typ.to_ascii_lowercase();
             let typ = typ.strip_prefix("application/").unwrap_or(&typ);
@@ -616,8 +670,8 @@ impl Authorizer {
                 return Err(invalid(format!("token type {typ:?} is not an access token")));
             }
         }
-        data.claims.check_nbf().map_err(invalid)?;
-        let grants = Grants::from_claims(&data.claims, &self.hub_url).map_err(invalid)?;
+        data.claims.check_nbf().map_err(&invalid)?;
+        let grants = Grants::from_claims(&data.claims, &self.hub_url).map_err(&invalid)?;
         Ok(Verified { grants, expires: data.claims.exp, subject: data.claims.sub })
     }
 

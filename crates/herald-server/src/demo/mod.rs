@@ -11,13 +11,10 @@ pub(crate) mod clock;
 pub(crate) mod poker;
 pub(crate) mod ticker;
 
-use std::sync::Arc;
-
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use herald_core::Hub;
 
 use crate::AppState;
 
@@ -34,12 +31,16 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ticker", get(|| page(TICKER_HTML)))
         .route("/herald.js", get(|| asset("text/javascript; charset=utf-8", CLIENT_JS)))
         .route("/herald.d.ts", get(|| asset("application/typescript; charset=utf-8", CLIENT_TYPES)))
+        .merge(poker::http::routes())
 }
 
 /// Starts the demo publishers.
-pub(crate) fn spawn_publishers(hub: &Arc<Hub>) {
-    tokio::spawn(clock::run(hub.clone()));
-    tokio::spawn(ticker::run(hub.clone()));
+pub(crate) fn spawn_publishers(state: &AppState) {
+    tokio::spawn(clock::run(state.hub.clone()));
+    tokio::spawn(ticker::run(state.hub.clone()));
+    if let Some(table) = &state.poker_table {
+        poker::table::start(state, table.clone(), state.config.demo_poker_pace);
+    }
 }
 
 async fn page(html: &'static str) -> impl IntoResponse {

@@ -357,6 +357,7 @@ impl Hand {
         }
     }
 
+    #[cfg(test)]
     /// The chips put in during this hand and not yet awarded (0 once the hand is over).
     pub(crate) fn pot(&self) -> u64 {
         self.pot
@@ -383,6 +384,7 @@ impl Hand {
         self.player(seat).is_some_and(|player| !player.folded)
     }
 
+    #[cfg(test)]
     /// Whether the hand is over (the pot has been awarded).
     pub(crate) fn is_over(&self) -> bool {
         self.to_act.is_none()
@@ -393,6 +395,7 @@ impl Hand {
         self.player(seat).map_or(0, |player| player.street_bet)
     }
 
+    #[cfg(test)]
     /// The dealer button's seat.
     pub(crate) fn button(&self) -> usize {
         self.button

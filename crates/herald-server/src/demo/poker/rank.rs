@@ -18,6 +18,7 @@ pub(crate) enum Category {
 }
 
 impl Category {
+    #[cfg(test)]
     /// The kind's usual name ("two pair", "full house").
     pub(crate) fn name(self) -> &'static str {
         match self {
