@@ -14,12 +14,13 @@ const defaultBinary = path.resolve(here, '../../../target/debug/herald');
 /**
  * Starts `herald serve` on a free port with a fresh data directory; resolves to
  * { url, hubUrl, pid, publish, stop }. With `--tls-cert` and `--tls-key` in `args`, the URLs are
- * https ones, and `publish` works only in a process that trusts the certificate.
+ * https ones, and `publish` works only in a process that trusts the certificate. The demo
+ * publishers (clock, ticker, poker table) run only with `{ demo: true }`.
  */
-export async function startHub(args = []) {
+export async function startHub(args = [], { demo = false } = {}) {
   const binary = process.env.HERALD_BIN || defaultBinary;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-js-'));
-  const child = spawn(binary, ['serve', '--addr', '127.0.0.1:0', '--no-demo-clock', '--data-dir', dataDir, ...args], {
+  const child = spawn(binary, ['serve', '--addr', '127.0.0.1:0', ...(demo ? [] : ['--no-demo']), '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, HERALD_LOG: 'warn' },
   });
