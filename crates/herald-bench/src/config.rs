@@ -180,6 +180,8 @@ pub struct BenchConfig {
     pub churn: Option<Churn>,
     /// A reconnect storm instead of one connect-publish-drain pass (see [`crate::storm`]).
     pub storm: Option<Storm>,
+    /// Watch a topic someone else publishes on instead (see [`crate::watch`]).
+    pub watch: Option<crate::watch::Watch>,
     /// Publish with no subscribers at all (`subscribers` must be 0) and report the publishes
     /// per second and the target's CPU per publish: the cost of accepting (and, with a durable
     /// store, storing) events by itself.
@@ -217,6 +219,7 @@ impl BenchConfig {
             drain_deadline: Duration::from_secs(300),
             progress: false,
             churn: None,
+            watch: None,
             storm: None,
             publish_only: false,
             batch: 1,

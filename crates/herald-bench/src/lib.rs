@@ -9,6 +9,8 @@
 //! [`churn`] instead keeps subscribers connecting and disconnecting for a set time and follows
 //! the target's memory and open descriptors over it. [`storm`] restarts the target under
 //! connected subscribers and measures how long each takes to be back and what it missed.
+//! [`watch`] holds many spectators on a topic that another program publishes on (a demo, an
+//! application) and checks that each received every event once and in order.
 
 mod churn;
 mod config;
@@ -24,9 +26,11 @@ mod subscriber;
 mod target;
 mod tracker;
 mod url;
+mod watch;
 
 pub use churn::{churn, ChurnReport, Sample};
 pub use config::{loopback_sources, BenchConfig, Churn, Pace, PayloadStyle, Storm, Target, Transport};
 pub use report::{Latency, Report};
 pub use run::run;
 pub use storm::{storm, StormReport, TargetSample};
+pub use watch::{watch, Watch, WatchReport};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use herald_bench::{BenchConfig, Churn, Pace, PayloadStyle, Storm, Target, Transport};
+use herald_bench::{BenchConfig, Churn, Pace, PayloadStyle, Storm, Target, Transport, Watch};
 
 /// Flags of `herald bench`.
 #[derive(Debug, Args)]
@@ -74,7 +74,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, requires = "rate", conflicts_with = "idle")]
     pub churn: bool,
     /// How long a churn run lasts; in a storm, how long publishing goes on after the restart
-    /// began.
+    /// began; in a watch, how long the measured window lasts.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Events a churning subscriber receives on each connection.
@@ -92,6 +92,12 @@ pub(crate) struct BenchArgs {
     /// `Last-Event-ID`); publishers retry each message, with an id, until acknowledged.
     #[arg(long, value_name = "CMD", requires = "rate", conflicts_with_all = ["idle", "churn"])]
     pub storm: Option<String>,
+    /// Watch: hold --subscribers SSE spectators on TOPIC, which another program publishes on
+    /// (e.g. the demo poker table, `/demo/poker/table`), for --duration, publishing nothing;
+    /// then check that every spectator received every event once and in order, against one
+    /// another and against the hub's replay.
+    #[arg(long, value_name = "TOPIC", conflicts_with_all = ["idle", "churn", "storm", "publish_only"])]
+    pub watch: Option<String>,
     /// In a storm, how long to publish before the restart.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, requires = "storm")]
     pub restart_after: Duration,
@@ -213,6 +219,16 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         write_json(args.json.as_deref(), report.to_json())?;
         if args.check && !report.is_clean() {
             return Err("subscribers were not back, or messages were lost, duplicated or reordered".into());
+        }
+        return Ok(());
+    }
+    if let Some(topic) = args.watch {
+        config.watch = Some(Watch { topic, duration: args.duration });
+        let report = herald_bench::watch(&config).await?;
+        print!("{}", report.table());
+        write_json(args.json.as_deref(), report.to_json())?;
+        if args.check && !report.is_clean() {
+            return Err("spectators missed, repeated or reordered events, or did not connect".into());
         }
         return Ok(());
     }
