@@ -170,7 +170,7 @@ impl HeraldBuilder {
         };
         state.pages = self.demo;
         let _guard = runtime.enter();
-        crate::spawn_background_tasks(&state);
+        crate::spawn_background_tasks(&state, state.config.addr.port());
         Ok(Herald { state })
     }
 }

@@ -240,12 +240,13 @@ pub fn router(state: AppState) -> Router {
 
 /// Starts what runs beside the connections: the demo publishers (when on) and the forgetting
 /// of idle publishers' rates. Must be called inside a Tokio runtime.
-fn spawn_background_tasks(state: &AppState) {
+/// `port` is the one the hub listens on (it names the node on the dashboard).
+fn spawn_background_tasks(state: &AppState, port: u16) {
     if state.config.demo {
         demo::spawn_publishers(state);
     }
     if state.pages {
-        admin::feed::start(state.clone());
+        admin::feed::start(state.clone(), port);
     }
     state.auth.spawn_key_refresh();
     tokio::spawn(transport::bayeux::sweep_sessions(state.bayeux.clone(), state.config.bayeux.session_timeout));
@@ -277,7 +278,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    spawn_background_tasks(&state);
+    let port = listener.local_addr().map_or(state.config.addr.port(), |addr| addr.port());
+    spawn_background_tasks(&state, port);
     let hub = state.hub.clone();
     let limits = state.config.connections.clone();
     let drain = state.config.drain_period;

@@ -151,7 +151,7 @@ export async function runCleanups(cleanups) {
 
 export async function waitFor(predicate, ms = 10000, what = 'condition') {
   const deadline = Date.now() + ms;
-  while (!predicate()) {
+  while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -25,10 +25,10 @@ const REMOTE_WATCH: Duration = Duration::from_secs(3);
 /// The figures' event type.
 pub(crate) const EVENT: &str = "figures";
 
-/// Starts publishing. Must be called inside a Tokio runtime.
-pub(crate) fn start(state: AppState) {
+/// Starts publishing for the node listening on `port`. Must be called inside a Tokio runtime.
+pub(crate) fn start(state: AppState, port: u16) {
     let watched_elsewhere = Arc::new(Mutex::new(None::<Instant>));
-    let mut sampler = Sampler::new(&state);
+    let mut sampler = Sampler::new(&state, port);
     if state.hub.shared_log_readable().is_some() {
         tokio::spawn(follow(state.clone(), sampler.node().to_owned(), watched_elsewhere.clone()));
     }

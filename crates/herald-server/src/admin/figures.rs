@@ -111,8 +111,8 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    pub(crate) fn new(state: &AppState) -> Self {
-        Self { node: node_name(state.config.addr.port()), previous: Counters::now(state) }
+    pub(crate) fn new(state: &AppState, port: u16) -> Self {
+        Self { node: node_name(port), previous: Counters::now(state) }
     }
 
     /// The node's name, as its figures give it.
