@@ -723,3 +723,81 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .find(|(name, value)| COOKIE_NAMES.contains(name) && !value.is_empty())
         .map(|(_, value)| value.trim_matches('"').to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    const SECRET: &str = "a-hub-secret-of-at-least-thirty-two-bytes";
+
+    /// An authorizer accepting the demos' tokens; with `keyed`, also the hub's own secret.
+    fn authorizer(keyed: bool) -> (Authorizer, Arc<demo::DemoKey>) {
+        let mut config = AuthConfig::default();
+        if keyed {
+            config.jwt_key = Some(Secret::from(SECRET.to_owned()));
+            config.load_keys().unwrap();
+        }
+        let hub = Url::parse("http://localhost:8080/.well-known/mercure").unwrap();
+        let key = Arc::new(demo::DemoKey::generate().unwrap());
+        (Authorizer::new(&config, &hub, &[]).unwrap().with_demo_key(key.clone()), key)
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+        headers
+    }
+
+    #[test]
+    fn demo_tokens_grant_their_demo_topics_with_or_without_hub_keys() {
+        for keyed in [false, true] {
+            let (auth, key) = authorizer(keyed);
+            let seat = ["/demo/poker/seats/2".to_owned()];
+            let actions = ["/demo/poker/seats/2/actions".to_owned()];
+            let token = key.mint("seat", &seat, &actions, 60).unwrap();
+            let rights = auth.subscriber(&bearer(&token), None).unwrap();
+            assert!(rights.access.allows_topic("/demo/poker/seats/2"));
+            assert!(!rights.access.allows_topic("/demo/poker/seats/3"));
+            // From the query too, although --jwt-query-param is off.
+            let query = format!("topic=x&{QUERY_PARAM}={token}");
+            assert!(auth.subscriber(&HeaderMap::new(), Some(&query)).unwrap().access.allows_topic(&seat[0]));
+            if keyed {
+                let PublishRights::Granted { selectors, .. } = auth.publisher(&bearer(&token), None).unwrap() else {
+                    panic!("a keyed hub grants publishing by the token");
+                };
+                assert!(selectors.iter().any(|m| m.matches(&actions[0])) && !selectors.iter().any(|m| m.matches("/x")));
+            }
+        }
+    }
+
+    #[test]
+    fn demo_tokens_granting_anything_outside_the_demos_are_refused() {
+        let (auth, key) = authorizer(true);
+        for grants in [vec!["*".to_owned()], vec!["/private/x".to_owned()], vec!["/demo/a".to_owned(), "/b".to_owned()]]
+        {
+            let token = key.mint("greedy", &grants, &[], 60).unwrap();
+            assert!(matches!(auth.subscriber(&bearer(&token), None), Err(AuthError::InvalidToken)), "{grants:?}");
+        }
+        // Another process's demo key signs nothing here.
+        let stranger = demo::DemoKey::generate().unwrap();
+        let token = stranger.mint("seat", &["/demo/poker/seats/1".to_owned()], &[], 60).unwrap();
+        assert!(matches!(auth.subscriber(&bearer(&token), None), Err(AuthError::InvalidToken)));
+    }
+
+    #[test]
+    fn other_tokens_are_not_read_from_the_query_without_the_flag() {
+        let (auth, _) = authorizer(true);
+        let claims = serde_json::json!({"mercure": {"subscribe": ["*"]}});
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        assert!(auth.subscriber(&bearer(&token), None).unwrap().access.allows_topic("/any"));
+        let query = format!("{QUERY_PARAM}={token}");
+        assert!(matches!(auth.subscriber(&HeaderMap::new(), Some(&query)), Err(AuthError::MissingToken(_))));
+    }
+}
