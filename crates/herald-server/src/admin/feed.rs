@@ -14,7 +14,7 @@ use herald_core::{Matcher, ReadAccess, Update};
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::figures::Sampler;
+use super::figures::{Sampler, Source};
 use super::TOPIC;
 use crate::AppState;
 
@@ -25,25 +25,31 @@ const REMOTE_WATCH: Duration = Duration::from_secs(3);
 /// The figures' event type.
 pub(crate) const EVENT: &str = "figures";
 
-/// Starts publishing for the node listening on `port`. Must be called inside a Tokio runtime.
+/// Starts publishing for the node listening on `port`, until the hub is dropped or drains (the
+/// task holds it only while it publishes). Must be called inside a Tokio runtime.
 pub(crate) fn start(state: AppState, port: u16) {
     let watched_elsewhere = Arc::new(Mutex::new(None::<Instant>));
-    let mut sampler = Sampler::new(&state, port);
+    let mut sampler = Sampler::new(&state.hub, port);
     if state.hub.shared_log_readable().is_some() {
         tokio::spawn(follow(state.clone(), sampler.node().to_owned(), watched_elsewhere.clone()));
     }
+    let weak = Arc::downgrade(&state.hub);
+    let (presence, config) = (state.presence.clone(), state.config.clone());
+    drop(state);
     tokio::spawn(async move {
         let mut every = tokio::time::interval(EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        while !state.hub.is_draining() {
+        loop {
             every.tick().await;
-            let watchers = state.hub.subscribers_naming(TOPIC);
+            let Some(hub) = weak.upgrade().filter(|hub| !hub.is_draining()) else { return };
+            let watchers = hub.subscribers_naming(TOPIC);
             let elsewhere = watched_elsewhere.lock().is_some_and(|at| at.elapsed() < REMOTE_WATCH);
             if watchers == 0 && !elsewhere {
-                sampler.skip(&state);
+                sampler.skip(&hub);
                 continue;
             }
-            let figures = sampler.sample(&state, watchers);
+            let source = Source { hub: &hub, presence: presence.as_deref(), store: &config.store };
+            let figures = sampler.sample(&source, watchers);
             let data = match serde_json::to_string(&figures) {
                 Ok(data) => data,
                 Err(e) => {
@@ -58,7 +64,7 @@ pub(crate) fn start(state: AppState, port: u16) {
                 private: true,
                 ..Update::default()
             };
-            if let Err(e) = state.hub.publish_valid(update.into_hub_event()).await {
+            if let Err(e) = hub.publish_valid(update.into_hub_event()).await {
                 tracing::debug!("dashboard figures not published: {e}");
             }
         }

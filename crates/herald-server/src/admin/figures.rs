@@ -11,7 +11,15 @@ use serde::Serialize;
 
 use crate::metrics::histogram::{BOUNDS_MICROS, PUBLISH_ACK, PUBLISH_TO_WRITE};
 use crate::metrics::{self, connections};
-use crate::{AppState, StoreKind};
+use crate::presence::Presence;
+use crate::StoreKind;
+
+/// Where the figures are read.
+pub(crate) struct Source<'a> {
+    pub hub: &'a herald_core::Hub,
+    pub presence: Option<&'a Presence>,
+    pub store: &'a StoreKind,
+}
 
 /// How many topics the dashboard lists.
 const BUSIEST: usize = 10;
@@ -92,8 +100,8 @@ struct Counters {
 }
 
 impl Counters {
-    fn now(state: &AppState) -> Self {
-        let stats = state.hub.stats();
+    fn now(hub: &herald_core::Hub) -> Self {
+        let stats = hub.stats();
         Self {
             at: Instant::now(),
             published: stats.published,
@@ -111,8 +119,8 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    pub(crate) fn new(state: &AppState, port: u16) -> Self {
-        Self { node: node_name(port), previous: Counters::now(state) }
+    pub(crate) fn new(hub: &herald_core::Hub, port: u16) -> Self {
+        Self { node: node_name(port), previous: Counters::now(hub) }
     }
 
     /// The node's name, as its figures give it.
@@ -121,31 +129,31 @@ impl Sampler {
     }
 
     /// Starts the next interval now, without reading the figures (nobody watches).
-    pub(crate) fn skip(&mut self, state: &AppState) {
-        self.previous = Counters::now(state);
+    pub(crate) fn skip(&mut self, hub: &herald_core::Hub) {
+        self.previous = Counters::now(hub);
     }
 
     /// Reads the figures, over the interval since the previous reading or skip.
-    pub(crate) fn sample(&mut self, state: &AppState, watchers: usize) -> Figures {
-        let stats = state.hub.stats();
-        let now = Counters::now(state);
+    pub(crate) fn sample(&mut self, source: &Source<'_>, watchers: usize) -> Figures {
+        let stats = source.hub.stats();
+        let now = Counters::now(source.hub);
         let seconds = now.at.saturating_duration_since(self.previous.at).as_secs_f64().max(1e-3);
         let rate = |new: u64, old: u64| (new.saturating_sub(old) as f64 / seconds * 10.0).round() / 10.0;
         let (limit_rejections_total, auth_failures_total) = metrics::refusals();
-        let busiest = match &state.presence {
+        let busiest = match source.presence {
             Some(presence) => presence
                 .busiest(BUSIEST)
                 .into_iter()
                 .map(|(matcher, subscribers)| Busiest { topic: matcher.value.to_string(), subscribers })
                 .collect(),
-            None => state
+            None => source
                 .hub
                 .busiest_topics(BUSIEST)
                 .into_iter()
                 .map(|(topic, subscribers)| Busiest { topic, subscribers })
                 .collect(),
         };
-        let footprint = state.hub.store_footprint();
+        let footprint = source.hub.store_footprint();
         let figures = Figures {
             node: self.node.clone(),
             at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
@@ -164,13 +172,13 @@ impl Sampler {
             publish_ack: latency(&now.ack, &self.previous.ack),
             busiest,
             history: HistoryFigures {
-                store: match state.config.store {
+                store: match source.store {
                     StoreKind::Disk => "disk",
                     StoreKind::Memory => "memory",
                     StoreKind::Redis(_) => "redis",
                     StoreKind::Nats(_) => "nats",
                 },
-                state: match state.hub.shared_log_readable() {
+                state: match source.hub.shared_log_readable() {
                     Some(false) => "unreachable",
                     _ => "ok",
                 },
