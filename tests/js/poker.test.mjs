@@ -416,8 +416,8 @@ test('sitting down refused when full / bad input', { timeout: TEST_TIMEOUT }, as
       assert.equal(response.status, 200);
       const sitting = await response.json();
       assert.equal(sitting.name, `Player ${i}`);
-      assert.equal(sitting.seat_topic, `/demo/poker/seats/${sitting.seat}`);
-      assert.equal(sitting.actions_topic, `/demo/poker/seats/${sitting.seat}/actions`);
+      assert.equal(sitting.seat_topic, `/demo/poker/seats/${sitting.seat}/${sitting.id}`);
+      assert.equal(sitting.actions_topic, `/demo/poker/seats/${sitting.seat}/${sitting.id}/actions`);
       assert.ok(sitting.token && sitting.secret && sitting.id);
       seats.push(sitting.seat);
     }

@@ -541,6 +541,16 @@ impl Hub {
         self.state.lock().by_topic.get(topic).map_or(0, Vec::len)
     }
 
+    /// How many subscribers name `topic` exactly and may read its private updates: for a
+    /// private page that publishes only while someone authorized watches it.
+    pub fn readers_naming(&self, topic: &str) -> usize {
+        let state = self.state.lock();
+        state
+            .by_topic
+            .get(topic)
+            .map_or(0, |mailboxes| mailboxes.iter().filter(|m| m.selection.access.allows_topic(topic)).count())
+    }
+
     /// The `n` topics with the most subscribers naming them exactly, busiest first (subscribers
     /// with a pattern are not counted).
     pub fn busiest_topics(&self, n: usize) -> Vec<(String, usize)> {
@@ -759,7 +769,12 @@ mod tests {
         assert_eq!(hub.subscribers_naming("/a"), 2);
         assert_eq!(hub.subscribers_naming("/b"), 3);
         assert_eq!(hub.subscribers_naming("/nobody"), 0);
-        assert_eq!(hub.busiest_topics(2), [("/b".to_owned(), 3), ("/a".to_owned(), 2)]);
+        // Only subscribers whose rights read `/a`'s private updates are its readers.
+        assert_eq!(hub.readers_naming("/a"), 0);
+        let access = ReadAccess::with_private(exact(&["/a"]));
+        let _reader = hub.subscribe(exact(&["/a"]), access, None).await.unwrap();
+        assert_eq!((hub.readers_naming("/a"), hub.subscribers_naming("/a")), (1, 3));
+        assert_eq!(hub.busiest_topics(2), [("/a".to_owned(), 3), ("/b".to_owned(), 3)]);
         assert_eq!(hub.busiest_topics(10).len(), 3);
         assert!(hub.busiest_topics(0).is_empty());
     }

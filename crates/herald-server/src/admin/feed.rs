@@ -1,7 +1,7 @@
 //! Publishes the dashboard's figures on its reserved topic, once a second, while it is watched.
 //!
-//! Watched means that a subscriber names [`super::TOPIC`] on this node (the dashboard page
-//! does). On a cluster, a node also publishes while another node's dashboard is watched, so
+//! Watched means that a subscriber allowed to read [`super::TOPIC`] names it on this node (the
+//! dashboard page does). On a cluster, a node also publishes while another node's dashboard is watched, so
 //! that every open dashboard shows every node: each node follows the topic, and another node's
 //! figures that report watchers keep it publishing for [`REMOTE_WATCH`]. A node publishing only
 //! because of another's watchers reports none, so two nodes never keep each other going.
@@ -42,7 +42,7 @@ pub(crate) fn start(state: AppState, port: u16) {
         loop {
             every.tick().await;
             let Some(hub) = weak.upgrade().filter(|hub| !hub.is_draining()) else { return };
-            let watchers = hub.subscribers_naming(TOPIC);
+            let watchers = hub.readers_naming(TOPIC);
             let elsewhere = watched_elsewhere.lock().is_some_and(|at| at.elapsed() < REMOTE_WATCH);
             if watchers == 0 && !elsewhere {
                 sampler.skip(&hub);

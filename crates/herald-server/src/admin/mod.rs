@@ -11,7 +11,7 @@ pub(crate) mod figures;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -39,6 +39,10 @@ async fn page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Re
             DASHBOARD_HTML,
         )
             .into_response(),
+        // A malformed request gets its plain answer; a missing or insufficient token the form.
+        Err(refused) if !matches!(refused.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+            refused.into_response()
+        }
         Err(refused) => {
             let message = escape(&refused.message);
             let (mut parts, _) = refused.into_response().into_parts();

@@ -3,8 +3,9 @@
 //! Everything the table says is an event: public ones on [`TABLE_TOPIC`] (typed `hand`,
 //! `blind`, `dealt`, `turn`, `action`, `board`, `showdown`, `won`, `end`, `seated`,
 //! `spectators`), each player's hole cards as a private `cards` update on its seat's topic
-//! ([`seat_topic`]), readable only with the token the table minted for that seat. Players act by
-//! publishing a private update on their seat's actions topic ([`actions_topic`]) over the
+//! ([`seat_topic`], one per player who sits there, so an earlier player's token reads nothing of
+//! a later one's), readable only with the token the table minted for that player. Players act by
+//! publishing a private update on their actions topic ([`actions_topic`]) over the
 //! WebSocket; [`follow_actions`] hands those to the dealer. A seat nobody holds is played by a
 //! bot, so the table plays by itself; a player whose connection is gone for [`ABSENT`] gives the
 //! seat back to a bot, and one who comes back sooner keeps it.
@@ -39,14 +40,14 @@ pub(crate) const ABSENT: Duration = Duration::from_secs(30);
 const TOKEN_SECS: u64 = 12 * 3600;
 const BOT_NAMES: [&str; SEATS] = ["Ada", "Blaise", "Grace", "Alan", "Edsger", "Barbara"];
 
-/// The private topic of a seat's hole cards.
-pub(crate) fn seat_topic(seat: usize) -> String {
-    format!("/demo/poker/seats/{seat}")
+/// The private topic of the hole cards of the player `player` (its public id) at `seat`.
+pub(crate) fn seat_topic(seat: usize, player: &str) -> String {
+    format!("/demo/poker/seats/{seat}/{player}")
 }
 
-/// The private topic a seat's player publishes its actions on.
-pub(crate) fn actions_topic(seat: usize) -> String {
-    format!("/demo/poker/seats/{seat}/actions")
+/// The private topic that player publishes its actions on.
+pub(crate) fn actions_topic(seat: usize, player: &str) -> String {
+    format!("/demo/poker/seats/{seat}/{player}/actions")
 }
 
 /// The table, shared by the dealer and the HTTP handlers.
@@ -121,6 +122,9 @@ pub(crate) struct PlayerAction {
     hand: u64,
     secret: String,
     action: Action,
+    /// When it arrived: an action sent before the turn began (a double click, a retry) is not
+    /// played on it.
+    received: Instant,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +149,7 @@ impl Table {
         let seat = inner.seats.iter().position(|s| s.player.is_none() && s.joining.is_none()).ok_or(SitError::Full)?;
         let name = clean_name(name).unwrap_or_else(|| format!("Player {}", seat + 1));
         let player = Player { id: random_hex(8), secret: random_hex(16), name: name.clone(), absent_since: None };
-        let (seat_topic, actions_topic) = (seat_topic(seat), actions_topic(seat));
+        let (seat_topic, actions_topic) = (seat_topic(seat, &player.id), actions_topic(seat, &player.id));
         let token = self
             .key
             .mint(
@@ -241,7 +245,7 @@ pub(crate) fn start(state: &AppState, table: Arc<Table>, pace: Duration) {
 
 /// Hands the players' actions to the dealer.
 async fn follow_actions(state: AppState, actions: mpsc::Sender<PlayerAction>) {
-    let template = "/demo/poker/seats/{seat}/actions";
+    let template = "/demo/poker/seats/{seat}/{player}/actions";
     loop {
         let (Ok(selecting), Ok(reading)) = (Matcher::legacy_topic(template), Matcher::legacy_topic(template)) else {
             return;
@@ -251,12 +255,20 @@ async fn follow_actions(state: AppState, actions: mpsc::Sender<PlayerAction>) {
         {
             while let Ok(event) = subscription.recv().await {
                 let seat = event.topics.iter().find_map(|t| {
-                    t.strip_prefix("/demo/poker/seats/")?.strip_suffix("/actions")?.parse::<usize>().ok()
+                    let (seat, _player) =
+                        t.strip_prefix("/demo/poker/seats/")?.strip_suffix("/actions")?.split_once('/')?;
+                    seat.parse::<usize>().ok()
                 });
                 let (Some(seat), Ok(message)) = (seat, serde_json::from_str::<ActionMessage>(&event.data)) else {
                     continue;
                 };
-                let action = PlayerAction { seat, hand: message.hand, secret: message.secret, action: message.action };
+                let action = PlayerAction {
+                    seat,
+                    hand: message.hand,
+                    secret: message.secret,
+                    action: message.action,
+                    received: Instant::now(),
+                };
                 // A full queue means a flood; the dealer needs one action per turn.
                 let _ = actions.try_send(action);
             }
@@ -351,7 +363,8 @@ impl Dealer {
         let now = Instant::now();
         for (i, seat) in inner.seats.iter_mut().enumerate() {
             if let Some(player) = &mut seat.player {
-                if hub.subscribers_naming(&seat_topic(i)) > 0 {
+                // Present: a subscription that may read the player's cards names their topic.
+                if hub.readers_naming(&seat_topic(i, &player.id)) > 0 {
                     player.absent_since = None;
                 } else if now.saturating_duration_since(*player.absent_since.get_or_insert(now)) >= ABSENT {
                     seat.player = None;
@@ -444,13 +457,15 @@ impl Dealer {
         secret: &str,
         deadline: Instant,
     ) -> Vec<Step> {
+        let began = deadline.checked_sub(TURN).unwrap_or(deadline);
         loop {
             let received = tokio::time::timeout_at(deadline.into(), self.actions.recv()).await;
             let Ok(Some(action)) = received else {
                 let timeout = hand.timeout_action();
                 return self.act(hand, seat, timeout);
             };
-            if action.seat != seat || action.hand != number || action.secret != secret {
+            let stale = action.received < began;
+            if stale || action.seat != seat || action.hand != number || action.secret != secret {
                 continue;
             }
             if let Ok(steps) = hand.act(seat, action.action) {
@@ -522,11 +537,11 @@ impl Dealer {
 
     /// Sends a player its hole cards, privately; bots' cards stay with the dealer.
     async fn deal(&self, number: u64, seat: usize, cards: &[cards::Card; 2]) {
-        if self.table.inner.lock().seats[seat].player.is_none() {
+        let Some(player_id) = self.table.inner.lock().seats[seat].player.as_ref().map(|p| p.id.clone()) else {
             return;
-        }
+        };
         let update = Update {
-            topics: vec![seat_topic(seat)],
+            topics: vec![seat_topic(seat, &player_id)],
             data: json!({"hand": number, "seat": seat, "cards": cards}).to_string(),
             event_type: Some("cards".to_owned()),
             private: true,
@@ -556,7 +571,8 @@ mod tests {
         let sittings: Vec<Sitting> = (0..SEATS).map(|i| table.sit(&format!("p{i}")).unwrap()).collect();
         assert_eq!(sittings.iter().map(|s| s.seat).collect::<Vec<_>>(), (0..SEATS).collect::<Vec<_>>());
         assert!(matches!(table.sit("late"), Err(SitError::Full)));
-        assert_eq!(sittings[2].seat_topic, "/demo/poker/seats/2");
+        assert_eq!(sittings[2].seat_topic, format!("/demo/poker/seats/2/{}", sittings[2].id));
+        assert_eq!(sittings[2].actions_topic, format!("/demo/poker/seats/2/{}/actions", sittings[2].id));
         assert_ne!(sittings[0].secret, sittings[1].secret);
         let snapshot = table.snapshot();
         assert_eq!(snapshot["seats"][3]["joining"]["name"], "p3");
