@@ -59,3 +59,6 @@ HERALD_BIN="$target/debug/herald" tests/openapi/run.sh
 
 echo "== JavaScript end-to-end tests"
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error && HERALD_BIN="$target/debug/herald" npm test)
+
+echo "== the README's screenshots, taken again (into tests/js/artifacts/screenshots, so the script keeps working)"
+(cd tests/js && SCREENSHOTS_DIR=artifacts/screenshots HERALD_BIN="$target/debug/herald" node screenshots.mjs)
