@@ -8,8 +8,10 @@
 //! one room per transport, each parsing its input, calling `ops`, writing its own wire format
 //! and mapping failures once (`error.rs` for every HTTP answer; `transport/bayeux/` handles its
 //! messages once for its three carriers and keeps its sessions); `auth/` reads tokens and rights;
-//! `listener/` accepts connections and serves event streams without hyper; `demo/` holds the
-//! pages and their publishers.
+//! `listener/` accepts connections and serves event streams without hyper; `presence/` tracks
+//! active subscriptions; `admin/` is the dashboard, fed by the hub's own figures on a reserved
+//! private topic; `demo/` holds the pages and their publishers (`demo/poker/`: a table dealt on
+//! the hub, with its own tokens from `auth/demo.rs`).
 //!
 //! # Data path
 //!
