@@ -5,7 +5,8 @@
 // subscribers on every node; through nginx (deploy/nginx/herald-cluster.conf, round-robin) the
 // clients of a node killed with SIGKILL reconnect to the others and lose nothing; while the
 // engine is down publishes answer 503 with Retry-After and subscribers stay connected, and once it
-// is back nothing is skipped or repeated; a node whose engine is unreachable refuses to start.
+// is back nothing is skipped or repeated; a node whose engine is unreachable refuses to start; a
+// dashboard open on one node shows the figures of all three.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -262,6 +263,27 @@ for (const kind of ['redis', 'nats']) {
     while ((seen = await count(nodes[0])) !== 1 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
     assert.equal(seen, 1, 'the killed node\'s subscriber left the cluster\'s presence');
     assert.equal(await count(nodes[1]), 1);
+  });
+
+  test(`${kind}: a dashboard open on one node shows every node's figures`, async () => {
+    const engine = await startEngine(kind);
+    cleanups.push(() => engine.stop('SIGKILL'));
+    const nodes = await startCluster(engine);
+    const url = subscribeUrl(nodes[1], '/.well-known/mercure/dashboard', { authorization: token('--subscribe', '*') });
+    const source = new EventSource(url);
+    cleanups.push(() => source.close());
+    const seen = new Map();
+    source.addEventListener('figures', (e) => {
+      const figures = JSON.parse(e.data);
+      seen.set(figures.node, figures);
+    });
+    await waitFor(() => seen.size === 3, 15000, `figures from the three nodes (so far from ${[...seen.keys()]})`);
+    const ports = [...seen.keys()].map((node) => Number(node.split(':').pop())).sort();
+    assert.deepEqual(ports, nodes.map((node) => Number(node.url.port)).sort());
+    // Only node 2 has a dashboard open; the others publish because it watches.
+    const watching = [...seen.values()].filter((f) => f.watchers > 0).map((f) => Number(f.node.split(':').pop()));
+    assert.deepEqual(watching, [Number(nodes[1].url.port)]);
+    source.close();
   });
 
   test(`${kind}: a node whose engine cannot be reached refuses to start, naming it`, async () => {

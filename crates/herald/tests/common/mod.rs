@@ -47,8 +47,9 @@ impl TestHub {
 
     /// Like [`TestHub::start_in`], but returns what the hub printed when it exits instead.
     pub(crate) async fn try_start_in(dir: &std::path::Path, args: &[&str]) -> Result<Self, String> {
-        // The demo publishers would add their events to every history the tests look at.
-        let demo_off = args.iter().any(|a| *a == "--no-demo" || *a == "--no-demo-clock");
+        // The demo publishers would add their events to every history the tests look at: off,
+        // unless the test sets a demo flag (`--demo-poker-pace`) or turns them off itself.
+        let demo_off = args.iter().any(|a| *a == "--no-demo" || *a == "--no-demo-clock" || *a == "--demo-poker-pace");
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
