@@ -74,6 +74,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod presence;
+mod random;
 pub mod rate;
 mod resource_metadata;
 mod timing;

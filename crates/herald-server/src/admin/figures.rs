@@ -93,22 +93,14 @@ type Buckets = [u64; BOUNDS_MICROS.len() + 1];
 /// The counters of one reading.
 struct Counters {
     at: Instant,
-    published: u64,
-    delivered: u64,
+    stats: herald_core::HubStats,
     to_write: Buckets,
     ack: Buckets,
 }
 
 impl Counters {
     fn now(hub: &herald_core::Hub) -> Self {
-        let stats = hub.stats();
-        Self {
-            at: Instant::now(),
-            published: stats.published,
-            delivered: stats.delivered,
-            to_write: PUBLISH_TO_WRITE.counts(),
-            ack: PUBLISH_ACK.counts(),
-        }
+        Self { at: Instant::now(), stats: hub.stats(), to_write: PUBLISH_TO_WRITE.counts(), ack: PUBLISH_ACK.counts() }
     }
 }
 
@@ -135,8 +127,8 @@ impl Sampler {
 
     /// Reads the figures, over the interval since the previous reading or skip.
     pub(crate) fn sample(&mut self, source: &Source<'_>, watchers: usize) -> Figures {
-        let stats = source.hub.stats();
         let now = Counters::now(source.hub);
+        let (stats, before) = (now.stats, self.previous.stats);
         let seconds = now.at.saturating_duration_since(self.previous.at).as_secs_f64().max(1e-3);
         let rate = |new: u64, old: u64| (new.saturating_sub(old) as f64 / seconds * 10.0).round() / 10.0;
         let (limit_rejections_total, auth_failures_total) = metrics::refusals();
@@ -161,10 +153,10 @@ impl Sampler {
             watchers,
             connections: connections::open().into_iter().collect(),
             subscribers: stats.subscribers,
-            published_per_s: rate(now.published, self.previous.published),
-            delivered_per_s: rate(now.delivered, self.previous.delivered),
-            published_total: now.published,
-            delivered_total: now.delivered,
+            published_per_s: rate(stats.published, before.published),
+            delivered_per_s: rate(stats.delivered, before.delivered),
+            published_total: stats.published,
+            delivered_total: stats.delivered,
             overflowed_total: stats.overflowed,
             limit_rejections_total,
             auth_failures_total,

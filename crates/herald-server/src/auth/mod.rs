@@ -516,29 +516,21 @@ impl Authorizer {
 
     /// The read rights of a subscriber.
     pub(crate) fn subscriber(&self, headers: &HeaderMap, query: Option<&str>) -> Result<ReadRights, AuthError> {
-        let demo_token = match &self.demo {
-            Some(key) => self
-                .token(headers, query)
-                .ok()
-                .flatten()
-                .filter(|(token, _)| demo::names_demo_key(token))
-                .map(|(token, _)| (key, token)),
-            None => None,
+        // Read once. Without a subscriber key, a malformed credential only matters to the demos.
+        let token = match (&self.subscriber, &self.demo) {
+            (Some(_), _) => self.token(headers, query)?,
+            (None, Some(_)) => self.token(headers, query).ok().flatten(),
+            (None, None) => return Ok(ReadRights::default()),
         };
-        let verified = if let Some((key, token)) = demo_token {
-            self.verify_demo(key, &token)?
-        } else {
-            let Some(verifier) = &self.subscriber else {
-                return Ok(ReadRights::default());
-            };
-            let Some((token, _)) = self.token(headers, query)? else {
-                if self.anonymous {
-                    return Ok(ReadRights::default());
-                }
+        let verified = match (&self.demo, &token, &self.subscriber) {
+            (Some(key), Some((token, _)), _) if demo::names_demo_key(token) => self.verify_demo(key, token)?,
+            (_, _, None) => return Ok(ReadRights::default()),
+            (_, None, Some(_)) if self.anonymous => return Ok(ReadRights::default()),
+            (_, None, Some(_)) => {
                 crate::metrics::auth_failed("missing_token");
                 return Err(AuthError::MissingToken(Role::Subscriber));
-            };
-            self.verify(verifier, &token)?
+            }
+            (_, Some((token, _)), Some(verifier)) => self.verify(verifier, token)?,
         };
         Ok(ReadRights {
             access: ReadAccess::with_private(verified.grants.subscribe),

@@ -111,7 +111,7 @@ pub(crate) struct Sitting {
 pub(crate) enum SitError {
     #[error("every seat is taken by a player; watch, or come back later")]
     Full,
-    #[error("the seat's token could not be made")]
+    #[error("the seat's token or secret could not be made")]
     NoToken,
 }
 
@@ -148,7 +148,10 @@ impl Table {
         let mut inner = self.inner.lock();
         let seat = inner.seats.iter().position(|s| s.player.is_none() && s.joining.is_none()).ok_or(SitError::Full)?;
         let name = clean_name(name).unwrap_or_else(|| format!("Player {}", seat + 1));
-        let player = Player { id: random_hex(8), secret: random_hex(16), name: name.clone(), absent_since: None };
+        let (Some(id), Some(secret)) = (crate::random::hex(8), crate::random::hex(16)) else {
+            return Err(SitError::NoToken);
+        };
+        let player = Player { id, secret, name: name.clone(), absent_since: None };
         let (seat_topic, actions_topic) = (seat_topic(seat, &player.id), actions_topic(seat, &player.id));
         let token = self
             .key
@@ -219,16 +222,6 @@ fn clean_name(name: &str) -> Option<String> {
     let name: String = name.chars().filter(|c| !c.is_control()).take(20).collect();
     let name = name.trim();
     (!name.is_empty()).then(|| name.to_owned())
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut rng = fastrand::Rng::new();
-    let mut buf = vec![0u8; bytes];
-    // The system's randomness when it gives it (the secret proves who acts), else fastrand's.
-    if getrandom::fill(&mut buf).is_err() {
-        rng.fill(&mut buf);
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now_ms() -> u64 {

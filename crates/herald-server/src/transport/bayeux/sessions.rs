@@ -6,7 +6,6 @@
 //! reply) is dropped by [`Sessions::sweep`], which the server runs every second.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,13 +39,7 @@ pub(crate) enum Refused {
 impl Sessions {
     /// A fresh client id.
     pub(crate) fn new_id() -> Result<Arc<str>, Refused> {
-        let mut bytes = [0u8; 20];
-        getrandom::fill(&mut bytes).map_err(|_| Refused::NoRandomness)?;
-        let mut id = String::with_capacity(40);
-        for byte in bytes {
-            let _ = write!(id, "{byte:02x}");
-        }
-        Ok(id.into())
+        crate::random::hex(20).map(Arc::from).ok_or(Refused::NoRandomness)
     }
 
     /// Registers `session`, unless its client address already holds `max_per_client`.
