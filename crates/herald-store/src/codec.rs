@@ -6,6 +6,13 @@
 //! u8 version (1) | u64 published_ms | u8 flags (1 private, 2 type, 4 retry) | [u64 retry]
 //! | str id | [str type] | u32 topic count | str topic… | str data        (str = u32 len + UTF-8)
 //! ```
+//!
+//! The store keeps consecutive events together in pages ([`Page`]), each record preceded by its
+//! position and its length:
+//!
+//! ```text
+//! (u64 position | u32 length | record)…
+//! ```
 
 use std::sync::Arc;
 
@@ -89,6 +96,52 @@ pub fn id(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(r.take(len)?).ok()
 }
 
+/// A page being filled: records appended with their positions, in order.
+#[derive(Debug, Default)]
+pub struct Page {
+    bytes: Vec<u8>,
+}
+
+impl Page {
+    /// Adds the record of the event at `seq`.
+    pub fn push(&mut self, seq: u64, record: &[u8]) {
+        self.bytes.extend_from_slice(&seq.to_be_bytes());
+        self.bytes.extend_from_slice(&(record.len() as u32).to_be_bytes());
+        self.bytes.extend_from_slice(record);
+    }
+
+    /// Bytes so far.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether no record was added.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The page as stored.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// The records of a stored page with their positions, in order; `None` when the page is damaged
+/// (a length past its end, or positions that do not increase).
+pub fn page_records(bytes: &[u8]) -> Option<Vec<(u64, &[u8])>> {
+    let mut r = Reader(bytes);
+    let mut records = Vec::new();
+    while !r.0.is_empty() {
+        let seq = r.u64()?;
+        if records.last().is_some_and(|&(last, _)| last >= seq) {
+            return None;
+        }
+        let len = r.u32()? as usize;
+        records.push((seq, r.take(len)?));
+    }
+    Some(records)
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -153,6 +206,28 @@ mod tests {
             assert_eq!(back.published_ms, original.published_ms);
             assert_eq!(back.sse_frame(), original.sse_frame());
         }
+    }
+
+    #[test]
+    fn pages_round_trip_and_damaged_pages_are_refused() {
+        let records: [&[u8]; 3] = [b"one", b"", b"three"];
+        let mut page = Page::default();
+        for (i, record) in records.iter().enumerate() {
+            page.push(10 + i as u64, record);
+        }
+        let bytes = page.into_bytes();
+        let back = page_records(&bytes).unwrap();
+        assert_eq!(back, [(10, &b"one"[..]), (11, &b""[..]), (12, &b"three"[..])]);
+        assert_eq!(page_records(&[]).unwrap(), []);
+        for cut in 1..bytes.len() {
+            if ![15, 27].contains(&cut) {
+                assert!(page_records(&bytes[..cut]).is_none(), "truncated at {cut}");
+            }
+        }
+        let mut backwards = Page::default();
+        backwards.push(5, b"a");
+        backwards.push(5, b"b");
+        assert!(page_records(&backwards.into_bytes()).is_none());
     }
 
     #[test]

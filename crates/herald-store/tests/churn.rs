@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use herald_core::{Cursor, Event, Hub, HubConfig, Matcher, ReadAccess, Retention, Store, Update};
 use herald_store::DiskStore;
 
-/// Events written in each test: over 25 MB of memtable entries (an event, its id, their deletion
-/// markers) if nothing were flushed.
+/// Events written in each test: over 10 MB of memtable entries (their pages and the pages'
+/// deletion markers) if nothing were flushed.
 const EVENTS: u64 = 40_000;
 /// What the memtables may hold once flushes caught up: the budgets (6.5 MiB) and some slack.
 const SETTLED: u64 = 8 << 20;
@@ -72,7 +72,7 @@ fn a_store_created_with_fjalls_default_limit_is_flushed_at_the_budget_too() {
     {
         // fjall keeps the options a keyspace was created with; these get its 64 MiB default.
         let db = fjall::Database::builder(dir.path()).open().unwrap();
-        for name in ["events", "ids", "meta"] {
+        for name in ["pages", "meta"] {
             db.keyspace(name, fjall::KeyspaceCreateOptions::default).unwrap();
         }
     }

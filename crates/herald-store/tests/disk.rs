@@ -292,3 +292,67 @@ fn trimmed_events_leave_the_disk_and_stay_trimmed_after_reopening() {
     assert_eq!(store.position_of("id5").unwrap(), None, "a trimmed id is not found");
     assert_eq!(store.position_of(&format!("id{}", EVENTS - 5)).unwrap(), Some(EVENTS - 5));
 }
+
+/// A store as written before events were kept in pages: one key per event (its big-endian
+/// position) in `events`, an id index in `ids`, the next position in `meta`.
+fn write_legacy_store(dir: &std::path::Path, events: &[Arc<Event>], next_seq: u64) {
+    let db = fjall::Database::builder(dir).open().unwrap();
+    let keyspace = |name| db.keyspace(name, fjall::KeyspaceCreateOptions::default).unwrap();
+    let (old_events, ids, meta) = (keyspace("events"), keyspace("ids"), keyspace("meta"));
+    for event in events {
+        old_events.insert(event.seq.to_be_bytes(), herald_store::codec::encode(event)).unwrap();
+        let mut id_key = event.id.as_bytes().to_vec();
+        id_key.push(0);
+        id_key.extend_from_slice(&event.seq.to_be_bytes());
+        ids.insert(id_key, b"").unwrap();
+    }
+    meta.insert("next_seq", next_seq.to_be_bytes()).unwrap();
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+}
+
+#[test]
+fn a_store_of_the_per_event_layout_is_moved_into_pages_and_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<_> = (5..=9).map(|s| event(s, &format!("id{s}"), &format!("data {s}"), 1_000 + s)).collect();
+    write_legacy_store(dir.path(), &events, 12);
+    let store = DiskStore::open(dir.path()).unwrap();
+    assert_eq!((store.len(), store.next_seq()), (5, 12));
+    let back = store.read_after(0, 10).unwrap();
+    assert_eq!(datas(&back), ["data 5", "data 6", "data 7", "data 8", "data 9"]);
+    assert_eq!(
+        back.iter().map(|e| (e.seq, e.published_ms)).collect::<Vec<_>>(),
+        [(5, 1_005), (6, 1_006), (7, 1_007), (8, 1_008), (9, 1_009)]
+    );
+    assert_eq!(store.position_of("id7").unwrap(), Some(7));
+    store.append(&[event(12, "id12", "after the move", 2_000)], &UNLIMITED, 0).unwrap();
+    drop(store);
+    let store = DiskStore::open(dir.path()).unwrap();
+    assert_eq!(datas(&store.read_after(8, 10).unwrap()), ["data 9", "after the move"]);
+    assert_eq!((store.len(), store.next_seq(), store.position_of("id12").unwrap()), (6, 13, Some(12)));
+    drop(store);
+    let db = fjall::Database::builder(dir.path()).open().unwrap();
+    assert!(!db.keyspace_exists("events") && !db.keyspace_exists("ids"), "the old keyspaces are gone");
+}
+
+#[test]
+fn resuming_reads_from_inside_a_page_and_partly_retired_pages_stay_trimmed_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = Retention { max_events: Some(250), ..UNLIMITED };
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        // One batch of 400 events of 1 KB: several pages, the oldest partly retired below.
+        let data = "y".repeat(1_000);
+        let batch: Vec<_> = (1..=400).map(|s| event(s, &format!("id{s}"), &data, 0)).collect();
+        store.append(&batch, &UNLIMITED, 0).unwrap();
+        assert_eq!(store.trim(&retention, 0).unwrap(), 150);
+        assert_eq!(store.read_after(0, 1).unwrap()[0].seq, 151);
+        let inside: Vec<u64> = store.read_after(200, 3).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(inside, [201, 202, 203]);
+    }
+    let store = DiskStore::open(dir.path()).unwrap();
+    assert_eq!((store.len(), store.next_seq()), (250, 401));
+    assert_eq!(store.read_after(0, 1).unwrap()[0].seq, 151);
+    assert_eq!(store.position_of("id150").unwrap(), None, "a retired id is not found");
+    assert_eq!(store.position_of("id151").unwrap(), Some(151));
+    assert_eq!(store.read_after(399, 10).unwrap().len(), 1);
+}
