@@ -29,7 +29,7 @@ pub(super) fn migrate(
     }
     let moved = records.len() as u64;
     let mut batch = db.batch().durability(Some(PersistMode::SyncAll));
-    for (first, page) in page_batches(records.iter().map(|(seq, record)| (*seq, record.as_slice()))) {
+    for (first, _, page) in page_batches(records.iter().map(|(seq, record)| (*seq, record.as_slice()))) {
         batch.insert(pages, first.to_be_bytes(), page);
     }
     if let Some(&(first, _)) = records.first() {

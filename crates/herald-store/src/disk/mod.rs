@@ -74,6 +74,10 @@ pub struct DiskStore {
     /// The open engine; `None` while it is being reopened, or when reopening failed.
     engine: RwLock<Option<Engine>>,
     ledger: Mutex<Ledger>,
+    /// Held through each write: a write plans from the ledger, writes without holding it, then
+    /// updates it, so two writes must not interleave (the hub's writer thread is the only
+    /// appender; this keeps an explicit [`DiskStore::trim`] from racing it).
+    writing: Mutex<()>,
     /// A write failed: reopen before the next one.
     failed: AtomicBool,
 }
@@ -132,6 +136,7 @@ impl DiskStore {
             path: dir.to_owned(),
             engine: RwLock::new(Some(engine)),
             ledger: Mutex::new(ledger),
+            writing: Mutex::new(()),
             failed: AtomicBool::new(false),
         })
     }
@@ -187,10 +192,11 @@ impl DiskStore {
     /// retires what `retention` drops, in one durable write; returns how many older events it
     /// retired.
     fn write(&self, events: &[(&Event, Vec<u8>)], retention: &Retention, now_ms: u64) -> Result<u64, StoreError> {
+        let _writing = self.writing.lock();
         self.recover()?;
         let engine = self.engine()?;
-        // Only one write runs at a time (the hub's writer thread), so the ledger may be read,
-        // then left unlocked through the write, then updated.
+        // Only one write runs at a time, so the ledger may be read, then left unlocked through
+        // the write (readers go on meanwhile), then updated.
         let (appended, change, removed): (Vec<Entry>, _, Vec<u64>) = {
             let ledger = self.ledger.lock();
             let appended: Vec<Entry> = events
@@ -215,17 +221,9 @@ impl DiskStore {
         }
         let kept = events.get(change.kept_from..).unwrap_or_default();
         let mut spans = Vec::new();
-        for (first, page) in page_batches(kept.iter().map(|(event, record)| (event.seq, record.as_slice()))) {
-            spans.push((first, 0));
+        for (first, last, page) in page_batches(kept.iter().map(|(event, record)| (event.seq, record.as_slice()))) {
+            spans.push((first, last));
             batch.insert(&engine.pages, first.to_be_bytes(), page);
-        }
-        // Each page ends just before the next one starts; the last at the last kept event.
-        let last_kept = kept.last().map(|(event, _)| event.seq);
-        for i in 0..spans.len() {
-            spans[i].1 = match spans.get(i + 1) {
-                Some(&(next, _)) => next - 1,
-                None => last_kept.unwrap_or(spans[i].0),
-            };
         }
         batch.insert(&engine.meta, FIRST_SEQ, change.first_seq.to_be_bytes());
         batch.insert(&engine.meta, NEXT_SEQ, change.next_seq.to_be_bytes());
@@ -258,21 +256,22 @@ impl DiskStore {
     }
 }
 
-/// The pages holding `records` (position and record, in order): each page's first position and
-/// its bytes, a page closed once it holds [`PAGE_BYTES`].
-fn page_batches<'a>(records: impl Iterator<Item = (u64, &'a [u8])>) -> Vec<(u64, Vec<u8>)> {
+/// The pages holding `records` (position and record, in order): each page's first and last
+/// position and its bytes, a page closed once it holds [`PAGE_BYTES`].
+fn page_batches<'a>(records: impl Iterator<Item = (u64, &'a [u8])>) -> Vec<(u64, u64, Vec<u8>)> {
     let mut pages = Vec::new();
-    let mut current: Option<(u64, codec::Page)> = None;
+    let mut current: Option<(u64, u64, codec::Page)> = None;
     for (seq, record) in records {
-        let (_, page) = current.get_or_insert_with(|| (seq, codec::Page::default()));
+        let (_, last, page) = current.get_or_insert_with(|| (seq, seq, codec::Page::default()));
+        *last = seq;
         page.push(seq, record);
         if page.len() >= PAGE_BYTES {
-            if let Some((first, page)) = current.take() {
-                pages.push((first, page.into_bytes()));
+            if let Some((first, last, page)) = current.take() {
+                pages.push((first, last, page.into_bytes()));
             }
         }
     }
-    pages.extend(current.map(|(first, page)| (first, page.into_bytes())));
+    pages.extend(current.map(|(first, last, page)| (first, last, page.into_bytes())));
     pages
 }
 
