@@ -157,6 +157,12 @@ impl Listener {
                 },
                 () = &mut shutdown => break,
             };
+            // Events and answers are written whole, so Nagle's algorithm only delays them: with
+            // it on, a small event written while the previous one is unacknowledged waits for the
+            // peer's (possibly delayed) ACK, up to 40 ms on Linux.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, "TCP_NODELAY not set: {e}");
+            }
             let permit = match admission.admit(peer.ip()) {
                 Ok(permit) => permit,
                 Err(refusal) => {
