@@ -43,6 +43,18 @@ pub struct HubConfig {
     /// of its own: a server derives it from the URL clients reach it by.
     #[cfg_attr(feature = "clap", arg(skip = HubConfig::default().hub_url))]
     pub hub_url: Url,
+    /// Nice value (−20 to 19, lower runs first) of the threads a publisher waits on: the store's
+    /// writer and the publishing connections' runtime. Below the process's, publishes are
+    /// answered promptly while the fan-out keeps the cores busy. Lowering it needs
+    /// `CAP_SYS_NICE` or a nice limit (systemd: `LimitNICE=-10`); without either the threads
+    /// keep the process's priority, said once at start. 0 is the usual priority.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, env = "HERALD_PUBLISH_NICE", value_name = "NICE", allow_negative_numbers = true,
+            default_value_t = HubConfig::default().publish_nice,
+            value_parser = clap::value_parser!(i32).range(-20..=19))
+    )]
+    pub publish_nice: i32,
 }
 
 impl Default for HubConfig {
@@ -53,6 +65,7 @@ impl Default for HubConfig {
             queue_capacity: 1_024,
             dedup_window: None,
             hub_url: Url::parse("http://localhost/.well-known/mercure").expect("static URL parses"),
+            publish_nice: crate::priority::DEFAULT_PUBLISH_NICE,
         }
     }
 }

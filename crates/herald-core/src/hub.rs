@@ -196,7 +196,7 @@ impl Hub {
         }
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
-            writer::spawn(weak.clone(), rx, store.clone());
+            writer::spawn(weak.clone(), rx, store.clone(), config.publish_nice);
             Self::build(config, history, next_seq, Some(Durable::Local(store)), Some(tx))
         });
         Ok(hub)
@@ -222,7 +222,7 @@ impl Hub {
         let next_seq = last.max(newest) + 1;
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
-            writer::spawn_shared(weak.clone(), rx, log.clone());
+            writer::spawn_shared(weak.clone(), rx, log.clone(), config.publish_nice);
             let mut hub = Self::build(config, history, next_seq, Some(Durable::Shared(log.clone())), Some(tx));
             hub.state.get_mut().dedup = dedup;
             hub

@@ -16,6 +16,7 @@ mod history;
 pub mod hub;
 mod mailbox;
 pub mod matcher;
+pub mod priority;
 pub mod retention;
 pub mod store;
 mod subscription;

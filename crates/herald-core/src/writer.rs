@@ -41,22 +41,27 @@ pub(crate) struct Pending {
     pub reply: Reply,
 }
 
-pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>) {
-    start(move || {
+/// Starts the writer of a hub with a local `store`, at nice value `nice` (`--publish-nice`).
+pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>, nice: i32) {
+    start(nice, move || {
         run(hub, rx, None, |hub, batch, wakers| commit(hub, store.as_ref(), batch, wakers));
     });
 }
 
 /// The writer of a node sharing `log`: the same batching, with the log giving the positions.
-pub(crate) fn spawn_shared(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, log: Arc<dyn SharedLog>) {
+pub(crate) fn spawn_shared(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, log: Arc<dyn SharedLog>, nice: i32) {
     let max_bytes = log.max_append_bytes();
-    start(move || {
+    start(nice, move || {
         run(hub, rx, max_bytes, |hub, batch, _| commit_shared(hub, log.as_ref(), batch));
     });
 }
 
-fn start(work: impl FnOnce() + Send + 'static) {
-    let spawned = std::thread::Builder::new().name("herald-writer".into()).spawn(work);
+fn start(nice: i32, work: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new().name("herald-writer".into()).spawn(move || {
+        // Publishers wait on this thread: it goes ahead of the fan-out's (see `priority`).
+        crate::priority::set_publish_thread_nice(nice);
+        work();
+    });
     if let Err(e) = spawned {
         // Without the thread every publish answers "shutting down"; say why once.
         tracing::error!("cannot start the store writer thread: {e}");

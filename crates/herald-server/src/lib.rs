@@ -286,7 +286,8 @@ pub async fn serve(
     let hub = state.hub.clone();
     let limits = state.config.connections.clone();
     let drain = state.config.drain_period;
-    let graceful = listener.run(router(state), &limits, shutdown).await;
+    let publish_nice = state.config.hub.publish_nice;
+    let graceful = listener.run(router(state), &limits, publish_nice, shutdown).await;
     tracing::info!(
         subscribers = hub.stats().subscribers,
         "shutting down: no new connections; ending subscriptions over {drain:?}"

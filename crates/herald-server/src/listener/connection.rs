@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) builder: Arc<Builder<TokioExecutor>>,
     pub(crate) service: TowerToHyperService<Router>,
     pub(crate) limits: ConnectionLimits,
+    /// Nice value of the publishing runtime's threads (`--publish-nice`).
+    pub(crate) publish_nice: i32,
 }
 
 /// Completes the TLS handshake within `--header-read-timeout`, then serves the connection.
@@ -69,7 +71,7 @@ pub(crate) async fn serve_plain(mut stream: TcpStream, permit: Permit, shared: S
             let _watcher = watcher;
             stream_writer::serve(stream, request, permit, shared).await;
         }
-        Sniffed::Publish(head) => match publish_lane::runtime() {
+        Sniffed::Publish(head) => match publish_lane::runtime(shared.publish_nice) {
             // Moved to the publishing runtime: the socket leaves this runtime's I/O driver and
             // joins that one's.
             Some(lane) => match stream.into_std() {

@@ -127,18 +127,21 @@ impl Listener {
         }
     }
 
-    /// Accepts and serves connections until `shutdown` completes; returns the handle that waits
-    /// for the connections still open.
+    /// Accepts and serves connections until `shutdown` completes (publishing connections on
+    /// their own runtime, its threads at nice value `publish_nice`); returns the handle that
+    /// waits for the connections still open.
     pub(crate) async fn run(
         self,
         app: Router,
         limits: &ConnectionLimits,
+        publish_nice: i32,
         shutdown: impl Future<Output = ()>,
     ) -> GracefulShutdown {
         let shared = Shared {
             builder: Arc::new(builder(limits)),
             service: TowerToHyperService::new(app),
             limits: limits.clone(),
+            publish_nice,
         };
         let admission =
             Arc::new(Admission::new(limits.max_connections, limits.max_connections_per_ip, limits.max_accept_rate));

@@ -9,8 +9,10 @@
 //! which runs nothing else, so a publish is never queued behind the fan-out. The fan-out itself
 //! happens on the store's writer thread and the subscribers' tasks, as before.
 //!
-//! The runtime is started on first use and lives as long as the process. If it cannot be
-//! started, publishing connections stay on the main runtime.
+//! Its thread runs at `--publish-nice` (see `herald_core::priority`), so that it also gets its
+//! turn on a core ahead of the subscribers' writes. The runtime is started on first use and
+//! lives as long as the process. If it cannot be started, publishing connections stay on the
+//! main runtime.
 
 use std::sync::OnceLock;
 
@@ -20,11 +22,18 @@ use tokio::runtime::{Builder, Runtime};
 /// so one is enough, and it stays off the cores the fan-out needs.
 const THREADS: usize = 1;
 
-/// The publishing runtime, started on first use; `None` if it could not be started.
-pub(super) fn runtime() -> Option<&'static Runtime> {
+/// The publishing runtime, started on first use with its threads at nice value `nice`; `None` if
+/// it could not be started.
+pub(super) fn runtime(nice: i32) -> Option<&'static Runtime> {
     static LANE: OnceLock<Option<Runtime>> = OnceLock::new();
     LANE.get_or_init(|| {
-        match Builder::new_multi_thread().worker_threads(THREADS).thread_name("herald-publish").enable_all().build() {
+        let built = Builder::new_multi_thread()
+            .worker_threads(THREADS)
+            .thread_name("herald-publish")
+            .on_thread_start(move || herald_core::priority::set_publish_thread_nice(nice))
+            .enable_all()
+            .build();
+        match built {
             Ok(runtime) => Some(runtime),
             Err(e) => {
                 tracing::warn!("publishing shares the main runtime: cannot start its own ({e})");

@@ -90,6 +90,11 @@ impl TestHub {
         Ok(Self { child, hub_client, banner: line.clone(), _data: None })
     }
 
+    /// The hub's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("the hub is running")
+    }
+
     /// Kills the hub with SIGKILL (no chance to flush anything) and waits for it to exit.
     pub(crate) async fn kill(mut self) {
         let _ = self.child.kill().await;
