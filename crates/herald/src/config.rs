@@ -246,8 +246,13 @@ fn values(arg: &Arg, value: &toml::Value, inverted: bool) -> Result<Vec<String>,
 /// True when `arg` takes a whole number.
 fn is_integer(arg: &Arg) -> bool {
     let parsed = arg.get_value_parser().type_id();
-    let integers: [clap::builder::ValueParser; 4] =
-        [value_parser!(u64).into(), value_parser!(usize).into(), value_parser!(u32).into(), value_parser!(u16).into()];
+    let integers: [clap::builder::ValueParser; 5] = [
+        value_parser!(u64).into(),
+        value_parser!(usize).into(),
+        value_parser!(u32).into(),
+        value_parser!(u16).into(),
+        value_parser!(i32).into(),
+    ];
     integers.iter().any(|integer| integer.type_id() == parsed)
 }
 
@@ -391,6 +396,16 @@ mod tests {
         }
         let missing = serve(&["--config", "/nonexistent/herald.toml"]).unwrap_err().to_string();
         assert!(missing.contains("cannot read config file"), "{missing}");
+    }
+
+    #[test]
+    fn a_signed_number_is_a_number_in_files_too() {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(serve(&["--config", &file("publish_nice = -5").1]).unwrap().hub.publish_nice, -5);
+        let quoted = serve(&["--config", &file("publish_nice = \"-5\"").1]).unwrap_err().to_string();
+        assert!(quoted.contains("`publish_nice` must be a number"), "{quoted}");
+        let out_of_range = serve(&["--config", &file("publish_nice = 20").1]).unwrap_err().to_string();
+        assert!(out_of_range.contains("`publish_nice`: invalid value '20'"), "{out_of_range}");
     }
 
     #[test]
