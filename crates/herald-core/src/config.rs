@@ -47,7 +47,7 @@ pub struct HubConfig {
     /// writer and the publishing connections' runtime. Below the process's, publishes are
     /// answered promptly while the fan-out keeps the cores busy. Lowering it needs
     /// `CAP_SYS_NICE` or a nice limit (systemd: `LimitNICE=-10`); without either the threads
-    /// keep the process's priority, said once at start. 0 is the usual priority.
+    /// keep the process's priority, said once. 0 is the usual priority.
     #[cfg_attr(
         feature = "clap",
         arg(long, env = "HERALD_PUBLISH_NICE", value_name = "NICE", allow_negative_numbers = true,

@@ -8,7 +8,7 @@
 //! −10 by default) lets the scheduler give them their turn first; they use little CPU, so the
 //! fan-out loses nothing measurable. Raising a priority needs `CAP_SYS_NICE` or a nice limit
 //! that allows it (`RLIMIT_NICE`; systemd's `LimitNICE=`): without either, the threads keep
-//! the process's priority and the hub says so once.
+//! the process's priority and the hub says so once, when the first of them starts.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,12 +33,17 @@ pub fn set_publish_thread_nice(nice: i32) {
 /// Sets the calling thread's nice value (Linux: each thread has its own).
 #[cfg(target_os = "linux")]
 pub fn set_current_thread_nice(nice: i32) -> std::io::Result<()> {
-    let thread = Some(rustix::thread::gettid());
-    if rustix::process::getpriority_process(thread)? == nice {
+    if current_thread_nice()? == nice {
         return Ok(());
     }
-    rustix::process::setpriority_process(thread, nice)?;
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)?;
     Ok(())
+}
+
+/// The calling thread's nice value.
+#[cfg(target_os = "linux")]
+fn current_thread_nice() -> std::io::Result<i32> {
+    Ok(rustix::process::getpriority_process(Some(rustix::thread::gettid()))?)
 }
 
 /// Sets the calling thread's nice value: not available on this system.
@@ -50,10 +55,6 @@ pub fn set_current_thread_nice(_nice: i32) -> std::io::Result<()> {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    fn current_thread_nice() -> std::io::Result<i32> {
-        Ok(rustix::process::getpriority_process(Some(rustix::thread::gettid()))?)
-    }
 
     #[test]
     fn a_thread_lowered_has_its_own_nice_value_and_the_others_keep_theirs() {
