@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::hub::Hub;
 use crate::store::SharedLog;
 
-/// Most events read (and delivered under one lock) per step.
+/// Most events read (and recorded under one lock) per step.
 const PAGE: usize = 1_024;
 /// How long one read waits for new entries: also how soon the thread notices the hub is gone.
 const WAIT: Duration = Duration::from_secs(1);
@@ -34,7 +34,6 @@ pub(crate) fn spawn(hub: Weak<Hub>, log: Arc<dyn SharedLog>, after: u64) {
 fn run(hub: &Weak<Hub>, log: &dyn SharedLog, mut after: u64) {
     let mut pause = FIRST_PAUSE;
     let mut failing = false;
-    let mut wakers = Vec::new();
     while hub.strong_count() > 0 {
         let read = log.read_after(after, PAGE, WAIT);
         if let Some(hub) = hub.upgrade() {
@@ -75,11 +74,8 @@ fn run(hub: &Weak<Hub>, log: &dyn SharedLog, mut after: u64) {
         };
         // Any node's publisher may retry on this one: every id counts for the dedup window.
         let given = vec![hub.config().dedup_window.is_some(); fresh.len()];
-        {
-            let mut state = hub.state.lock();
-            hub.deliver(&mut state, &fresh, &given, &mut wakers);
-        }
-        wakers.drain(..).for_each(std::task::Waker::wake);
+        hub.fanout.wait_for_room();
+        hub.record(&mut hub.log.lock(), &fresh, &given);
     }
 }
 

@@ -1,25 +1,27 @@
 //! The hub: publishing an event to every matching subscriber, and subscribing with replay.
 //!
-//! One mutex guards the log position, the in-memory history and the subscriber registry, so a
-//! subscription's replay and its live feed meet with no gap and no duplicate: the history
-//! snapshot and the registration happen under the lock that delivering an event takes. The lock
-//! is synchronous and never held across an await or a disk access; encoding happens before it.
+//! Two locks, taken in this order when both are needed, each synchronous and never held across
+//! an await or a disk access (encoding happens before either):
+//! - the log's (`Log`): the next position, the in-memory history and the dedup window.
+//!   Recording an event takes it briefly, and hands the event to the `fanout` thread.
+//! - the registry's (`registry`): the subscribers, and the last event offered to them. The
+//!   fan-out thread holds it while it offers events; a subscriber registers under it, with its
+//!   replay read from history up to the last recorded event and its mailbox skipping any
+//!   event up to there still on its way, so replay and live feed meet with no gap and no
+//!   duplicate.
 //!
-//! Without a store, publishing assigns the position and delivers under that lock. With one,
-//! publishes go to the `writer` thread, which makes each batch durable first
-//! and delivers it afterwards: a subscriber never sees an event that a crash could take back,
-//! and a publisher hears `200` only once its event is on disk.
+//! Without a store, a publisher records its event itself. With one, publishes go to the
+//! `writer` thread, which makes each batch durable first and records it afterwards: a
+//! subscriber never sees an event that a crash could take back, and a publisher hears `200`
+//! only once its event is on disk. Either way the publisher is answered once its event is
+//! recorded, never after the fan-out: thousands of subscribers are served on another thread.
 //!
-//! Each subscriber has a bounded `Mailbox` of shared `Arc<Event>`s. Delivering never waits:
-//! when a mailbox is full, that one subscriber is dropped from the registry, its stream ends
-//! after draining what it already has, and the client resumes from history on reconnect.
-//! Subscribers whose matchers are all exact are indexed by topic, so a publish visits only the
-//! mailboxes of its topics; the others are checked one by one.
+//! Each subscriber has a bounded `Mailbox` of shared `Arc<Event>`s; see `registry` for what
+//! happens when one is full.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -31,10 +33,12 @@ use crate::access::ReadAccess;
 use crate::config::HubConfig;
 use crate::dedup::Dedup;
 use crate::event::{Event, Update, UpdateError, ValidUpdate};
+use crate::fanout;
 use crate::follower;
 use crate::history::History;
-use crate::mailbox::{Mailbox, Offer};
+use crate::mailbox::Mailbox;
 use crate::matcher::Matcher;
+use crate::registry::Registry;
 use crate::retention::{now_ms, Retention};
 use crate::store::{Durable, Engine, SharedLog, Store, StoreError};
 use crate::subscription::{CatchUp, Ended, Subscription};
@@ -108,9 +112,16 @@ pub struct HubStats {
     pub history_len: u64,
 }
 
-/// A subscriber that joined the live feed: its registry key (none on a closed hub) and the
-/// replay it still has to send.
-pub(crate) type Joined = (Option<u64>, Vec<Arc<Event>>);
+/// A subscriber that joined the live feed.
+pub(crate) struct Joined {
+    /// Its registry key (none on a closed hub).
+    pub key: Option<u64>,
+    /// The recorded events it still has to send, before its mailbox's.
+    pub replay: Vec<Arc<Event>>,
+    /// The position and id of the last event recorded when it joined: every event up to there
+    /// is in the replay or was not for it, and its mailbox is offered only later ones.
+    pub upto: Option<(u64, Arc<str>)>,
+}
 /// A subscriber still behind memory, and the last delivered position.
 pub(crate) type Behind = (Box<CatchUp>, u64);
 
@@ -130,7 +141,12 @@ impl Selection {
 /// The hub: the shared state behind every transport.
 pub struct Hub {
     config: HubConfig,
-    pub(crate) state: Mutex<State>,
+    pub(crate) log: Mutex<Log>,
+    pub(crate) registry: Mutex<Registry>,
+    /// Recorded events on their way to the fan-out thread.
+    pub(crate) fanout: Arc<fanout::Queue>,
+    /// Told after each fan-out pass (see [`Hub::flush`]).
+    offered: tokio::sync::Notify,
     pub(crate) store: Option<Durable>,
     writer: Option<mpsc::Sender<Pending>>,
     next_key: AtomicU64,
@@ -151,18 +167,18 @@ impl fmt::Debug for Hub {
     }
 }
 
-pub(crate) struct State {
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.fanout.close();
+    }
+}
+
+/// The hub-wide log as this node holds it: positions, recent events, accepted ids.
+pub(crate) struct Log {
     /// Position of the next event.
     pub next_seq: u64,
     /// Recent events (all of history without a store).
     pub history: History,
-    subscribers: HashMap<u64, Arc<Mailbox>>,
-    /// Subscribers whose matchers are all exact, by topic.
-    by_topic: HashMap<Box<str>, Vec<Arc<Mailbox>>>,
-    /// Subscribers with at least one non-exact matcher.
-    broad: Vec<Arc<Mailbox>>,
-    /// Set on shutdown: no new registrations.
-    closed: bool,
     /// Ids publishers gave, accepted within the dedup window (when one is configured).
     pub(crate) dedup: Option<Dedup>,
 }
@@ -171,7 +187,7 @@ impl Hub {
     /// A hub whose history lives in memory only.
     pub fn new(config: HubConfig) -> Arc<Self> {
         let history = History::new(config.retention);
-        Arc::new(Self::build(config, history, 1, None, None))
+        Arc::new_cyclic(|weak| Self::build(weak, config, history, 1, None, None))
     }
 
     /// A hub on `engine`: [`Hub::new`] for memory, [`Hub::with_store`] for a local store,
@@ -197,7 +213,7 @@ impl Hub {
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
             writer::spawn(weak.clone(), rx, store.clone(), config.publish_nice);
-            Self::build(config, history, next_seq, Some(Durable::Local(store)), Some(tx))
+            Self::build(weak, config, history, next_seq, Some(Durable::Local(store)), Some(tx))
         });
         Ok(hub)
     }
@@ -223,8 +239,8 @@ impl Hub {
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let hub = Arc::new_cyclic(|weak| {
             writer::spawn_shared(weak.clone(), rx, log.clone(), config.publish_nice);
-            let mut hub = Self::build(config, history, next_seq, Some(Durable::Shared(log.clone())), Some(tx));
-            hub.state.get_mut().dedup = dedup;
+            let mut hub = Self::build(weak, config, history, next_seq, Some(Durable::Shared(log.clone())), Some(tx));
+            hub.log.get_mut().dedup = dedup;
             hub
         });
         // Started once the hub exists: it stops when it finds the hub gone.
@@ -241,25 +257,28 @@ impl Hub {
         }
     }
 
+    /// The hub (to be `weak`'s), with its fan-out thread started.
     fn build(
+        weak: &Weak<Self>,
         config: HubConfig,
         history: History,
         next_seq: u64,
         store: Option<Durable>,
         writer: Option<mpsc::Sender<Pending>>,
     ) -> Self {
-        let state = State {
-            next_seq: next_seq.max(1),
-            history,
-            subscribers: HashMap::new(),
-            by_topic: HashMap::new(),
-            broad: Vec::new(),
-            closed: false,
-            dedup: config.dedup_window.map(Dedup::new),
-        };
+        let next_seq = next_seq.max(1);
+        // Subscribers registered before the first publish start after what the log holds.
+        let newest = history.last().map(|event| (event.seq, event.id.clone()));
+        let registry = Registry::new(next_seq - 1, newest);
+        let log = Log { next_seq, history, dedup: config.dedup_window.map(Dedup::new) };
+        let fanout = Arc::new(fanout::Queue::default());
+        fanout::spawn(weak.clone(), fanout.clone());
         Self {
             config,
-            state: Mutex::new(state),
+            log: Mutex::new(log),
+            registry: Mutex::new(registry),
+            fanout,
+            offered: tokio::sync::Notify::new(),
             store,
             writer,
             next_key: AtomicU64::new(0),
@@ -320,29 +339,31 @@ impl Hub {
         Ok((event, given_id))
     }
 
-    /// Gives positions to `entries` and delivers them: through the writer thread once durable,
-    /// or at once without a store.
+    /// Gives positions to `entries` and records them: through the writer thread once durable,
+    /// or at once without a store. Returns once they are recorded; the fan-out thread offers
+    /// them to the subscribers.
     async fn submit(&self, entries: Vec<(Event, bool)>) -> Result<Vec<Arc<Event>>, PublishError> {
         let Some(writer) = &self.writer else {
+            self.fanout.room().await;
+            if !self.fanout.is_open() {
+                return Err(PublishError::Closed);
+            }
             let mut published = Vec::with_capacity(entries.len());
-            let mut wakers = Vec::new();
-            let mut state = self.state.lock();
+            let mut log = self.log.lock();
             for (mut event, given_id) in entries {
                 if given_id {
-                    if let Some(seq) = state.dedup.as_mut().and_then(|d| d.accepted(&event.id, event.published_ms)) {
+                    if let Some(seq) = log.dedup.as_mut().and_then(|d| d.accepted(&event.id, event.published_ms)) {
                         // A retry of an accepted publish: answered again, not delivered again.
                         event.seq = seq;
                         published.push(Arc::new(event));
                         continue;
                     }
                 }
-                event.seq = state.next_seq;
+                event.seq = log.next_seq;
                 let event = Arc::new(event);
-                self.deliver(&mut state, std::slice::from_ref(&event), &[given_id], &mut wakers);
+                self.record(&mut log, std::slice::from_ref(&event), &[given_id]);
                 published.push(event);
             }
-            drop(state);
-            wakers.into_iter().for_each(Waker::wake);
             return Ok(published);
         };
         let (reply, answer) = oneshot::channel();
@@ -350,27 +371,66 @@ impl Hub {
         answer.await.map_err(|_| PublishError::Closed)?
     }
 
-    /// Records `events` (positions from `state.next_seq` on) in history and queues them.
-    /// `given_id[i]` says whether the publisher gave `events[i]` its id (for the dedup window).
-    /// The waiting subscribers' wakers go to `wakers`: the caller wakes them once it released
-    /// the lock (and, with a store, answered the publishers).
-    pub(crate) fn deliver(&self, state: &mut State, events: &[Arc<Event>], given_id: &[bool], wakers: &mut Vec<Waker>) {
+    /// Records `events` (positions from `log.next_seq` on) in history and queues them for the
+    /// fan-out thread. `given_id[i]` says whether the publisher gave `events[i]` its id (for
+    /// the dedup window). The caller holds the log's lock, so events reach the fan-out in the
+    /// order of their positions; it waited for room in the queue before taking it
+    /// ([`fanout::Queue::wait_for_room`]).
+    pub(crate) fn record(&self, log: &mut Log, events: &[Arc<Event>], given_id: &[bool]) {
         let now = now_ms();
-        let (mut delivered, mut overflowed) = (0, 0);
         for (i, event) in events.iter().enumerate() {
             let given = given_id.get(i).copied().unwrap_or(false);
-            if let (true, Some(dedup)) = (given, state.dedup.as_mut()) {
+            if let (true, Some(dedup)) = (given, log.dedup.as_mut()) {
                 dedup.record(event.id.clone(), event.published_ms, event.seq);
             }
-            state.next_seq = event.seq + 1;
-            state.history.push(event.clone(), now);
-            let (d, o) = state.fan_out(event, wakers);
-            delivered += d;
-            overflowed += o;
+            log.next_seq = event.seq + 1;
+            log.history.push(event.clone(), now);
         }
+        self.fanout.push(events);
         self.published.fetch_add(events.len() as u64, Ordering::Relaxed);
-        self.delivered.fetch_add(delivered, Ordering::Relaxed);
-        self.overflowed.fetch_add(overflowed, Ordering::Relaxed);
+    }
+
+    /// Offers `events` (taken from the fan-out queue, in log order) to the subscribers; the
+    /// waiting ones' wakers go to `wakers`, for the fan-out thread to wake once the lock is
+    /// released.
+    pub(crate) fn offer(&self, events: &[Arc<Event>], wakers: &mut Vec<Waker>) {
+        {
+            let mut registry = self.registry.lock();
+            let (delivered, overflowed) = registry.offer(events, wakers);
+            // Counted under the lock: whoever sees the events offered sees them counted.
+            self.delivered.fetch_add(delivered, Ordering::Relaxed);
+            self.overflowed.fetch_add(overflowed, Ordering::Relaxed);
+        }
+        self.offered.notify_waiters();
+    }
+
+    /// Blocks until every event recorded so far has been offered: for tests whose clock is
+    /// paused, where awaiting [`Hub::flush`] would let the clock run ahead meanwhile.
+    #[cfg(test)]
+    pub(crate) fn settle(&self) {
+        let recorded = self.log.lock().next_seq - 1;
+        let deadline = std::time::Instant::now() + crate::test_store::PATIENCE;
+        while self.registry.lock().offered_upto < recorded {
+            assert!(std::time::Instant::now() < deadline, "the fan-out never offered event {recorded}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Returns once every event recorded before the call (every publish answered so far) has
+    /// been offered to the subscribers: their queues hold it, and the counters of
+    /// [`Hub::stats`] include it. Publishing does not wait for this; a caller that needs the
+    /// subscribers' side to have caught up (before shutting down, in tests) does.
+    pub async fn flush(&self) {
+        let recorded = self.log.lock().next_seq - 1;
+        loop {
+            let told = self.offered.notified();
+            tokio::pin!(told);
+            told.as_mut().enable();
+            if self.registry.lock().offered_upto >= recorded || !self.fanout.is_open() {
+                return;
+            }
+            told.await;
+        }
     }
 
     /// Subscribes to topics selected by `matchers`, first replaying history after `from`.
@@ -392,7 +452,7 @@ impl Hub {
             Some(Cursor::Earliest) => Some((0, "earliest".to_owned())),
             Some(Cursor::Position(seq)) => Some((seq, seq.to_string())),
             Some(Cursor::After(id)) => {
-                let cached = self.state.lock().history.position_of(&id);
+                let cached = self.log.lock().history.position_of(&id);
                 let found = match (cached, &self.store) {
                     (Some(seq), _) => Some(seq),
                     (None, Some(store)) => position_in_store(store.clone(), id.clone()).await?,
@@ -410,33 +470,48 @@ impl Hub {
         let mut subscription = Subscription::new(self.clone(), mailbox.clone(), resumed_from);
         match start {
             None => {
-                let mut state = self.state.lock();
-                let key = state.register(mailbox);
-                // Read under the same lock: every later event reaches this subscriber.
-                let head = state.history.last().map(|event| event.id.clone());
-                drop(state);
-                subscription.set_live(key, Vec::new());
-                subscription.set_starts_after(head);
+                let mut registry = self.registry.lock();
+                let upto = {
+                    let log = self.log.lock();
+                    // Recorded up to here: offered to it from the next one on (see `join_live`).
+                    mailbox.start_after(log.next_seq - 1);
+                    log.last_recorded()
+                };
+                let key = registry.register(mailbox);
+                drop(registry);
+                subscription.set_starts_after(upto.as_ref().map(|(_, id)| id.clone()));
+                subscription.set_live(Joined { key, replay: Vec::new(), upto });
             }
             Some((after, _)) => match self.join_live(CatchUp::new(after, mailbox)) {
-                Ok((key, replay)) => subscription.set_live(key, replay),
+                Ok(joined) => subscription.set_live(joined),
                 Err((catch_up, _)) => subscription.set_catching_up(catch_up),
             },
         }
         Ok(subscription)
     }
 
-    /// Registers a resuming subscriber, with the rest of its replay taken from memory under the
-    /// same lock, when memory holds everything delivered after its position (always, without a
-    /// store). Otherwise hands it back with the last delivered position, to read the store first.
+    /// Registers a resuming subscriber, with the rest of its replay taken from memory, when
+    /// memory holds everything recorded after its position (always, without a store).
+    /// Otherwise hands it back with the last recorded position, to read the store up to there
+    /// first.
+    ///
+    /// The replay runs up to the last recorded event, and the subscriber's mailbox is offered
+    /// only what comes after it. Both are read under the registry's lock, which every fan-out
+    /// pass takes: an event recorded later is offered once the subscriber is registered, and
+    /// the ones recorded before, still on their way to the fan-out, are skipped by its mailbox.
     pub(crate) fn join_live(&self, catch_up: Box<CatchUp>) -> Result<Joined, Behind> {
-        let mut state = self.state.lock();
-        if self.store.is_some() && !state.covers(catch_up.after) {
-            let delivered_upto = state.next_seq - 1;
-            return Err((catch_up, delivered_upto));
-        }
-        let replay = state.replay_after(&catch_up, &self.config.retention);
-        Ok((state.register(catch_up.mailbox), replay))
+        let mut registry = self.registry.lock();
+        let replay = {
+            let log = self.log.lock();
+            let recorded = log.next_seq - 1;
+            if self.store.is_some() && !log.covers(catch_up.after) {
+                return Err((catch_up, recorded));
+            }
+            catch_up.mailbox.start_after(catch_up.after.max(recorded));
+            (log.replay_after(&catch_up, &self.config.retention), log.last_recorded())
+        };
+        let (replay, upto) = replay;
+        Ok(Joined { key: registry.register(catch_up.mailbox), replay, upto })
     }
 
     /// Whether the hub has started draining ([`Hub::drain`]).
@@ -454,13 +529,7 @@ impl Hub {
 
     /// Ends every subscription (their streams finish after draining), e.g. on shutdown.
     pub fn disconnect_all(&self) {
-        let mut state = self.state.lock();
-        state.closed = true;
-        for (_, mailbox) in state.subscribers.drain() {
-            mailbox.close(Ended::Closed);
-        }
-        state.by_topic.clear();
-        state.broad.clear();
+        self.registry.lock().close_all();
     }
 
     /// Ends every subscription with [`Ended::Closed`], one after the other in a random order
@@ -470,9 +539,9 @@ impl Hub {
     pub async fn drain(&self, period: Duration) {
         self.draining.send_replace(true);
         let mut keys: Vec<u64> = {
-            let mut state = self.state.lock();
-            state.closed = true;
-            state.subscribers.keys().copied().collect()
+            let mut registry = self.registry.lock();
+            registry.closed = true;
+            registry.subscribers.keys().copied().collect()
         };
         fastrand::shuffle(&mut keys);
         let start = tokio::time::Instant::now();
@@ -483,7 +552,7 @@ impl Hub {
             if let Some(at) = start.checked_add(offset) {
                 tokio::time::sleep_until(at).await;
             }
-            self.state.lock().remove(key, Ended::Closed);
+            self.registry.lock().remove(key, Ended::Closed);
         }
         // Anything registered before `closed` was seen (none should be) ends now.
         self.disconnect_all();
@@ -503,7 +572,7 @@ impl Hub {
     /// The position of the event bearing `id`, from history or else the store; `None` when
     /// neither holds it (never published, or trimmed).
     pub async fn position_of(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        let cached = self.state.lock().history.position_of(id);
+        let cached = self.log.lock().history.position_of(id);
         match (cached, &self.store) {
             (Some(seq), _) => Ok(Some(seq)),
             (None, Some(store)) => position_in_store(store.clone(), id.to_owned()).await,
@@ -514,21 +583,21 @@ impl Hub {
     /// The position of the newest event in the log (0 before the first): a subscriber that
     /// later resumes after it ([`Cursor::Position`]) misses nothing published from now on.
     pub fn head(&self) -> u64 {
-        self.state.lock().next_seq.saturating_sub(1)
+        self.log.lock().next_seq.saturating_sub(1)
     }
 
     /// The id of the newest event in the log, if history holds one: the cursor a client
     /// passes back to miss nothing published after a snapshot it read now.
     pub fn last_event_id(&self) -> Option<Arc<str>> {
-        self.state.lock().history.last().map(|event| event.id.clone())
+        self.log.lock().history.last().map(|event| event.id.clone())
     }
 
     /// The hub's counters, read now.
     pub fn stats(&self) -> HubStats {
-        let state = self.state.lock();
+        let subscribers = self.registry.lock().subscribers.len() as u64;
         HubStats {
-            subscribers: state.subscribers.len() as u64,
-            history_len: state.history.len() as u64,
+            subscribers,
+            history_len: self.log.lock().history.len() as u64,
             published: self.published.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
             overflowed: self.overflowed.load(Ordering::Relaxed),
@@ -538,14 +607,14 @@ impl Hub {
     /// How many subscribers name `topic` exactly (subscribers with a pattern are not counted):
     /// for a page that publishes only while someone watches it.
     pub fn subscribers_naming(&self, topic: &str) -> usize {
-        self.state.lock().by_topic.get(topic).map_or(0, Vec::len)
+        self.registry.lock().by_topic.get(topic).map_or(0, Vec::len)
     }
 
     /// How many subscribers name `topic` exactly and may read its private updates: for a
     /// private page that publishes only while someone authorized watches it.
     pub fn readers_naming(&self, topic: &str) -> usize {
-        let state = self.state.lock();
-        state
+        let registry = self.registry.lock();
+        registry
             .by_topic
             .get(topic)
             .map_or(0, |mailboxes| mailboxes.iter().filter(|m| m.selection.access.allows_topic(topic)).count())
@@ -554,9 +623,9 @@ impl Hub {
     /// The `n` topics with the most subscribers naming them exactly, busiest first (subscribers
     /// with a pattern are not counted).
     pub fn busiest_topics(&self, n: usize) -> Vec<(String, usize)> {
-        let state = self.state.lock();
+        let registry = self.registry.lock();
         let mut counts: Vec<(&str, usize)> =
-            state.by_topic.iter().map(|(topic, mailboxes)| (&**topic, mailboxes.len())).collect();
+            registry.by_topic.iter().map(|(topic, mailboxes)| (&**topic, mailboxes.len())).collect();
         let n = n.min(counts.len());
         if n == 0 {
             return Vec::new();
@@ -568,17 +637,17 @@ impl Hub {
     }
 
     pub(crate) fn unsubscribe(&self, key: u64) {
-        self.state.lock().remove(key, Ended::Closed);
+        self.registry.lock().remove(key, Ended::Closed);
     }
 
-    /// The position and id of the newest event in the log, if the subscriber `key` is still
-    /// registered (so it has been offered every event up to there) and history holds one.
+    /// The position and id of the last event offered to the subscribers, if the subscriber
+    /// `key` is still registered (so it has been offered every event up to there).
     pub(crate) fn head_if_subscribed(&self, key: u64) -> Option<(u64, Arc<str>)> {
-        let state = self.state.lock();
-        if !state.subscribers.contains_key(&key) {
+        let registry = self.registry.lock();
+        if !registry.subscribers.contains_key(&key) {
             return None;
         }
-        state.history.last().map(|event| (event.seq, event.id.clone()))
+        registry.last_offered.clone()
     }
 }
 
@@ -594,8 +663,13 @@ async fn position_in_store(store: Durable, id: String) -> Result<Option<u64>, St
     }
 }
 
-impl State {
-    /// True when everything after position `after` that was delivered is in memory.
+impl Log {
+    /// The position and id of the newest event in memory.
+    fn last_recorded(&self) -> Option<(u64, Arc<str>)> {
+        self.history.last().map(|event| (event.seq, event.id.clone()))
+    }
+
+    /// True when everything after position `after` that was recorded is in memory.
     pub(crate) fn covers(&self, after: u64) -> bool {
         after.saturating_add(1) >= self.history.first_seq().unwrap_or(self.next_seq)
     }
@@ -608,106 +682,6 @@ impl State {
             .filter(|e| !retention.expired(e.published_ms, now) && catch_up.mailbox.selection.wants(e))
             .cloned()
             .collect()
-    }
-
-    /// Adds a subscriber to the registry and returns its key; on a closed hub, closes its
-    /// mailbox instead (its stream ends).
-    pub(crate) fn register(&mut self, mailbox: Arc<Mailbox>) -> Option<u64> {
-        if self.closed {
-            mailbox.close(Ended::Closed);
-            return None;
-        }
-        let key = mailbox.key;
-        if indexed(&mailbox.selection) {
-            for topic in mailbox.selection.matchers.iter().filter_map(Matcher::exact_topic) {
-                let mailboxes = self.by_topic.entry(topic.into()).or_default();
-                if !mailboxes.iter().any(|m| m.key == key) {
-                    mailboxes.push(mailbox.clone());
-                }
-            }
-        } else {
-            self.broad.push(mailbox.clone());
-        }
-        self.subscribers.insert(key, mailbox);
-        Some(key)
-    }
-
-    /// Drops a subscriber from the registry and closes its mailbox, saying why.
-    fn remove(&mut self, key: u64, why: Ended) {
-        let Some(mailbox) = self.subscribers.remove(&key) else {
-            return;
-        };
-        mailbox.close(why);
-        if indexed(&mailbox.selection) {
-            for topic in mailbox.selection.matchers.iter().filter_map(Matcher::exact_topic) {
-                if let Some(mailboxes) = self.by_topic.get_mut(topic) {
-                    mailboxes.retain(|m| m.key != key);
-                    if mailboxes.is_empty() {
-                        self.by_topic.remove(topic);
-                    }
-                }
-            }
-        } else {
-            self.broad.retain(|m| m.key != key);
-        }
-    }
-
-    /// Queues `event` for every matching subscriber; returns (queued, dropped for overflow).
-    fn fan_out(&mut self, event: &Arc<Event>, wakers: &mut Vec<Waker>) -> (u64, u64) {
-        let mut outcome = FanOut::default();
-        for topic in &event.topics {
-            if let Some(mailboxes) = self.by_topic.get(topic.as_str()) {
-                for mailbox in mailboxes {
-                    outcome.offer(mailbox, event, wakers);
-                }
-            }
-        }
-        for mailbox in &self.broad {
-            if event.topics.iter().any(|t| mailbox.selection.matchers.iter().any(|m| m.matches(t))) {
-                outcome.offer(mailbox, event, wakers);
-            }
-        }
-        for key in outcome.overflowing.drain(..) {
-            self.remove(key, Ended::Overflowed);
-        }
-        for key in outcome.gone.drain(..) {
-            self.remove(key, Ended::Closed);
-        }
-        (outcome.delivered, outcome.overflowed)
-    }
-}
-
-/// Whether a subscriber is found through the topic index (all its matchers are exact).
-fn indexed(selection: &Selection) -> bool {
-    selection.matchers.iter().all(|m| m.exact_topic().is_some())
-}
-
-#[derive(Default)]
-struct FanOut {
-    delivered: u64,
-    overflowed: u64,
-    /// Subscribers already dropped (their mailbox closed meanwhile).
-    gone: Vec<u64>,
-    /// Subscribers whose queue is full: dropped as too slow.
-    overflowing: Vec<u64>,
-}
-
-impl FanOut {
-    fn offer(&mut self, mailbox: &Mailbox, event: &Arc<Event>, wakers: &mut Vec<Waker>) {
-        if !mailbox.selection.access.allows(event) {
-            return;
-        }
-        match mailbox.push_deferred(event, wakers) {
-            Offer::Queued => self.delivered += 1,
-            Offer::Duplicate => {}
-            // Offered again through another of its topics: already counted.
-            Offer::Full if self.overflowing.contains(&mailbox.key) => {}
-            Offer::Full => {
-                self.overflowed += 1;
-                self.overflowing.push(mailbox.key);
-            }
-            Offer::Closed => self.gone.push(mailbox.key),
-        }
     }
 }
 
@@ -733,18 +707,26 @@ mod tests {
     async fn subscribe(hub: &Arc<Hub>, matchers: Vec<Matcher>) -> (u64, Subscription) {
         let key = hub.next_key.load(Ordering::Relaxed);
         let subscription = hub.subscribe(matchers, ReadAccess::public_only(), None).await.unwrap();
-        assert!(hub.state.lock().subscribers.contains_key(&key));
+        assert!(hub.registry.lock().subscribers.contains_key(&key));
         (key, subscription)
     }
 
-    /// The data of the events waiting for `subscription`.
-    fn received(subscription: &mut Subscription) -> Vec<String> {
+    /// The data of the events waiting for `subscription`, once the fan-out offered every
+    /// event published so far.
+    /// `hub`, once the fan-out offered every event published so far.
+    async fn flushed(hub: &Hub) -> &Hub {
+        hub.flush().await;
+        hub
+    }
+
+    async fn received(hub: &Hub, subscription: &mut Subscription) -> Vec<String> {
+        hub.flush().await;
         std::iter::from_fn(|| subscription.try_recv()).map(|e| e.data.clone()).collect()
     }
 
     /// The keys indexed under each topic, and the keys on the broad list.
     fn index(hub: &Hub) -> (BTreeMap<String, Vec<u64>>, Vec<u64>) {
-        let state = hub.state.lock();
+        let state = hub.registry.lock();
         let by_topic = state
             .by_topic
             .iter()
@@ -792,10 +774,10 @@ mod tests {
         hub.publish(update(&["/a"], "1")).await.unwrap();
         hub.publish(update(&["/b"], "2")).await.unwrap();
         hub.publish(update(&["/c"], "3")).await.unwrap();
-        assert_eq!(received(&mut sub_a), ["1"]);
-        assert_eq!(received(&mut sub_b), ["2"]);
-        assert_eq!(received(&mut sub_ab), ["1", "2"]);
-        assert_eq!(hub.stats().delivered, 4);
+        assert_eq!(received(&hub, &mut sub_a).await, ["1"]);
+        assert_eq!(received(&hub, &mut sub_b).await, ["2"]);
+        assert_eq!(received(&hub, &mut sub_ab).await, ["1", "2"]);
+        assert_eq!(flushed(&hub).await.stats().delivered, 4);
     }
 
     #[tokio::test]
@@ -822,11 +804,11 @@ mod tests {
         hub.publish(update(&["/authors/7/books"], "author's books")).await.unwrap();
         hub.publish(update(&["/news"], "news")).await.unwrap();
         hub.publish(update(&["/books/1/reviews", "http://elsewhere.example/books/3"], "nobody")).await.unwrap();
-        assert_eq!(received(&mut by_pattern), ["relative book", "absolute book"]);
-        assert_eq!(received(&mut by_template), ["author"]);
-        assert_eq!(received(&mut mixed_sub), ["author's books", "news"]);
-        assert_eq!(received(&mut indexed_sub), ["relative book"]);
-        assert_eq!(hub.stats().delivered, 6);
+        assert_eq!(received(&hub, &mut by_pattern).await, ["relative book", "absolute book"]);
+        assert_eq!(received(&hub, &mut by_template).await, ["author"]);
+        assert_eq!(received(&hub, &mut mixed_sub).await, ["author's books", "news"]);
+        assert_eq!(received(&hub, &mut indexed_sub).await, ["relative book"]);
+        assert_eq!(flushed(&hub).await.stats().delivered, 6);
     }
 
     #[tokio::test]
@@ -837,9 +819,9 @@ mod tests {
             subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap(), Matcher::exact("/a").unwrap()]).await;
         hub.publish(update(&["/a", "/b"], "1")).await.unwrap();
         hub.publish(update(&["/b", "/a", "/b"], "2")).await.unwrap();
-        assert_eq!(received(&mut indexed), ["1", "2"]);
-        assert_eq!(received(&mut broad), ["1", "2"]);
-        assert_eq!(hub.stats().delivered, 4);
+        assert_eq!(received(&hub, &mut indexed).await, ["1", "2"]);
+        assert_eq!(received(&hub, &mut broad).await, ["1", "2"]);
+        assert_eq!(flushed(&hub).await.stats().delivered, 4);
     }
 
     #[tokio::test]
@@ -848,10 +830,10 @@ mod tests {
         let (_, mut slow) = subscribe(&hub, exact(&["/a", "/b"])).await;
         hub.publish(update(&["/a"], "1")).await.unwrap();
         hub.publish(update(&["/a", "/b"], "2")).await.unwrap();
-        let stats = hub.stats();
+        let stats = flushed(&hub).await.stats();
         assert_eq!((stats.delivered, stats.overflowed, stats.subscribers), (1, 1, 0));
         assert_eq!(index(&hub), (BTreeMap::new(), vec![]), "dropped from the index");
-        assert_eq!(received(&mut slow), ["1"]);
+        assert_eq!(received(&hub, &mut slow).await, ["1"]);
         assert_eq!(ended(&mut slow).await, Ended::Overflowed);
     }
 
@@ -870,7 +852,7 @@ mod tests {
         assert_eq!(index(&hub), (BTreeMap::from([("/a".into(), vec![a])]), vec![q]));
         drop(sub_a);
         drop(sub_q);
-        let state = hub.state.lock();
+        let state = hub.registry.lock();
         assert!(state.by_topic.is_empty(), "no topic left behind: {:?}", state.by_topic.keys().collect::<Vec<_>>());
         assert!(state.broad.is_empty());
         assert!(state.subscribers.is_empty());
@@ -895,13 +877,15 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(4_500)).await;
         assert_eq!(hub.stats().subscribers, 5);
         hub.publish(update(&["/a"], "while draining")).await.unwrap();
+        // Waited for without yielding: the paused clock would otherwise run on meanwhile.
+        hub.settle();
         assert_eq!(hub.stats().delivered, 5);
         draining.await.unwrap();
         assert!(started.elapsed() >= Duration::from_secs(9) && started.elapsed() < Duration::from_secs(10));
         assert_eq!(hub.stats().subscribers, 0);
         let mut got_it = 0;
         for feed in &mut feeds {
-            got_it += received(feed).len();
+            got_it += std::iter::from_fn(|| feed.try_recv()).count();
             assert_eq!(ended(feed).await, Ended::Closed);
         }
         assert_eq!(got_it, 5);
@@ -913,25 +897,26 @@ mod tests {
         let (_, mut indexed) = subscribe(&hub, exact(&["/a"])).await;
         let (_, mut broad) = subscribe(&hub, vec![Matcher::legacy_topic("/{x}").unwrap()]).await;
         hub.publish(update(&["/a"], "1")).await.unwrap();
+        hub.flush().await;
         hub.disconnect_all();
         assert_eq!(index(&hub), (BTreeMap::new(), vec![]));
-        assert_eq!(hub.stats().subscribers, 0);
+        assert_eq!(flushed(&hub).await.stats().subscribers, 0);
         // What was queued still comes out, then the end.
-        assert_eq!(received(&mut indexed), ["1"]);
+        assert_eq!(received(&hub, &mut indexed).await, ["1"]);
         assert_eq!(ended(&mut indexed).await, Ended::Closed);
-        assert_eq!(received(&mut broad), ["1"]);
+        assert_eq!(received(&hub, &mut broad).await, ["1"]);
         assert_eq!(ended(&mut broad).await, Ended::Closed);
 
         let mut late = hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), None).await.unwrap();
         assert_eq!(ended(&mut late).await, Ended::Closed);
         let mut resuming =
             hub.subscribe(exact(&["/a"]), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
-        assert_eq!(received(&mut resuming), ["1"], "the replay, then the end");
+        assert_eq!(received(&hub, &mut resuming).await, ["1"], "the replay, then the end");
         assert_eq!(ended(&mut resuming).await, Ended::Closed);
         hub.publish(update(&["/a"], "2")).await.unwrap();
-        assert_eq!(hub.stats().subscribers, 0);
-        assert_eq!(hub.stats().delivered, 2);
-        assert!(hub.state.lock().subscribers.is_empty());
+        assert_eq!(flushed(&hub).await.stats().subscribers, 0);
+        assert_eq!(flushed(&hub).await.stats().delivered, 2);
+        assert!(hub.registry.lock().subscribers.is_empty());
     }
 
     #[tokio::test]
@@ -947,25 +932,25 @@ mod tests {
             overflowed,
             history_len: published,
         };
-        assert_eq!(hub.stats(), stats(0, 0, 0, 3));
+        assert_eq!(flushed(&hub).await.stats(), stats(0, 0, 0, 3));
 
         hub.publish(update(&["/t"], "1")).await.unwrap();
-        assert_eq!(hub.stats(), stats(1, 2, 0, 3));
+        assert_eq!(flushed(&hub).await.stats(), stats(1, 2, 0, 3));
         // Private: only the subscriber allowed to read it counts as a delivery.
         hub.publish(Update { private: true, ..update(&["/t"], "2") }).await.unwrap();
-        assert_eq!(hub.stats(), stats(2, 3, 0, 3));
-        assert_eq!(received(&mut fast), ["1", "2"]);
+        assert_eq!(flushed(&hub).await.stats(), stats(2, 3, 0, 3));
+        assert_eq!(received(&hub, &mut fast).await, ["1", "2"]);
         hub.publish(update(&["/t"], "3")).await.unwrap();
-        assert_eq!(hub.stats(), stats(3, 5, 0, 3));
+        assert_eq!(flushed(&hub).await.stats(), stats(3, 5, 0, 3));
         // The slow subscriber holds two events: the next one overflows its queue.
         hub.publish(update(&["/t"], "4")).await.unwrap();
-        assert_eq!(hub.stats(), stats(4, 6, 1, 2));
-        assert_eq!(received(&mut fast), ["3", "4"]);
+        assert_eq!(flushed(&hub).await.stats(), stats(4, 6, 1, 2));
+        assert_eq!(received(&hub, &mut fast).await, ["3", "4"]);
         hub.publish(update(&["/t"], "5")).await.unwrap();
-        assert_eq!(hub.stats(), stats(5, 7, 1, 2));
-        assert_eq!(received(&mut fast), ["5"]);
+        assert_eq!(flushed(&hub).await.stats(), stats(5, 7, 1, 2));
+        assert_eq!(received(&hub, &mut fast).await, ["5"]);
         drop(slow);
-        assert_eq!(hub.stats(), stats(5, 7, 1, 2), "dropping it afterwards changes no counter");
+        assert_eq!(flushed(&hub).await.stats(), stats(5, 7, 1, 2), "dropping it afterwards changes no counter");
     }
 
     #[tokio::test]
@@ -973,19 +958,19 @@ mod tests {
         let hub = hub(1);
         let (key, subscription) = subscribe(&hub, exact(&["/a"])).await;
         let (slow_key, _slow) = subscribe(&hub, exact(&["/b"])).await;
-        assert_eq!(hub.head_if_subscribed(key), None, "nothing in history yet");
+        assert_eq!(flushed(&hub).await.head_if_subscribed(key), None, "nothing in history yet");
         let first = hub.publish(update(&["/a"], "1")).await.unwrap();
-        assert_eq!(hub.head_if_subscribed(key), Some((first.seq, first.id.clone())));
+        assert_eq!(flushed(&hub).await.head_if_subscribed(key), Some((first.seq, first.id.clone())));
         // The head of the hub-wide log, whatever the subscriber selects.
         let other = hub.publish(update(&["/b"], "2")).await.unwrap();
-        assert_eq!(hub.head_if_subscribed(key), Some((other.seq, other.id.clone())));
-        assert_eq!(hub.head_if_subscribed(slow_key), Some((other.seq, other.id.clone())));
+        assert_eq!(flushed(&hub).await.head_if_subscribed(key), Some((other.seq, other.id.clone())));
+        assert_eq!(flushed(&hub).await.head_if_subscribed(slow_key), Some((other.seq, other.id.clone())));
         // Dropped for overflow: no longer offered every event.
         hub.publish(update(&["/b"], "3")).await.unwrap();
-        assert_eq!(hub.head_if_subscribed(slow_key), None);
-        assert!(hub.head_if_subscribed(key).is_some());
+        assert_eq!(flushed(&hub).await.head_if_subscribed(slow_key), None);
+        assert!(flushed(&hub).await.head_if_subscribed(key).is_some());
         drop(subscription);
-        assert_eq!(hub.head_if_subscribed(key), None);
-        assert_eq!(hub.head_if_subscribed(u64::MAX), None, "an unknown key");
+        assert_eq!(flushed(&hub).await.head_if_subscribed(key), None);
+        assert_eq!(flushed(&hub).await.head_if_subscribed(u64::MAX), None, "an unknown key");
     }
 }

@@ -34,7 +34,8 @@ const KEEP_CAPACITY: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
     Queued,
-    /// This event was already queued (it has several topics the subscriber selects).
+    /// This event was already queued (it has several topics the subscriber selects), or it
+    /// comes before the subscriber's start.
     Duplicate,
     /// The queue is full: the subscriber is too slow.
     Full,
@@ -57,7 +58,8 @@ struct Inner {
     waker: Option<Waker>,
     /// Set when the hub dropped the subscriber, with why.
     closed: Option<Ended>,
-    /// Position of the last event queued.
+    /// Position of the last event queued, or of the last one before the subscriber's start:
+    /// events come in log order, so nothing at or before it is queued again.
     last_seq: u64,
 }
 
@@ -73,6 +75,13 @@ impl Mailbox {
     fn base_capacity(&self) -> usize {
         let spread = KEEP_CAPACITY as u64;
         KEEP_CAPACITY + (self.key % spread) as usize
+    }
+
+    /// Makes the feed start after position `seq`: events up to there reach the subscriber
+    /// through its replay (or not at all), and are not queued when offered.
+    pub(crate) fn start_after(&self, seq: u64) {
+        let mut inner = self.inner.lock();
+        inner.last_seq = inner.last_seq.max(seq);
     }
 
     /// Queues `event` without waiting; wakes the consumer if it waits.
@@ -92,7 +101,7 @@ impl Mailbox {
         if inner.closed.is_some() {
             return Offer::Closed;
         }
-        if inner.last_seq == event.seq {
+        if event.seq <= inner.last_seq {
             return Offer::Duplicate;
         }
         if inner.queue.len() >= self.capacity {

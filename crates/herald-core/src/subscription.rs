@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
 use crate::event::Event;
-use crate::hub::Hub;
+use crate::hub::{Hub, Joined};
 use crate::mailbox::Mailbox;
 use crate::retention::now_ms;
 use crate::store::{Durable, StoreError};
@@ -109,6 +109,8 @@ pub struct Subscription {
     mailbox: Arc<Mailbox>,
     resumed_from: Option<String>,
     starts_after: Option<Arc<str>>,
+    /// Once live: the last event recorded when it joined (see [`Joined::upto`]).
+    joined_upto: Option<(u64, Arc<str>)>,
     expiry: Option<Pin<Box<Sleep>>>,
     ended: Option<Ended>,
     /// What lives as long as the subscription (see [`Subscription::hold`]).
@@ -135,6 +137,7 @@ impl Subscription {
             mailbox,
             resumed_from,
             starts_after: None,
+            joined_upto: None,
             expiry: None,
             ended: None,
             held: None,
@@ -147,9 +150,10 @@ impl Subscription {
         self.held = Some(value);
     }
 
-    pub(crate) fn set_live(&mut self, key: Option<u64>, replay: Vec<Arc<Event>>) {
-        self.key = key;
-        self.replay.extend(replay);
+    pub(crate) fn set_live(&mut self, joined: Joined) {
+        self.key = joined.key;
+        self.replay.extend(joined.replay);
+        self.joined_upto = joined.upto;
     }
 
     pub(crate) fn set_catching_up(&mut self, catch_up: Box<CatchUp>) {
@@ -235,10 +239,10 @@ impl Subscription {
     /// For polling transports: moves up to `max` events into `out` without waiting for new ones
     /// (it waits only for history being read from the store) and returns the id to poll from
     /// next. That is the last event taken, unless every waiting event was taken while the
-    /// subscription is live: then it is the newest event of the hub-wide log when that is later,
-    /// so that the next poll does not scan again past events this subscriber does not want. The
-    /// log head is read before the final take, so no wanted event up to it can still be on its
-    /// way. `Ok(None)` when no position is known (nothing taken, nothing in history); an error
+    /// subscription is live: then it is the newest event known to be past it when that is later
+    /// (the last one offered to the subscribers, or the last recorded when it joined), so that
+    /// the next poll does not scan again past events this subscriber does not want. That head
+    /// is read before the final take, so no wanted event up to it can still be on its way. `Ok(None)` when no position is known (nothing taken, nothing in history); an error
     /// when the feed ended before anything was taken.
     pub async fn drain(&mut self, max: usize, out: &mut Vec<Arc<Event>>) -> Result<Option<Arc<str>>, Ended> {
         while out.len() < max {
@@ -251,7 +255,13 @@ impl Subscription {
             }
         }
         if out.len() < max && self.catch_up.is_none() {
-            let head = self.key.and_then(|key| self.hub.head_if_subscribed(key));
+            // What was offered to every subscriber, or what was recorded when this one joined
+            // (offered to others later, perhaps not yet): whichever is later.
+            let offered = self.key.and_then(|key| self.hub.head_if_subscribed(key));
+            let head = match (offered, self.joined_upto.clone()) {
+                (Some(offered), Some(joined)) => Some(if offered.0 >= joined.0 { offered } else { joined }),
+                (offered, joined) => offered.or(joined),
+            };
             let _ = self.mailbox.take(out, max - out.len());
             if out.len() < max {
                 if let Some((seq, id)) = head {
@@ -315,7 +325,7 @@ impl Subscription {
             // Past what was delivered, the store may already hold a batch that is not delivered
             // yet: reading stops before it, since registering will receive it live.
             match self.hub.join_live(catch_up) {
-                Ok((key, replay)) => self.set_live(key, replay),
+                Ok(joined) => self.set_live(joined),
                 Err((mut catch_up, delivered_upto)) => match &self.hub.store {
                     Some(store) => {
                         catch_up.reading = Some((PageRead::start(store.clone(), catch_up.after), delivered_upto));
@@ -458,6 +468,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(59)).await;
         assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "not woken before the deadline");
         hub.publish(update(1)).await.unwrap();
+        hub.settle();
         assert_eq!(subscription.poll_recv_many(&mut cx, &mut out, 8), Poll::Ready(Ok(1)), "still live");
         assert!(subscription.poll_recv_many(&mut cx, &mut out, 8).is_pending());
         let before = wakes.0.load(Ordering::SeqCst);
@@ -467,6 +478,7 @@ mod tests {
         assert_eq!(subscription.poll_recv_many(&mut cx, &mut out, 8), Poll::Ready(Err(Ended::Expired)));
         assert_eq!(hub.stats().subscribers, 0, "it left the registry at once");
         hub.publish(update(2)).await.unwrap();
+        hub.settle();
         assert_eq!(hub.stats().delivered, 1);
         assert_eq!(recv(&mut subscription).await.unwrap_err(), Ended::Expired, "and stays ended");
         assert_eq!(seqs(&out), [1]);
@@ -481,6 +493,7 @@ mod tests {
         let mut subscription = subscribe(&hub, Some(Cursor::Earliest)).await;
         subscription.expire_at(Instant::now() + Duration::from_secs(1));
         hub.publish(update(4)).await.unwrap();
+        hub.settle();
         tokio::time::advance(Duration::from_secs(1)).await;
         // Three events to replay and one queued live, yet the rights ran out first.
         let mut out = Vec::new();
@@ -513,6 +526,7 @@ mod tests {
         for n in 3..=5 {
             hub.publish(update(n)).await.unwrap();
         }
+        hub.flush().await;
         assert_eq!(hub.stats().overflowed, 1, "the third live event found its queue full");
         assert_eq!(hub.stats().subscribers, 0);
         // The replay, then the two queued live events, then the end: event 5 never comes.
@@ -591,6 +605,7 @@ mod tests {
         assert_eq!(hub.stats().subscribers, 0, "it never joined the live feed");
         store.fail_reads.store(false, Ordering::SeqCst);
         hub.publish(update(11)).await.unwrap();
+        hub.flush().await;
         assert!(subscription.try_recv().is_none());
     }
 
@@ -627,6 +642,7 @@ mod tests {
         hub.publish(update(13)).await.unwrap();
         let other = Update { topics: vec!["other".into()], ..update(14) };
         hub.publish(other).await.unwrap();
+        hub.flush().await;
         let mut out = Vec::new();
         let next = subscription.drain(100, &mut out).await;
         assert_eq!(seqs(&out), [13]);
@@ -646,6 +662,28 @@ mod tests {
             })
             .collect();
         assert_eq!(reads, [7], "after the first page, one more page was read");
+    }
+
+    #[tokio::test]
+    async fn a_poll_past_events_not_yet_offered_never_moves_its_cursor_back() {
+        let hub = memory_hub(16);
+        let other = |n| Update { topics: vec!["other".into()], ..update(n) };
+        hub.publish(update(1)).await.unwrap();
+        hub.flush().await;
+        // Events 2 and 3 are recorded, not offered to anyone yet; the poller has seen 2.
+        hub.fanout.hold(true);
+        hub.publish(other(2)).await.unwrap();
+        hub.publish(other(3)).await.unwrap();
+        let mut polling = subscribe(&hub, after("e2")).await;
+        let mut out = Vec::new();
+        let next = polling.drain(100, &mut out).await;
+        assert!(out.is_empty());
+        assert_eq!(next, Ok(Some("e3".into())), "past what it saw, not back to the last event offered (e1)");
+        hub.fanout.hold(false);
+        hub.publish(update(4)).await.unwrap();
+        hub.flush().await;
+        assert_eq!(polling.drain(100, &mut out).await, Ok(Some("e4".into())));
+        assert_eq!(seqs(&out), [4]);
     }
 
     #[tokio::test]
@@ -671,7 +709,7 @@ mod tests {
         store.appends.open();
         let published = tokio::time::timeout(PATIENCE, publisher).await.unwrap().unwrap().unwrap();
         assert_eq!(published.seq, 11);
-        // The writer answers its publishers first and wakes the subscribers right after.
+        // The writer answers its publishers; the fan-out thread offers the event and wakes it.
         tokio::time::timeout(PATIENCE, async {
             while wakes.0.load(Ordering::SeqCst) == 0 {
                 tokio::task::yield_now().await;

@@ -2,7 +2,7 @@
 //!
 //! Publishers hand their events to one thread. It takes every event waiting (up to
 //! [`EVENTS_PER_COMMIT`]), assigns their positions, appends them to the store in one durable write, and
-//! only then delivers them and answers the publishers. Concurrent publishers thus share one
+//! only then records them (for the `fanout` thread to deliver) and answers the publishers. Concurrent publishers thus share one
 //! sync, and the order on disk is the order subscribers see. The same write removes whatever
 //! falls out of retention, so history on disk never grows past its limits. When the previous
 //! batch held several publishes, the writer waits (at most [`COMMIT_DELAY`]) until as many are
@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
-use std::task::Waker;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,7 +43,7 @@ pub(crate) struct Pending {
 /// Starts the writer of a hub with a local `store`, at nice value `nice` (`--publish-nice`).
 pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn Store>, nice: i32) {
     start(nice, move || {
-        run(hub, rx, None, |hub, batch, wakers| commit(hub, store.as_ref(), batch, wakers));
+        run(hub, rx, None, |hub, batch| commit(hub, store.as_ref(), batch));
     });
 }
 
@@ -52,7 +51,7 @@ pub(crate) fn spawn(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, store: Arc<dyn 
 pub(crate) fn spawn_shared(hub: Weak<Hub>, rx: mpsc::Receiver<Pending>, log: Arc<dyn SharedLog>, nice: i32) {
     let max_bytes = log.max_append_bytes();
     start(nice, move || {
-        run(hub, rx, max_bytes, |hub, batch, _| commit_shared(hub, log.as_ref(), batch));
+        run(hub, rx, max_bytes, |hub, batch| commit_shared(hub, log.as_ref(), batch));
     });
 }
 
@@ -74,11 +73,9 @@ fn run(
     hub: Weak<Hub>,
     mut rx: mpsc::Receiver<Pending>,
     max_bytes: Option<usize>,
-    commit: impl Fn(&Hub, &mut Vec<Pending>, &mut Vec<Waker>),
+    commit: impl Fn(&Hub, &mut Vec<Pending>),
 ) {
     let mut batch = Batch { max_bytes: max_bytes.unwrap_or(usize::MAX), ..Batch::default() };
-    // The subscribers to wake after each commit; kept to reuse its allocation.
-    let mut wakers = Vec::new();
     let mut last_publishers = 0;
     loop {
         // A publish held back from the last commit (it did not fit) opens this one at once.
@@ -103,7 +100,7 @@ fn run(
         let Some(hub) = hub.upgrade() else {
             break;
         };
-        commit(&hub, &mut batch.pending, &mut wakers);
+        commit(&hub, &mut batch.pending);
         batch.events = 0;
         batch.bytes = 0;
     }
@@ -155,9 +152,9 @@ enum Slot {
     At(usize),
 }
 
-/// Makes `batch` durable, delivers it, answers its publishers, then wakes the subscribers it
-/// reached (through `wakers`, left empty): the publishers need not wait for thousands of wake-ups.
-fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut Vec<Waker>) {
+/// Makes `batch` durable, records it (the fan-out thread delivers it) and answers its
+/// publishers: they never wait for the subscribers to be served.
+fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
     let now = now_ms();
     // Retries of publishes accepted before a restart are found in the store, read without the
     // lock; the in-memory table covers everything accepted since the start. Keyed by the
@@ -174,22 +171,21 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut V
         }
     }
     let mut plan = {
-        let mut state = hub.state.lock();
+        let mut log = hub.log.lock();
         // Only this thread assigns positions, so reading the next one without holding the lock
         // through the write is safe.
-        let next_seq = state.next_seq;
-        Plan::new(hub, &mut state, batch, &stored_duplicates, now, Some(next_seq))
+        let next_seq = log.next_seq;
+        Plan::new(hub, &mut log, batch, &stored_duplicates, now, Some(next_seq))
     };
     let events: Vec<Arc<Event>> = plan.events.drain(..).map(Arc::new).collect();
     let stored = if events.is_empty() { Ok(()) } else { store.append(&events, &hub.config().retention, now) };
     match stored {
         Ok(()) => {
             if !events.is_empty() {
-                let mut state = hub.state.lock();
-                hub.deliver(&mut state, &events, &plan.given, wakers);
+                hub.fanout.wait_for_room();
+                hub.record(&mut hub.log.lock(), &events, &plan.given);
             }
             plan.answer(&events);
-            wakers.drain(..).for_each(Waker::wake);
         }
         Err(e) => plan.fail(e),
     }
@@ -200,8 +196,8 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>, wakers: &mut V
 fn commit_shared(hub: &Hub, log: &dyn SharedLog, batch: &mut Vec<Pending>) {
     let now = now_ms();
     let mut plan = {
-        let mut state = hub.state.lock();
-        Plan::new(hub, &mut state, batch, &HashMap::new(), now, None)
+        let mut log = hub.log.lock();
+        Plan::new(hub, &mut log, batch, &HashMap::new(), now, None)
     };
     let appended =
         if plan.events.is_empty() { Ok(Vec::new()) } else { log.append(&plan.events, &hub.config().retention, now) };
@@ -216,7 +212,7 @@ fn commit_shared(hub: &Hub, log: &dyn SharedLog, batch: &mut Vec<Pending>) {
                     Arc::new(event)
                 })
                 .collect();
-            if let Some(dedup) = hub.state.lock().dedup.as_mut() {
+            if let Some(dedup) = hub.log.lock().dedup.as_mut() {
                 for (event, _) in events.iter().zip(&plan.given).filter(|(_, given)| **given) {
                     dedup.record(event.id.clone(), event.published_ms, event.seq);
                 }
@@ -241,13 +237,13 @@ struct Plan {
 }
 
 impl Plan {
-    /// Sorts out `batch`: retries of ids accepted within the dedup window (in `state`'s table,
+    /// Sorts out `batch`: retries of ids accepted within the dedup window (in `log`'s table,
     /// in `stored_duplicates` by place in the commit, or earlier in this same commit) are
     /// answered with the earlier event; the rest are written, at positions from `next_seq` on
     /// when the hub gives them.
     fn new(
         hub: &Hub,
-        state: &mut crate::hub::State,
+        log: &mut crate::hub::Log,
         batch: &mut Vec<Pending>,
         stored_duplicates: &HashMap<usize, u64>,
         now: u64,
@@ -269,7 +265,7 @@ impl Plan {
                 flat += 1;
                 if given_id {
                     let stored = stored_duplicates.get(&i).copied();
-                    let accepted = stored.or_else(|| state.dedup.as_mut().and_then(|d| d.accepted(&event.id, now)));
+                    let accepted = stored.or_else(|| log.dedup.as_mut().and_then(|d| d.accepted(&event.id, now)));
                     if let Some(seq) = accepted {
                         event.seq = seq;
                         slots.push(Slot::Known(Arc::new(event)));
@@ -388,7 +384,16 @@ mod tests {
         hub.subscribe(vec![Matcher::exact("t").unwrap()], ReadAccess::public_only(), None).await.unwrap()
     }
 
-    fn received(subscription: &mut Subscription) -> Vec<String> {
+    /// The data of the events waiting for `subscription`, once the fan-out offered every
+    /// event published so far.
+    /// `hub`, once the fan-out offered every event published so far.
+    async fn flushed(hub: &Hub) -> &Hub {
+        hub.flush().await;
+        hub
+    }
+
+    async fn received(hub: &Hub, subscription: &mut Subscription) -> Vec<String> {
+        hub.flush().await;
         std::iter::from_fn(|| subscription.try_recv()).map(|e| e.data.clone()).collect()
     }
 
@@ -414,10 +419,10 @@ mod tests {
         assert_eq!(store.batches(), [1, 8], "one write for the eight waiting publishes");
         assert_eq!(seqs, (7..=14).collect::<Vec<_>>(), "consecutive, in the order they were sent");
         assert_eq!(store.seqs(), (1..=14).collect::<Vec<_>>());
-        assert_eq!(hub.state.lock().next_seq, 15);
+        assert_eq!(hub.log.lock().next_seq, 15);
         let expected: Vec<String> = std::iter::once("first".to_owned()).chain((0..8).map(|i| i.to_string())).collect();
-        assert_eq!(received(&mut subscription), expected, "delivered in the order on disk");
-        assert_eq!(hub.stats().published, 9);
+        assert_eq!(received(&hub, &mut subscription).await, expected, "delivered in the order on disk");
+        assert_eq!(flushed(&hub).await.stats().published, 9);
     }
 
     #[tokio::test]
@@ -426,11 +431,11 @@ mod tests {
         let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
         for expected in 1..=3 {
             assert_eq!(answer(hub.publish(update("x"))).await.unwrap().seq, expected);
-            assert_eq!(hub.state.lock().next_seq, expected + 1);
+            assert_eq!(hub.log.lock().next_seq, expected + 1);
         }
         drop(hub);
         let hub = Hub::with_store(HubConfig::default(), store.clone()).unwrap();
-        assert_eq!(hub.state.lock().next_seq, 4);
+        assert_eq!(hub.log.lock().next_seq, 4);
         assert_eq!(answer(hub.publish(update("y"))).await.unwrap().seq, 4);
         assert_eq!(store.seqs(), [1, 2, 3, 4]);
         assert_eq!(store.batches(), [1, 1, 1, 1]);
@@ -461,14 +466,14 @@ mod tests {
         assert_eq!(store.batches(), [1, 3], "the three failed together");
         assert!(errors.iter().all(|e| Arc::ptr_eq(e, &errors[0])), "one error, shared by the batch");
         assert!(errors[0].to_string().contains("injected failure"));
-        assert_eq!(received(&mut subscription), ["stored"], "nothing of the failed batch is delivered");
-        let stats = hub.stats();
+        assert_eq!(received(&hub, &mut subscription).await, ["stored"], "nothing of the failed batch is delivered");
+        let stats = flushed(&hub).await.stats();
         assert_eq!((stats.published, stats.history_len, stats.delivered), (1, 1, 1));
 
         // The next batch is written, at the position the failed one did not take.
         let next = answer(hub.publish(update("after"))).await.unwrap();
         assert_eq!(next.seq, 2);
-        assert_eq!(received(&mut subscription), ["after"]);
+        assert_eq!(received(&hub, &mut subscription).await, ["after"]);
         assert_eq!(store.seqs(), [1, 2]);
         assert_eq!(store.batches(), [1, 3, 1]);
     }
@@ -488,7 +493,7 @@ mod tests {
         let events = answer(hub.publish_batch_valid(valid(&updates))).await.unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
         assert_eq!(store.batches(), [5]);
-        assert_eq!(received(&mut subscription), ["b0", "b1", "b2", "b3", "b4"]);
+        assert_eq!(received(&hub, &mut subscription).await, ["b0", "b1", "b2", "b3", "b4"]);
 
         // Larger than one commit usually takes: still one write, never split.
         let big: Vec<Update> = (0..EVENTS_PER_COMMIT + 10).map(|i| update(&i.to_string())).collect();
@@ -510,7 +515,7 @@ mod tests {
         store.fail_appends.store(1, std::sync::atomic::Ordering::SeqCst);
         let failed = answer(hub.publish_batch_valid(valid(&[with_id("a"), with_id("b")]))).await;
         assert!(matches!(failed, Err(PublishError::Storage(_))), "{failed:?}");
-        assert!(received(&mut subscription).is_empty(), "nothing of the failed batch is delivered");
+        assert!(received(&hub, &mut subscription).await.is_empty(), "nothing of the failed batch is delivered");
 
         let first = answer(hub.publish_batch_valid(valid(&[with_id("a"), with_id("b")]))).await.unwrap();
         assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
@@ -518,7 +523,7 @@ mod tests {
         let retry = answer(hub.publish_batch_valid(valid(&[with_id("b"), with_id("c"), with_id("c")]))).await.unwrap();
         assert_eq!(retry.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 3]);
         assert_eq!(store.seqs(), [1, 2, 3]);
-        assert_eq!(received(&mut subscription), ["a", "b", "c"]);
+        assert_eq!(received(&hub, &mut subscription).await, ["a", "b", "c"]);
     }
 
     #[tokio::test]
@@ -529,6 +534,6 @@ mod tests {
         let with_id = |id: &str| Update { id: Some(id.into()), ..update(id) };
         let events = hub.publish_batch_valid(valid(&[with_id("x"), update("y"), with_id("x")])).await.unwrap();
         assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 1]);
-        assert_eq!(received(&mut subscription), ["x", "y"]);
+        assert_eq!(received(&hub, &mut subscription).await, ["x", "y"]);
     }
 }

@@ -22,8 +22,16 @@ fn exact(topics: &[&str]) -> Vec<Matcher> {
     topics.iter().map(|t| Matcher::exact(t).unwrap()).collect()
 }
 
-fn drain(sub: &mut Subscription) -> Vec<String> {
+/// The data of the events waiting for `sub`, once the hub offered everything published so far.
+async fn drain(hub: &Hub, sub: &mut Subscription) -> Vec<String> {
+    hub.flush().await;
     std::iter::from_fn(|| sub.try_recv()).map(|e| e.data.clone()).collect()
+}
+
+/// `hub`, once it offered everything published so far.
+async fn flushed(hub: &Hub) -> &Hub {
+    hub.flush().await;
+    hub
 }
 
 #[tokio::test]
@@ -37,10 +45,10 @@ async fn events_reach_matching_subscribers_once_and_in_order() {
     hub.publish(Update { topics: vec!["a".into(), "b".into()], data: "2".into(), ..Default::default() }).await.unwrap();
     hub.publish(update("/x/9", "3")).await.unwrap();
     hub.publish(update("c", "4")).await.unwrap();
-    assert_eq!(drain(&mut a), ["1", "2"]);
-    assert_eq!(drain(&mut all), ["1", "2", "3", "4"]);
-    assert_eq!(drain(&mut tpl), ["3"]);
-    assert_eq!(hub.stats().delivered, 2 + 4 + 1);
+    assert_eq!(drain(&hub, &mut a).await, ["1", "2"]);
+    assert_eq!(drain(&hub, &mut all).await, ["1", "2", "3", "4"]);
+    assert_eq!(drain(&hub, &mut tpl).await, ["3"]);
+    assert_eq!(flushed(&hub).await.stats().delivered, 2 + 4 + 1);
 }
 
 #[tokio::test]
@@ -66,11 +74,11 @@ async fn replay_resumes_after_the_given_id_and_reports_where() {
         hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::After(ids[1].to_string()))).await.unwrap();
     assert_eq!(sub.resumed_from(), Some(&*ids[1]));
     hub.publish(update("t", "live")).await.unwrap();
-    assert_eq!(drain(&mut sub), ["2", "3", "4", "live"]);
+    assert_eq!(drain(&hub, &mut sub).await, ["2", "3", "4", "live"]);
 
     let mut from_start = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
     assert_eq!(from_start.resumed_from(), Some("earliest"));
-    assert_eq!(drain(&mut from_start), ["0", "1", "2", "3", "4", "live"]);
+    assert_eq!(drain(&hub, &mut from_start).await, ["0", "1", "2", "3", "4", "live"]);
 }
 
 #[tokio::test]
@@ -85,7 +93,7 @@ async fn a_trimmed_id_replays_what_is_left_and_says_earliest() {
         .await
         .unwrap();
     assert_eq!(sub.resumed_from(), Some("earliest"));
-    assert_eq!(drain(&mut sub), ["2", "3", "4"]);
+    assert_eq!(drain(&hub, &mut sub).await, ["2", "3", "4"]);
 }
 
 #[tokio::test]
@@ -96,14 +104,14 @@ async fn a_full_queue_disconnects_only_that_subscriber() {
     for i in 0..2 {
         hub.publish(update("t", &i.to_string())).await.unwrap();
     }
-    assert_eq!(drain(&mut fast), ["0", "1"]);
+    assert_eq!(drain(&hub, &mut fast).await, ["0", "1"]);
     hub.publish(update("t", "2")).await.unwrap();
-    assert_eq!(drain(&mut fast), ["2"]);
-    assert_eq!(hub.stats().overflowed, 1);
+    assert_eq!(drain(&hub, &mut fast).await, ["2"]);
+    assert_eq!(flushed(&hub).await.stats().overflowed, 1);
     // The slow one keeps what it had, then its stream ends.
-    assert_eq!(drain(&mut slow), ["0", "1"]);
+    assert_eq!(drain(&hub, &mut slow).await, ["0", "1"]);
     assert_eq!(slow.recv().await.unwrap_err(), Ended::Overflowed);
-    assert_eq!(hub.stats().subscribers, 1);
+    assert_eq!(flushed(&hub).await.stats().subscribers, 1);
     hub.disconnect_all();
     assert_eq!(fast.recv().await.unwrap_err(), Ended::Closed);
 }
@@ -116,13 +124,13 @@ async fn private_updates_need_read_access_live_and_on_replay() {
     let mut allowed = hub.subscribe(exact(&["t"]), rights.clone(), None).await.unwrap();
     hub.publish(Update { private: true, ..update("t", "secret") }).await.unwrap();
     hub.publish(update("t", "public")).await.unwrap();
-    assert_eq!(drain(&mut anon), ["public"]);
-    assert_eq!(drain(&mut allowed), ["secret", "public"]);
+    assert_eq!(drain(&hub, &mut anon).await, ["public"]);
+    assert_eq!(drain(&hub, &mut allowed).await, ["secret", "public"]);
     let mut anon_replay =
         hub.subscribe(exact(&["t"]), ReadAccess::public_only(), Some(Cursor::Earliest)).await.unwrap();
-    assert_eq!(drain(&mut anon_replay), ["public"]);
+    assert_eq!(drain(&hub, &mut anon_replay).await, ["public"]);
     let mut allowed_replay = hub.subscribe(exact(&["t"]), rights, Some(Cursor::Earliest)).await.unwrap();
-    assert_eq!(drain(&mut allowed_replay), ["secret", "public"]);
+    assert_eq!(drain(&hub, &mut allowed_replay).await, ["secret", "public"]);
 }
 
 #[tokio::test]
@@ -130,20 +138,20 @@ async fn dropping_a_subscription_unregisters_it() {
     let hub = hub(10, 10);
     let a = hub.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
     let b = hub.subscribe(vec![Matcher::exact("*").unwrap()], ReadAccess::public_only(), None).await.unwrap();
-    assert_eq!(hub.stats().subscribers, 2);
+    assert_eq!(flushed(&hub).await.stats().subscribers, 2);
     drop(a);
     drop(b);
-    assert_eq!(hub.stats().subscribers, 0);
+    assert_eq!(flushed(&hub).await.stats().subscribers, 0);
     hub.publish(update("t", "x")).await.unwrap();
-    assert_eq!(hub.stats().delivered, 0);
+    assert_eq!(flushed(&hub).await.stats().delivered, 0);
 }
 
 #[tokio::test]
 async fn invalid_updates_are_refused_and_not_recorded() {
     let hub = hub(10, 10);
     assert!(matches!(hub.publish(update("*", "x")).await, Err(PublishError::Invalid(UpdateError::WildcardTopic))));
-    assert_eq!(hub.stats().history_len, 0);
-    assert_eq!(hub.stats().published, 0);
+    assert_eq!(flushed(&hub).await.stats().history_len, 0);
+    assert_eq!(flushed(&hub).await.stats().published, 0);
 }
 
 #[tokio::test]
@@ -155,14 +163,14 @@ async fn with_a_dedup_window_a_retried_id_is_delivered_once() {
     let retry = hub.publish(with_id("retry")).await.unwrap();
     assert_eq!((&*retry.id, retry.seq), (&*first.id, first.seq));
     hub.publish(update("t", "no id")).await.unwrap();
-    assert_eq!(drain(&mut sub), ["first", "no id"]);
-    assert_eq!(hub.stats().published, 2);
+    assert_eq!(drain(&hub, &mut sub).await, ["first", "no id"]);
+    assert_eq!(flushed(&hub).await.stats().published, 2);
     // Without a window, ids are not checked: the same id is published twice.
     let plain = hub_without_dedup();
     let mut sub = plain.subscribe(exact(&["t"]), ReadAccess::public_only(), None).await.unwrap();
     plain.publish(with_id("one")).await.unwrap();
     plain.publish(with_id("two")).await.unwrap();
-    assert_eq!(drain(&mut sub), ["one", "two"]);
+    assert_eq!(drain(&plain, &mut sub).await, ["one", "two"]);
 }
 
 fn hub_without_dedup() -> Arc<Hub> {
