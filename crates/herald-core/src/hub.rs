@@ -536,8 +536,10 @@ impl Hub {
     /// spread evenly over `period`, so that their clients do not all come back at the same moment
     /// (a rolling restart). No subscription is registered meanwhile; the ones not yet ended keep
     /// receiving events. Returns once every one has ended; a zero `period` ends them all at once.
+    /// Every event published before the call reaches the subscribers' queues first.
     pub async fn drain(&self, period: Duration) {
         self.draining.send_replace(true);
+        self.flush().await;
         let mut keys: Vec<u64> = {
             let mut registry = self.registry.lock();
             registry.closed = true;
