@@ -23,12 +23,14 @@
 //!    update (`herald_core::Update::into_valid`) and checks the rights on its topics.
 //! 2. `herald_core::Hub::publish_valid` builds the `Event` and its event-stream frame once. With
 //!    the disk store it goes to the writer thread (`herald-core/src/writer.rs`), which appends
-//!    a batch of events with one sync (`herald-store/src/disk.rs`), then delivers; with the
-//!    memory store it is delivered at once. Delivering records it in history
-//!    (`herald-core/src/history.rs`) and pushes the shared `Arc<Event>` into the mailbox of
-//!    every matching subscriber (`herald-core/src/mailbox.rs`), under the hub's lock, without
-//!    waiting: a full mailbox ends that subscriber alone (`Ended::Overflowed`).
-//! 3. The publisher is answered with the id (`200`, or the WebSocket `ack`).
+//!    a batch of events with one sync (`herald-store/src/disk.rs`), then records it; with the
+//!    memory store the publisher records it at once. Recording gives it its position, keeps it
+//!    in history (`herald-core/src/history.rs`) and queues it for the hub's fan-out thread
+//!    (`herald-core/src/fanout.rs`), which pushes the shared `Arc<Event>` into the mailbox of
+//!    every matching subscriber (`herald-core/src/mailbox.rs`, `registry.rs`) without waiting:
+//!    a full mailbox ends that subscriber alone (`Ended::Overflowed`).
+//! 3. The publisher is answered with the id (`200`, or the WebSocket `ack`) once its event is
+//!    recorded, while the fan-out thread delivers it.
 //! 4. Each subscriber's connection takes its whole batch from its mailbox
 //!    (`herald_core::Subscription::poll_recv_many`) and writes it in its wire format:
 //!    `transport/sse.rs` (the frame made at publish), `transport/ndjson.rs`, `transport/poll.rs`,
@@ -47,8 +49,8 @@
 //!    else through `transport/select.rs`, which reads matchers, cursor and transport.
 //! 3. `ops/subscribe.rs` checks the subscriber's rights, the matcher limit and each matcher,
 //!    and calls `herald_core::Hub::subscribe`: the cursor is resolved (history, then the
-//!    store), the replay taken and the mailbox registered under one lock, so replay and live
-//!    events meet with no gap and no repeat. A subscriber further back than memory catches up
+//!    store), the replay taken and the mailbox registered under the registry's lock, so replay
+//!    and live events meet with no gap and no repeat. A subscriber further back than memory catches up
 //!    from the store page by page on tokio's blocking pool first
 //!    (`herald-core/src/subscription.rs`). The token's `exp` ends the feed (`Ended::Expired`).
 //! 4. The transport streams (`transport/stream.rs` drives SSE, NDJSON and the forever frame:
