@@ -4,8 +4,9 @@
 //! ([`matcher`]), the event as published and as encoded once for the wire ([`event`]), the
 //! bounded history used to replay missed events (`history`), read rights for private updates
 //! ([`access`]), retention limits ([`retention`]), the durable log interface ([`store`]) and
-//! the fan-out itself ([`hub`], on a thread of its own), with its settings ([`config`]). It knows nothing of HTTP: the
-//! server crate turns requests into calls on [`Hub`], and streams what a [`Subscription`] yields.
+//! the fan-out itself ([`hub`], on a thread of its own), with its settings ([`config`]). It
+//! knows nothing of HTTP: the server crate turns requests into calls on [`Hub`], and streams
+//! what a [`Subscription`] yields.
 
 pub mod access;
 pub mod config;
