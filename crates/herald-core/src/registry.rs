@@ -5,9 +5,10 @@
 //! mailbox is full, that one subscriber is dropped from the registry, its stream ends after
 //! draining what it already has, and the client resumes from history on reconnect.
 //!
-//! The registry remembers the last event it offered. A subscriber registered now is offered
-//! every later event and nothing earlier, so its replay from history stops at that event: this
-//! is what lets the fan-out run behind the publishers, under a lock of its own.
+//! The registry remembers the last event it offered; the fan-out runs behind the publishers,
+//! under a lock of its own. A subscriber registered while recorded events are still on their
+//! way replays history up to the last recorded one, and its mailbox skips those when they are
+//! offered: each reaches it once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
