@@ -7,7 +7,7 @@
 //! Connections whose first request is a publish (a `POST` on the hub over cleartext HTTP/1.1,
 //! whose head the listener reads itself, `sniff.rs`) are therefore served on this small runtime,
 //! which runs nothing else, so a publish is never queued behind the fan-out. The fan-out itself
-//! happens on the store's writer thread and the subscribers' tasks, as before.
+//! happens on the hub's fan-out thread and the subscribers' tasks.
 //!
 //! Its thread runs at `--publish-nice` (see `herald_core::priority`), so that it also gets its
 //! turn on a core ahead of the subscribers' writes. The runtime is started on first use and
