@@ -247,9 +247,15 @@ async fn send(
     }
 }
 
+/// Nice value of the publishers' thread: ahead of the load generator's readers, as a backend on
+/// a machine of its own would be (see [`spawn`]).
+const PUBLISH_NICE: i32 = -10;
+
 /// Spawns `task` on the publishers' runtime: a thread of their own, so that a publisher is not
 /// queued behind the thousands of subscriber tasks of the load generator's main runtime and its
-/// acknowledgement times measure the target, not the load generator. Falls back to the current
+/// acknowledgement times measure the target, not the load generator. The thread runs at nice
+/// [`PUBLISH_NICE`] where that is allowed, so that its own turn on a core, which it shares with
+/// the readers and the target, is not counted as the target's. Falls back to the current
 /// runtime if that thread cannot be started.
 pub(crate) fn spawn<F>(task: F) -> tokio::task::JoinHandle<F::Output>
 where
@@ -261,6 +267,7 @@ where
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bench-publish")
+            .on_thread_start(raise_priority)
             .enable_all()
             .build()
             .map_err(|e| tracing::warn!("publishers share the main runtime: {e}"))
@@ -269,6 +276,15 @@ where
     match runtime {
         Some(runtime) => runtime.spawn(task),
         None => tokio::spawn(task),
+    }
+}
+
+/// Gives the calling thread nice value [`PUBLISH_NICE`]; without the right (`CAP_SYS_NICE` or a
+/// nice limit), it keeps the process's and says so at debug level.
+fn raise_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), PUBLISH_NICE) {
+        tracing::debug!("the publishers' thread keeps the process's priority: nice {PUBLISH_NICE} was refused ({e})");
     }
 }
 
