@@ -69,6 +69,11 @@ impl Queue {
         }
     }
 
+    /// Whether nothing is waiting for the fan-out thread (it may still be offering what it took).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inner.lock().events.is_empty()
+    }
+
     /// Whether the fan-out thread takes what is queued (false once the hub is gone, or when
     /// the thread could not start).
     pub(crate) fn is_open(&self) -> bool {
@@ -239,6 +244,23 @@ mod tests {
         hub.publish(update("5")).await.unwrap();
         hub.publish(update("6")).await.unwrap();
         assert_eq!(received(&hub, &mut ahead).await, ["6"], "nothing at or before its position");
+    }
+
+    #[tokio::test]
+    async fn events_nobody_watches_are_offered_without_the_fan_out_thread() {
+        let hub = Hub::new(HubConfig::default());
+        hub.fanout.hold(true);
+        hub.publish(update("1")).await.unwrap();
+        tokio::time::timeout(PATIENCE, hub.flush()).await.expect("it waited for the fan-out thread");
+        // Once someone listens, events go through the thread.
+        let mut live = subscribe(&hub, None).await;
+        let mut from_start = subscribe(&hub, Some(Cursor::Earliest)).await;
+        hub.publish(update("2")).await.unwrap();
+        assert!(live.try_recv().is_none(), "offered while the fan-out thread was held");
+        assert_eq!(hub.stats().delivered, 0);
+        hub.fanout.hold(false);
+        assert_eq!(received(&hub, &mut live).await, ["2"]);
+        assert_eq!(received(&hub, &mut from_start).await, ["1", "2"]);
     }
 
     #[tokio::test]

@@ -386,8 +386,30 @@ impl Hub {
             log.next_seq = event.seq + 1;
             log.history.push(event.clone(), now);
         }
-        self.fanout.push(events);
+        if !self.offered_to_no_one(events) {
+            self.fanout.push(events);
+        }
         self.published.fetch_add(events.len() as u64, Ordering::Relaxed);
+    }
+
+    /// With no subscriber and nothing queued, there is no one to offer `events` to: they count
+    /// as offered at once, and the fan-out thread is not woken for them (publishing to a hub
+    /// nobody watches costs no thread switch). Called under the log's lock, so the registry's
+    /// is only tried, never waited for; a subscriber registering later starts after them.
+    fn offered_to_no_one(&self, events: &[Arc<Event>]) -> bool {
+        if !self.fanout.is_empty() {
+            return false;
+        }
+        let Some(mut registry) = self.registry.try_lock() else {
+            return false;
+        };
+        if !registry.subscribers.is_empty() {
+            return false;
+        }
+        registry.mark_offered(events);
+        drop(registry);
+        self.offered.notify_waiters();
+        true
     }
 
     /// Offers `events` (taken from the fan-out queue, in log order) to the subscribers; the

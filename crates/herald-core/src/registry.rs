@@ -108,10 +108,20 @@ impl Registry {
         let mut outcome = FanOut::default();
         for event in events {
             self.offer_one(event, &mut outcome, wakers);
-            self.offered_upto = self.offered_upto.max(event.seq);
-            self.last_offered = Some((event.seq, event.id.clone()));
         }
+        self.mark_offered(events);
         (outcome.delivered, outcome.overflowed)
+    }
+
+    /// Moves the fan-out's mark past `events`; never back (a pass taken from the queue may
+    /// come after later events were marked offered to a registry with no one in it).
+    pub(crate) fn mark_offered(&mut self, events: &[Arc<Event>]) {
+        if let Some(last) = events.iter().max_by_key(|event| event.seq) {
+            if last.seq > self.offered_upto {
+                self.offered_upto = last.seq;
+                self.last_offered = Some((last.seq, last.id.clone()));
+            }
+        }
     }
 
     fn offer_one(&mut self, event: &Arc<Event>, outcome: &mut FanOut, wakers: &mut Vec<Waker>) {
