@@ -92,14 +92,18 @@ impl Queue {
         }
     }
 
-    /// Waits until the queue has room (a publisher recording on its own task).
-    pub(crate) async fn room(&self) {
+    /// Waits until the queue has room (a publisher recording on its own task); false when it is
+    /// closed instead.
+    pub(crate) async fn room(&self) -> bool {
         loop {
             let told = self.room_async.notified();
             tokio::pin!(told);
             told.as_mut().enable();
-            if Self::has_room(&self.inner.lock()) {
-                return;
+            {
+                let inner = self.inner.lock();
+                if Self::has_room(&inner) {
+                    return !inner.closed;
+                }
             }
             told.await;
         }

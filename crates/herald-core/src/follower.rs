@@ -74,8 +74,7 @@ fn run(hub: &Weak<Hub>, log: &dyn SharedLog, mut after: u64) {
         };
         // Any node's publisher may retry on this one: every id counts for the dedup window.
         let given = vec![hub.config().dedup_window.is_some(); fresh.len()];
-        hub.fanout.wait_for_room();
-        hub.record(&mut hub.log.lock(), &fresh, &given);
+        hub.record_from_thread(&fresh, &given);
     }
 }
 

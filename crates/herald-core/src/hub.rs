@@ -267,10 +267,9 @@ impl Hub {
         writer: Option<mpsc::Sender<Pending>>,
     ) -> Self {
         let next_seq = next_seq.max(1);
-        // Subscribers registered before the first publish start after what the log holds.
-        let newest = history.last().map(|event| (event.seq, event.id.clone()));
-        let registry = Registry::new(next_seq - 1, newest);
         let log = Log { next_seq, history, dedup: config.dedup_window.map(Dedup::new) };
+        // Subscribers registered before the first publish start after what the log holds.
+        let registry = Registry::new(next_seq - 1, log.last_recorded());
         let fanout = Arc::new(fanout::Queue::default());
         fanout::spawn(weak.clone(), fanout.clone());
         Self {
@@ -344,8 +343,7 @@ impl Hub {
     /// them to the subscribers.
     async fn submit(&self, entries: Vec<(Event, bool)>) -> Result<Vec<Arc<Event>>, PublishError> {
         let Some(writer) = &self.writer else {
-            self.fanout.room().await;
-            if !self.fanout.is_open() {
+            if !self.fanout.room().await {
                 return Err(PublishError::Closed);
             }
             let mut published = Vec::with_capacity(entries.len());
@@ -371,12 +369,18 @@ impl Hub {
         answer.await.map_err(|_| PublishError::Closed)?
     }
 
+    /// [`Hub::record`] for a thread of the hub's (the writer, the follower): waits for room in
+    /// the fan-out queue first, blocking, then records under the log's lock.
+    pub(crate) fn record_from_thread(&self, events: &[Arc<Event>], given_id: &[bool]) {
+        self.fanout.wait_for_room();
+        self.record(&mut self.log.lock(), events, given_id);
+    }
+
     /// Records `events` (positions from `log.next_seq` on) in history and queues them for the
     /// fan-out thread. `given_id[i]` says whether the publisher gave `events[i]` its id (for
     /// the dedup window). The caller holds the log's lock, so events reach the fan-out in the
-    /// order of their positions; it waited for room in the queue before taking it
-    /// ([`fanout::Queue::wait_for_room`]).
-    pub(crate) fn record(&self, log: &mut Log, events: &[Arc<Event>], given_id: &[bool]) {
+    /// order of their positions; it waited for room in the queue before taking it.
+    fn record(&self, log: &mut Log, events: &[Arc<Event>], given_id: &[bool]) {
         let now = now_ms();
         for (i, event) in events.iter().enumerate() {
             let given = given_id.get(i).copied().unwrap_or(false);
@@ -430,7 +434,7 @@ impl Hub {
     /// paused, where awaiting [`Hub::flush`] would let the clock run ahead meanwhile.
     #[cfg(test)]
     pub(crate) fn settle(&self) {
-        let recorded = self.log.lock().next_seq - 1;
+        let recorded = self.head();
         let deadline = std::time::Instant::now() + crate::test_store::PATIENCE;
         while self.registry.lock().offered_upto < recorded {
             assert!(std::time::Instant::now() < deadline, "the fan-out never offered event {recorded}");
@@ -443,7 +447,7 @@ impl Hub {
     /// [`Hub::stats`] include it. Publishing does not wait for this; a caller that needs the
     /// subscribers' side to have caught up (before shutting down, in tests) does.
     pub async fn flush(&self) {
-        let recorded = self.log.lock().next_seq - 1;
+        let recorded = self.head();
         loop {
             let told = self.offered.notified();
             tokio::pin!(told);
@@ -523,7 +527,7 @@ impl Hub {
     /// the ones recorded before, still on their way to the fan-out, are skipped by its mailbox.
     pub(crate) fn join_live(&self, catch_up: Box<CatchUp>) -> Result<Joined, Behind> {
         let mut registry = self.registry.lock();
-        let replay = {
+        let (replay, upto) = {
             let log = self.log.lock();
             let recorded = log.next_seq - 1;
             if self.store.is_some() && !log.covers(catch_up.after) {
@@ -532,7 +536,6 @@ impl Hub {
             catch_up.mailbox.start_after(catch_up.after.max(recorded));
             (log.replay_after(&catch_up, &self.config.retention), log.last_recorded())
         };
-        let (replay, upto) = replay;
         Ok(Joined { key: registry.register(catch_up.mailbox), replay, upto })
     }
 
@@ -735,14 +738,14 @@ mod tests {
         (key, subscription)
     }
 
-    /// The data of the events waiting for `subscription`, once the fan-out offered every
-    /// event published so far.
     /// `hub`, once the fan-out offered every event published so far.
     async fn flushed(hub: &Hub) -> &Hub {
         hub.flush().await;
         hub
     }
 
+    /// The data of the events waiting for `subscription`, once the fan-out offered every
+    /// event published so far.
     async fn received(hub: &Hub, subscription: &mut Subscription) -> Vec<String> {
         hub.flush().await;
         std::iter::from_fn(|| subscription.try_recv()).map(|e| e.data.clone()).collect()

@@ -242,8 +242,9 @@ impl Subscription {
     /// subscription is live: then it is the newest event known to be past it when that is later
     /// (the last one offered to the subscribers, or the last recorded when it joined), so that
     /// the next poll does not scan again past events this subscriber does not want. That head
-    /// is read before the final take, so no wanted event up to it can still be on its way. `Ok(None)` when no position is known (nothing taken, nothing in history); an error
-    /// when the feed ended before anything was taken.
+    /// is read before the final take, so no wanted event up to it can still be on its way.
+    /// `Ok(None)` when no position is known (nothing taken, nothing in history); an error when
+    /// the feed ended before anything was taken.
     pub async fn drain(&mut self, max: usize, out: &mut Vec<Arc<Event>>) -> Result<Option<Arc<str>>, Ended> {
         while out.len() < max {
             let room = max - out.len();
@@ -258,10 +259,7 @@ impl Subscription {
             // What was offered to every subscriber, or what was recorded when this one joined
             // (offered to others later, perhaps not yet): whichever is later.
             let offered = self.key.and_then(|key| self.hub.head_if_subscribed(key));
-            let head = match (offered, self.joined_upto.clone()) {
-                (Some(offered), Some(joined)) => Some(if offered.0 >= joined.0 { offered } else { joined }),
-                (offered, joined) => offered.or(joined),
-            };
+            let head = offered.into_iter().chain(self.joined_upto.clone()).max_by_key(|(seq, _)| *seq);
             let _ = self.mailbox.take(out, max - out.len());
             if out.len() < max {
                 if let Some((seq, id)) = head {

@@ -1,11 +1,11 @@
 //! The writer thread: group commit for durable publishing.
 //!
 //! Publishers hand their events to one thread. It takes every event waiting (up to
-//! [`EVENTS_PER_COMMIT`]), assigns their positions, appends them to the store in one durable write, and
-//! only then records them (for the `fanout` thread to deliver) and answers the publishers. Concurrent publishers thus share one
-//! sync, and the order on disk is the order subscribers see. The same write removes whatever
-//! falls out of retention, so history on disk never grows past its limits. When the previous
-//! batch held several publishes, the writer waits (at most [`COMMIT_DELAY`]) until as many are
+//! [`EVENTS_PER_COMMIT`]), assigns their positions, appends them to the store in one durable
+//! write, and only then records them (for the `fanout` thread to deliver) and answers the
+//! publishers. Concurrent publishers thus share one sync, and the order on disk is the order
+//! subscribers see. The same write removes whatever falls out of retention, so history on disk
+//! never grows past its limits. When the previous batch held several publishes, the writer waits (at most [`COMMIT_DELAY`]) until as many are
 //! queued again, so that one sync keeps serving all the active publishers.
 //!
 //! On a node sharing its log with others, the same thread batches the same way, but the log
@@ -182,8 +182,7 @@ fn commit(hub: &Hub, store: &dyn Store, batch: &mut Vec<Pending>) {
     match stored {
         Ok(()) => {
             if !events.is_empty() {
-                hub.fanout.wait_for_room();
-                hub.record(&mut hub.log.lock(), &events, &plan.given);
+                hub.record_from_thread(&events, &plan.given);
             }
             plan.answer(&events);
         }
