@@ -282,8 +282,7 @@ where
 /// Gives the calling thread nice value [`PUBLISH_NICE`]; without the right (`CAP_SYS_NICE` or a
 /// nice limit), it keeps the process's and says so at debug level.
 fn raise_priority() {
-    let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), PUBLISH_NICE) {
+    if let Err(e) = herald_core::priority::set_current_thread_nice(PUBLISH_NICE) {
         tracing::debug!("the publishers' thread keeps the process's priority: nice {PUBLISH_NICE} was refused ({e})");
     }
 }
